@@ -1,0 +1,26 @@
+"""Datasets: a registry (URL + SHA-256), fetching into a cache, and loaders.
+
+``python -m recutils.datasets fetch|verify|where`` (or ``make data``) fetches and
+verifies; the loaders below only read from a directory.
+"""
+
+from .fetch import ensure, fetch, resolve_data_dir, sha256_file, verify
+from .movielens import (
+    load_links,
+    load_movie_table,
+    load_movies,
+    load_ratings,
+    load_tags,
+    load_tmdb,
+    movie_table,
+    split_title_year,
+)
+from .registry import DATASETS, MOVIELENS_SMALL, TMDB, DatasetSpec, FileSpec
+from .text import TextBuilder
+
+__all__ = [
+    "DATASETS", "MOVIELENS_SMALL", "TMDB", "DatasetSpec", "FileSpec", "TextBuilder",
+    "ensure", "fetch", "resolve_data_dir", "sha256_file", "verify",
+    "load_links", "load_movie_table", "load_movies", "load_ratings", "load_tags", "load_tmdb",
+    "movie_table", "split_title_year",
+]

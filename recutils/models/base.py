@@ -1,0 +1,111 @@
+"""The one interface every model implements (in the spirit of cornac's ``Recommender``).
+
+- ``fit(split) -> self`` learns from ``split.train`` only (the evaluator passes
+  ``split.without_test()``, so a model cannot peek);
+- ``score(user_indices) -> ndarray (len(users), n_items)``: higher is better, for every item
+  of the split's universe (``-inf`` where a model cannot score an item);
+- ``rank`` / ``recommend`` are shared: seen-item exclusion, optional candidate masks and the
+  raw-id mapping live here once.
+
+Each model has a dataclass ``Config``; ``config_dict()`` is saved next to its metrics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from ..constants import COL_ITEM, K
+from ..errors import RecutilsError
+from ..evaluation.metrics import top_k
+
+
+class NotFittedError(RecutilsError):
+    pass
+
+
+@dataclasses.dataclass
+class EmptyConfig:
+    pass
+
+
+class Recommender:
+    """Base class. Subclasses set ``name``, ``Config`` and implement ``_fit`` and ``score``."""
+
+    name: ClassVar[str] = "recommender"
+    Config: ClassVar[type] = EmptyConfig
+
+    def __init__(self, config: Any = None, **overrides):
+        if config is None:
+            config = self.Config()
+        if overrides:
+            config = dataclasses.replace(config, **overrides)
+        self.config = config
+        self.split_ = None
+
+    # --- to implement --------------------------------------------------------------
+    def _fit(self, split) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def score(self, user_indices) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # --- shared --------------------------------------------------------------------
+    def fit(self, split) -> "Recommender":
+        """Learn from ``split.train``; returns ``self``."""
+        self.split_ = split
+        self._fit(split)
+        return self
+
+    def _check_fitted(self):
+        if self.split_ is None:
+            raise NotFittedError(f"{self.name}: call fit() before scoring")
+
+    @property
+    def n_items(self) -> int:
+        self._check_fitted()
+        return self.split_.n_items
+
+    def config_dict(self) -> dict:
+        return {"model": self.name, **dataclasses.asdict(self.config)}
+
+    def masked_scores(self, user_indices, exclude_seen: bool = True, candidates: np.ndarray | None = None) -> np.ndarray:
+        """``score`` with seen train items (and non-candidates) set to ``-inf``."""
+        self._check_fitted()
+        users = np.atleast_1d(np.asarray(user_indices, dtype=np.int64))
+        s = np.array(self.score(users), dtype=np.float64, copy=True)
+        if s.shape != (len(users), self.n_items):
+            raise ValueError(f"{self.name}.score returned shape {s.shape}, expected {(len(users), self.n_items)}")
+        s[np.isnan(s)] = -np.inf
+        if exclude_seen:
+            seen = self.split_.train_binary[users]
+            rows = np.repeat(np.arange(len(users)), np.diff(seen.indptr))
+            s[rows, seen.indices] = -np.inf
+        if candidates is not None:
+            s[:, ~np.asarray(candidates, bool)] = -np.inf
+        return s
+
+    def rank(self, user_indices, k: int = K, exclude_seen: bool = True, candidates: np.ndarray | None = None) -> np.ndarray:
+        """Top-``k`` item indices per user (best first)."""
+        return top_k(self.masked_scores(user_indices, exclude_seen, candidates), k)
+
+    def recommend(self, user_id, k: int = K, exclude_seen: bool = True) -> pd.DataFrame:
+        """Top-``k`` movies for one raw user id: ``movieId, score, rank``."""
+        self._check_fitted()
+        u = self.split_.uidx(user_id)[0]
+        if u < 0:
+            raise RecutilsError(f"unknown user {user_id!r}: not in the training data")
+        if not isinstance(k, (int, np.integer)) or k <= 0:
+            raise RecutilsError(f"k must be a positive integer, got {k!r}")
+        s = self.masked_scores([u], exclude_seen)
+        idx = top_k(s, k)[0]
+        sc = s[0, idx]
+        keep = np.isfinite(sc)
+        idx, sc = idx[keep], sc[keep]
+        return pd.DataFrame({COL_ITEM: self.split_.items[idx], "score": sc, "rank": np.arange(1, len(idx) + 1)})
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config})"

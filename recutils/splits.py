@@ -1,0 +1,262 @@
+"""Evaluation protocols. Each returns a :class:`Split`: train / test ratings plus the
+index maps (raw id ↔ row / column) every model and metric shares.
+
+Protocols (all seeded explicitly):
+
+- :func:`study_split` – the hybrid study's protocol, reproduced exactly: per user with
+  ≥ 5 ratings ``train_test_split(group, test_size=0.2, random_state=42)``; users with fewer
+  ratings entirely in train. Item universe = train items.
+- :func:`validation_split` – the same procedure applied to a split's *train* part, for
+  tuning (test is never used to choose anything).
+- :func:`temporal_split` – per user, the last 20 % of ratings by timestamp go to test.
+- :func:`cold_item_split` – a share of items held out with all their ratings; they stay in
+  the item universe (as columns with no training data) and are flagged in ``cold_items``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .constants import (
+    COL_ITEM,
+    COL_RATING,
+    COL_TIMESTAMP,
+    COL_USER,
+    MIN_USER_RATINGS,
+    RELEVANCE_THRESHOLD,
+    SEED,
+    TEST_SIZE,
+)
+
+
+@dataclass
+class Split:
+    """Train / test ratings with shared index maps.
+
+    ``users`` and ``items`` hold raw ids in index order: row ``u`` of every user×item matrix
+    is user ``users[u]``, column ``i`` is movie ``items[i]``. ``train`` and ``test`` keep the
+    raw columns and add ``uidx`` / ``iidx``; test rows whose user or item is outside the
+    universe are dropped (they cannot be recommended). ``cold_items`` is a boolean mask of
+    items with no training ratings (only the cold-item protocol has any).
+    """
+
+    name: str
+    train: pd.DataFrame
+    test: pd.DataFrame
+    users: np.ndarray
+    items: np.ndarray
+    cold_items: np.ndarray = field(default=None)  # type: ignore[assignment]
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.cold_items is None:
+            self.cold_items = np.zeros(len(self.items), dtype=bool)
+
+    # --- index maps -------------------------------------------------------------
+    @property
+    def n_users(self) -> int:
+        return len(self.users)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    @cached_property
+    def user_index(self) -> pd.Index:
+        return pd.Index(self.users)
+
+    @cached_property
+    def item_index(self) -> pd.Index:
+        return pd.Index(self.items)
+
+    def uidx(self, user_ids) -> np.ndarray:
+        """Raw user ids → row indices (−1 for unknown users)."""
+        return self.user_index.get_indexer(np.atleast_1d(user_ids))
+
+    def iidx(self, item_ids) -> np.ndarray:
+        """Raw movie ids → column indices (−1 for unknown movies)."""
+        return self.item_index.get_indexer(np.atleast_1d(item_ids))
+
+    # --- matrices ---------------------------------------------------------------
+    def _csr(self, df: pd.DataFrame, values) -> sp.csr_matrix:
+        m = sp.csr_matrix(
+            (values, (df["uidx"].to_numpy(), df["iidx"].to_numpy())),
+            shape=(self.n_users, self.n_items),
+            dtype=np.float64,
+        )
+        m.sum_duplicates()
+        return m
+
+    @cached_property
+    def train_ratings(self) -> sp.csr_matrix:
+        """users × items explicit ratings of the train part (CSR)."""
+        return self._csr(self.train, self.train[COL_RATING].to_numpy(np.float64))
+
+    @cached_property
+    def train_binary(self) -> sp.csr_matrix:
+        """users × items 0/1 interactions of the train part (CSR)."""
+        return self._csr(self.train, np.ones(len(self.train)))
+
+    def relevant(self, threshold: float = RELEVANCE_THRESHOLD) -> sp.csr_matrix:
+        """users × items 0/1 matrix of test ratings ≥ ``threshold`` (relevance ground truth)."""
+        t = self.test[self.test[COL_RATING] >= threshold]
+        return self._csr(t, np.ones(len(t)))
+
+    def evaluable_users(self, threshold: float = RELEVANCE_THRESHOLD) -> np.ndarray:
+        """Row indices of users with at least one relevant test item."""
+        return np.flatnonzero(np.diff(self.relevant(threshold).indptr) > 0)
+
+    def without_test(self) -> "Split":
+        """The same split with an empty test part: what models are fitted on."""
+        import dataclasses
+
+        return dataclasses.replace(self, test=self.test.iloc[:0].copy())
+
+    def summary(self) -> dict:
+        return {
+            "protocol": self.name,
+            "n_train": int(len(self.train)),
+            "n_test": int(self.info.get("n_test_raw", len(self.test))),
+            "n_test_in_universe": int(len(self.test)),
+            "n_users": int(self.n_users),
+            "n_items": int(self.n_items),
+            "n_train_items": int((~self.cold_items).sum()),
+            "n_cold_items": int(self.cold_items.sum()),
+            "n_evaluable_users": int(len(self.evaluable_users())),
+            **{k: v for k, v in self.info.items() if k != "n_test_raw"},
+        }
+
+
+def _index(df: pd.DataFrame, users: np.ndarray, items: np.ndarray) -> pd.DataFrame:
+    out = df.copy()
+    out["uidx"] = pd.Index(users).get_indexer(out[COL_USER])
+    out["iidx"] = pd.Index(items).get_indexer(out[COL_ITEM])
+    return out[(out["uidx"] >= 0) & (out["iidx"] >= 0)].reset_index(drop=True)
+
+
+def make_split(name: str, train: pd.DataFrame, test: pd.DataFrame, items: np.ndarray | None = None,
+               cold_items: np.ndarray | None = None, info: dict | None = None) -> Split:
+    """Build a :class:`Split`: users = train users (sorted), items = train items (sorted) unless given."""
+    users = np.sort(train[COL_USER].unique())
+    if items is None:
+        items = np.sort(train[COL_ITEM].unique())
+    n_test_raw = len(test)
+    tr = _index(train, users, items)
+    te = _index(test, users, items)
+    info = dict(info or {})
+    info.setdefault("n_test_raw", int(n_test_raw))
+    info.setdefault("n_test_dropped", int(n_test_raw - len(te)))
+    return Split(name, tr, te, users, np.asarray(items), cold_items, info)
+
+
+def _per_user_shuffle_split(ratings: pd.DataFrame, test_size: float, seed: int, min_ratings: int):
+    """Exact, vectorised equivalent of, per user (in file order of their rows),
+    ``sklearn.model_selection.train_test_split(group, test_size=test_size, random_state=seed)``.
+
+    ``train_test_split`` with an int seed draws ``RandomState(seed).permutation(n)``, which
+    depends only on the group size ``n``: test = the first ``ceil(test_size·n)`` positions of
+    that permutation. We compute one permutation per distinct size and gather.
+    """
+    users = ratings[COL_USER].to_numpy()
+    order = np.argsort(users, kind="stable")  # rows grouped by user, file order within
+    su = users[order]
+    starts = np.flatnonzero(np.r_[True, su[1:] != su[:-1]])
+    sizes = np.diff(np.r_[starts, len(su)])
+    perms: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    train_pos, test_pos = [], []
+    for start, n in zip(starts, sizes):
+        if n < min_ratings:
+            train_pos.append(order[start:start + n])
+            continue
+        if n not in perms:
+            n_test = math.ceil(test_size * n)
+            p = np.random.RandomState(seed).permutation(n)
+            perms[n] = (p[n_test:], p[:n_test])
+        tr, te = perms[n]
+        train_pos.append(order[start + tr])
+        test_pos.append(order[start + te])
+    # rows come back in train_test_split's (shuffled) order, user by user, like the study's
+    # concatenated frames: cornac assigns indices by first appearance, so order matters for PMF.
+    cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)  # noqa: E731
+    return ratings.iloc[cat(train_pos)], ratings.iloc[cat(test_pos)]
+
+
+def study_split(ratings: pd.DataFrame, test_size: float = TEST_SIZE, seed: int = SEED,
+                min_ratings: int = MIN_USER_RATINGS) -> Split:
+    """The hybrid study's split (see module docstring). On ml-latest-small: 80,419 train /
+    20,417 test ratings, 8,965 train items, 600 evaluable users."""
+    train, test = _per_user_shuffle_split(ratings, test_size, seed, min_ratings)
+    return make_split("study", train, test, info={"seed": seed, "test_size": test_size})
+
+
+def validation_split(split: Split, test_size: float = TEST_SIZE, seed: int = SEED + 1) -> Split:
+    """Carve a validation set out of ``split.train`` with the study procedure (another seed).
+
+    The returned split's ``test`` is the validation part. Its item universe is the parent's,
+    so scores line up column for column with the parent split.
+    """
+    base = split.train.drop(columns=["uidx", "iidx"])
+    train, val = _per_user_shuffle_split(base, test_size, seed, MIN_USER_RATINGS)
+    s = make_split(f"{split.name}-validation", train, val, items=split.items,
+                   cold_items=split.cold_items.copy(), info={"seed": seed, "parent": split.name})
+    # users must line up with the parent too
+    if not np.array_equal(s.users, split.users):
+        s = Split(s.name, _index(train, split.users, split.items), _index(val, split.users, split.items),
+                  split.users, split.items, split.cold_items.copy(), s.info)
+    return s
+
+
+def temporal_split(ratings: pd.DataFrame, test_size: float = TEST_SIZE,
+                   min_ratings: int = MIN_USER_RATINGS) -> Split:
+    """Per user, the last ``test_size`` share of ratings by timestamp (ties by file order) to test."""
+    r = ratings.reset_index(drop=True)
+    order = np.lexsort((np.arange(len(r)), r[COL_TIMESTAMP].to_numpy(), r[COL_USER].to_numpy()))
+    rs = r.iloc[order]
+    rank = rs.groupby(COL_USER, sort=False).cumcount().to_numpy()
+    n = rs.groupby(COL_USER, sort=False)[COL_USER].transform("size").to_numpy()
+    n_test = np.ceil(test_size * n).astype(int)
+    test_mask = (n >= min_ratings) & (rank >= n - n_test)
+    return make_split("temporal", rs[~test_mask].sort_index(), rs[test_mask].sort_index(),
+                      info={"test_size": test_size})
+
+
+def cold_item_split(ratings: pd.DataFrame, share: float = 0.1, rng: np.random.Generator | int = SEED,
+                    min_item_ratings: int = 1) -> Split:
+    """Hold out a random ``share`` of items (with ≥ ``min_item_ratings`` ratings) with all their ratings.
+
+    Cold items join the universe as extra columns (flagged in ``Split.cold_items``) so that
+    content models can score them; CF models see no training data for them.
+    """
+    rng = np.random.default_rng(rng)
+    counts = ratings[COL_ITEM].value_counts()
+    eligible = np.sort(counts.index[counts >= min_item_ratings].to_numpy())
+    n_cold = int(round(share * len(eligible)))
+    cold = np.sort(rng.choice(eligible, size=n_cold, replace=False))
+    is_cold = ratings[COL_ITEM].isin(cold).to_numpy()
+    train, test = ratings[~is_cold], ratings[is_cold]
+    warm_items = np.sort(train[COL_ITEM].unique())
+    items = np.concatenate([warm_items, cold])
+    cold_mask = np.r_[np.zeros(len(warm_items), bool), np.ones(len(cold), bool)]
+    return make_split("cold-item", train, test, items=items, cold_items=cold_mask,
+                      info={"share": share})
+
+
+PROTOCOLS = {
+    "study": study_split,
+    "temporal": temporal_split,
+    "cold-item": cold_item_split,
+}
+
+
+def get_protocol(name: str, ratings: pd.DataFrame) -> Split:
+    from .errors import RecutilsError
+
+    if name not in PROTOCOLS:
+        raise RecutilsError(f"unknown protocol {name!r}; valid protocols: {', '.join(PROTOCOLS)}")
+    return PROTOCOLS[name](ratings)

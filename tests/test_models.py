@@ -1,0 +1,100 @@
+import dataclasses
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recutils.errors import RecutilsError
+from recutils.models import MODELS, create
+from recutils.models.baselines import EASE, ItemKNN, MostPop
+from recutils.splits import study_split
+
+
+@pytest.fixture
+def toy_split(toy_ratings):
+    return study_split(toy_ratings)
+
+
+def test_ease_woodbury_equals_dense_closed_form(toy_split):
+    lam = 3.0
+    m = EASE(lambda_=lam).fit(toy_split)
+    X = toy_split.train_binary.toarray()
+    P = np.linalg.inv(X.T @ X + lam * np.eye(X.shape[1]))
+    B = -P / np.diag(P)[None, :]
+    np.fill_diagonal(B, 0.0)
+    assert np.allclose(m.score(np.arange(toy_split.n_users)), X @ B, atol=1e-5)
+    assert np.allclose(m.item_weights([0, 3]), B[:, [0, 3]], atol=1e-10)
+
+
+def test_itemknn_equals_dense_cosine_without_pruning(toy_split):
+    m = ItemKNN(n_neighbors=0, shrinkage=0.0).fit(toy_split)
+    X = toy_split.train_binary.toarray()
+    n = np.linalg.norm(X, axis=0)
+    n[n == 0] = 1
+    S = (X / n).T @ (X / n)
+    np.fill_diagonal(S, 0)
+    assert np.allclose(m.sim_.toarray(), S)
+    pruned = ItemKNN(n_neighbors=2, shrinkage=0.0).fit(toy_split)
+    assert (np.diff(pruned.sim_.tocsc().indptr) <= 2).all()
+
+
+def test_itemknn_shrinkage_scales_by_support(toy_split):
+    a = ItemKNN(n_neighbors=0, shrinkage=0.0).fit(toy_split).sim_.toarray()
+    b = ItemKNN(n_neighbors=0, shrinkage=2.0).fit(toy_split).sim_.toarray()
+    X = toy_split.train_binary.toarray()
+    co = X.T @ X
+    assert np.allclose(b, a * co / (co + 2.0))
+
+
+def test_recommend_excludes_seen_and_maps_ids(toy_split):
+    m = MostPop().fit(toy_split)
+    user = toy_split.users[0]
+    recs = m.recommend(user, k=3)
+    seen = set(toy_split.train.loc[toy_split.train.userId == user, "movieId"])
+    assert len(recs) <= 3 and not set(recs.movieId) & seen
+    assert recs["rank"].tolist() == list(range(1, len(recs) + 1))
+    with_seen = m.recommend(user, k=100, exclude_seen=False)
+    assert len(with_seen) == toy_split.n_items
+
+
+def test_recommend_clear_errors(toy_split):
+    m = MostPop()
+    with pytest.raises(RecutilsError):
+        m.recommend(1)  # not fitted
+    m.fit(toy_split)
+    with pytest.raises(RecutilsError, match="unknown user"):
+        m.recommend(123456)
+    with pytest.raises(RecutilsError, match="k must"):
+        m.recommend(toy_split.users[0], k=0)
+
+
+def test_registry_and_create():
+    assert {"mostpop", "itemknn", "ease", "pmf", "als"} <= set(MODELS)
+    m = create("ease", lambda_=10.0)
+    assert m.config.lambda_ == 10.0 and m.config_dict()["model"] == "ease"
+    with pytest.raises(RecutilsError, match="valid models"):
+        create("nope")
+    with pytest.raises(RecutilsError, match="no parameter"):
+        create("ease", alpha=1)
+
+
+@pytest.mark.parametrize("name", ["mostpop", "itemknn", "ease", "als", "pmf"])
+def test_every_baseline_scores_all_items(name, toy_split):
+    params = {"max_iter": 5, "k": 4} if name == "pmf" else ({"factors": 4, "iterations": 2} if name == "als" else {})
+    m = create(name, **params).fit(toy_split.without_test())
+    s = m.score(np.arange(toy_split.n_users))
+    assert s.shape == (toy_split.n_users, toy_split.n_items)
+    top = m.rank(np.arange(toy_split.n_users), k=2)
+    seen = toy_split.train_binary.toarray().astype(bool)
+    assert not seen[np.arange(toy_split.n_users)[:, None], top].any()
+
+
+def test_baselines_on_movielens(study):
+    """Cheap models on the real split: the published relationships hold."""
+    from recutils.evaluation import evaluate_ranking
+
+    pop = evaluate_ranking(MostPop().fit(study.without_test()), study, 25).metrics
+    ease = evaluate_ranking(EASE().fit(study.without_test()), study, 25).metrics
+    assert pop["n_users"] == 600
+    assert round(pop["precision"], 4) == 0.0875
+    assert ease["precision"] >= 0.150 and ease["recall"] > pop["recall"]

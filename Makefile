@@ -19,7 +19,7 @@ export TOKENIZERS_PARALLELISM := false
 export HF_HUB_DISABLE_TELEMETRY := 1
 export MPLBACKEND := Agg
 
-.PHONY: help venv data verify test unit lab clean
+.PHONY: help venv data verify test unit lab clean bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -44,6 +44,9 @@ unit: $(STAMP)  ## unit tests only
 
 test: $(STAMP)  ## the whole test suite: unit tests, notebook regression (nbval), pair sync
 	$(PY) -m pytest -q tests
+
+bench: $(STAMP)  ## speed benchmarks (ratios against in-process baselines; not a test)
+	$(PY) -m recutils.benchmarks
 
 lab: $(STAMP)  ## JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab notebooks

@@ -55,10 +55,11 @@ class ItemKNN(Recommender):
 
 
 def item_cosine(X: sp.csr_matrix, B: sp.csr_matrix, n_neighbors: int, shrinkage: float,
-                block: int = 1024) -> sp.csr_matrix:
+                block: int = 1024, min_support: int = 1) -> sp.csr_matrix:
     """Sparse item×item cosine of the columns of ``X`` with support shrinkage
     s_ij · n_ij / (n_ij + shrinkage) (co-counts n_ij from binary ``B``), zero diagonal,
-    each column pruned to its ``n_neighbors`` largest entries (0 keeps all).
+    each column pruned to its ``n_neighbors`` largest entries (0 keeps all). Pairs with fewer
+    than ``min_support`` co-interactions get 0 (1 keeps all).
 
     Computed in dense column blocks (items × ``block``): a block product, the shrinkage and an
     ``argpartition`` per block, so memory stays O(n_items · block)."""
@@ -74,9 +75,12 @@ def item_cosine(X: sp.csr_matrix, B: sp.csr_matrix, n_neighbors: int, shrinkage:
     for s in range(0, n, block):
         e = min(n, s + block)
         S = (XnT @ Xn[:, s:e]).toarray()  # n × (e − s)
-        if shrinkage > 0:
+        if shrinkage > 0 or min_support > 1:
             co = (BT @ Bc[:, s:e]).toarray()
-            S *= co / (co + shrinkage)
+            if shrinkage > 0:
+                S *= co / (co + shrinkage)
+            if min_support > 1:
+                S[co < min_support] = 0.0
         S[np.arange(s, e), np.arange(e - s)] = 0.0
         if n_neighbors and n_neighbors < n:
             top = np.argpartition(-S, n_neighbors - 1, axis=0)[:n_neighbors]

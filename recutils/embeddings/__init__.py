@@ -8,6 +8,8 @@
 """
 
 from .encode import cache_paths, cached_encode, encode, texts_sha256
+from .finetune import FinetuneConfig, finetune, finetuned_item_embeddings, mine_pairs
+from .qwen import QWEN3_EMBEDDING_4B, add_lora, is_qwen, load_adapter, load_qwen, save_adapter
 from .resolve import (
     MINILM,
     MPNET,
@@ -25,4 +27,6 @@ __all__ = [
     "MINILM", "MPNET", "cache_paths", "cache_root", "cached_encode", "canonical_name", "encode",
     "extract_split_zip", "load_model", "minilm_path", "mpnet_parts", "mpnet_path", "resolve_model",
     "texts_sha256",
+    "FinetuneConfig", "finetune", "finetuned_item_embeddings", "mine_pairs",
+    "QWEN3_EMBEDDING_4B", "add_lora", "is_qwen", "load_adapter", "load_qwen", "save_adapter",
 ]

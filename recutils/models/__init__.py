@@ -22,6 +22,8 @@ MODELS: dict[str, str] = {
     "globalmean": "recutils.models.rating_baselines:GlobalMean",
     "bias": "recutils.models.rating_baselines:BiasBaseline",
     "cornac_mf": "recutils.models.rating_baselines:CornacMF",
+    "content": "recutils.models.content:Content",
+    "hybrid": "recutils.models.hybrid:Hybrid",
 }
 
 

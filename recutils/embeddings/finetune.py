@@ -1,0 +1,244 @@
+"""Fine-tuning a sentence-transformer on "liked by the same user" movie pairs (the hybrid study).
+
+- :func:`mine_pairs`: from a split's **train** part, for each user the movies they rated
+  ≥ ``threshold``; every unordered pair of them is a positive pair; at most ``pairs_per_user``
+  pairs per user (sampled without replacement when there are more) and at most ``max_pairs``
+  in all (sampled again). Seeded with a numpy ``Generator``.
+- :func:`finetune`: ``MultipleNegativesRankingLoss`` (in-batch negatives) with the
+  sentence-transformers ``SentenceTransformerTrainer`` on a ``datasets.Dataset`` of
+  ``(anchor, positive)`` texts. Defaults mirror the study's ``model.fit`` call
+  (batch 16, 2 epochs, AdamW lr 2e-5, weight decay 0.01, linear decay, no warm-up).
+  With ``lora`` a LoRA adapter (:mod:`recutils.embeddings.qwen`) is trained instead of all weights.
+- :func:`finetuned_item_embeddings`: mine → fine-tune → embed every movie, cached on disk under
+  a key naming the texts, the pairs and the settings (a cache hit trains nothing).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..constants import COL_RATING, RELEVANCE_THRESHOLD, SEED
+from ..errors import RecutilsError
+
+
+@dataclass
+class FinetuneConfig:
+    """Pair mining and training settings (defaults: the study's)."""
+
+    epochs: float = 2
+    pairs_per_user: int = 10
+    max_pairs: int = 10_000
+    batch_size: int = 16
+    learning_rate: float = 2e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.0
+    threshold: float = RELEVANCE_THRESHOLD
+    no_duplicates: bool = False  #: batches without repeated texts (the study: plain shuffled batches)
+    lora: bool = False  #: train a LoRA adapter (r=16, α=32, q/v projections) instead of all weights
+    load_in_4bit: bool = False  #: bitsandbytes NF4 base weights (QLoRA; needs lora)
+    dtype: str = "float32"  #: weights dtype for Qwen models (the study: float16 on GPU)
+    seed: int = SEED
+
+
+# --- pair mining ----------------------------------------------------------------------------
+def _unrank_pairs(k: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Combination index ``k`` (lexicographic order of ``itertools.combinations(range(n), 2)``) → (i, j)."""
+    i_all = np.arange(n - 1)
+    offsets = i_all * n - i_all * (i_all + 1) // 2  # index of (i, i+1)
+    i = np.searchsorted(offsets, k, side="right") - 1
+    j = k - offsets[i] + i + 1
+    return i, j
+
+
+def mine_pairs(split, pairs_per_user: int = 10, max_pairs: int = 10_000,
+               threshold: float = RELEVANCE_THRESHOLD, rng: np.random.Generator | int = SEED) -> np.ndarray:
+    """Positive pairs of item **indices** ``(n, 2)`` from ``split.train`` (see module docstring).
+
+    Users are visited in index order, each user's liked items in their train-row order, pairs in
+    ``itertools.combinations`` order; a user with more than ``pairs_per_user`` pairs contributes
+    a uniform sample of them (drawn by unranking sampled combination indices: no pair list is built).
+    """
+    if pairs_per_user <= 0 or max_pairs <= 0:
+        raise RecutilsError("pairs_per_user and max_pairs must be positive")
+    rng = np.random.default_rng(rng)
+    tr = split.train
+    liked = tr[tr[COL_RATING] >= threshold]
+    u = liked["uidx"].to_numpy()
+    order = np.argsort(u, kind="stable")
+    u, items = u[order], liked["iidx"].to_numpy()[order]
+    starts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]]) if len(u) else np.zeros(0, int)
+    sizes = np.diff(np.r_[starts, len(u)])
+    out = []
+    for s, n in zip(starts, sizes):
+        if n < 2:
+            continue
+        total = n * (n - 1) // 2
+        k = np.arange(total) if total <= pairs_per_user else np.sort(rng.choice(total, pairs_per_user, replace=False))
+        i, j = _unrank_pairs(k, n)
+        out.append(np.stack([items[s + i], items[s + j]], axis=1))
+    pairs = np.concatenate(out) if out else np.zeros((0, 2), dtype=np.int64)
+    if len(pairs) > max_pairs:
+        pairs = pairs[np.sort(rng.choice(len(pairs), max_pairs, replace=False))]
+    return pairs.astype(np.int64)
+
+
+def pair_texts(pairs: np.ndarray, split, texts) -> tuple[list[str], list[str]]:
+    """Anchor / positive texts of item-index pairs (``texts``: a Series indexed by movieId)."""
+    ids = split.items[pairs]
+    lookup = texts.reindex(ids.ravel())
+    if lookup.isna().any():
+        missing = ids.ravel()[lookup.isna().to_numpy()][:5]
+        raise RecutilsError(f"no text for movies {missing.tolist()} (and maybe more)")
+    vals = lookup.to_numpy().reshape(ids.shape)
+    return list(vals[:, 0]), list(vals[:, 1])
+
+
+# --- training --------------------------------------------------------------------------------
+class _Quiet:
+    """Silence the trainer's info-level chatter (not warnings) while training."""
+
+    def __enter__(self):
+        self._levels = {}
+        for name in ("transformers.trainer", "sentence_transformers", "transformers.training_args"):
+            lg = logging.getLogger(name)
+            self._levels[name] = lg.level
+            lg.setLevel(logging.WARNING)
+        return self
+
+    def __exit__(self, *exc):
+        for name, lvl in self._levels.items():
+            logging.getLogger(name).setLevel(lvl)
+
+
+def finetune(model, anchors: list[str], positives: list[str], config: FinetuneConfig = FinetuneConfig(),
+             progress: bool = False, output_dir: str | None = None) -> dict:
+    """Train ``model`` in place with ``MultipleNegativesRankingLoss`` on (anchor, positive) texts.
+
+    Returns ``{"n_pairs", "steps", "train_seconds", "train_loss"}``. Nothing is written to disk
+    unless ``output_dir`` is given (checkpoints are off; the trainer needs a folder, a temporary
+    one is used).
+    """
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    if len(anchors) != len(positives) or not anchors:
+        raise RecutilsError("fine-tuning needs a non-empty list of (anchor, positive) pairs")
+    if config.lora and not model.has_peft_compatible_model():
+        raise RecutilsError("LoRA fine-tuning needs a model with a transformers Transformer module")
+    ds = Dataset.from_dict({"anchor": list(anchors), "positive": list(positives)})
+    loss = MultipleNegativesRankingLoss(model)
+    with tempfile.TemporaryDirectory(prefix="recutils-ft-") as tmp:
+        args = SentenceTransformerTrainingArguments(
+            output_dir=output_dir or tmp,
+            num_train_epochs=config.epochs,
+            per_device_train_batch_size=config.batch_size,
+            learning_rate=config.learning_rate,
+            weight_decay=config.weight_decay,
+            warmup_steps=float(config.warmup_ratio),  # a float < 1 is a ratio (transformers 5)
+            lr_scheduler_type="linear",
+            seed=config.seed,
+            data_seed=config.seed,
+            batch_sampler=BatchSamplers.NO_DUPLICATES if config.no_duplicates else BatchSamplers.BATCH_SAMPLER,
+            save_strategy="no",
+            logging_strategy="no",
+            report_to="none",
+            disable_tqdm=not progress,
+            use_cpu=str(model.device) == "cpu",
+            dataloader_num_workers=0,
+        )
+        if not progress and not model.model_card_data.widget:
+            # the model card's widget examples are otherwise computed under a progress bar
+            model.model_card_data.widget = [{"text": anchors[0]}]
+        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=ds, loss=loss)
+        if not progress:
+            from transformers.trainer_callback import PrinterCallback
+
+            trainer.remove_callback(PrinterCallback)  # prints the final metrics dict otherwise
+        t0 = time.perf_counter()
+        with _Quiet():
+            out = trainer.train()
+        secs = time.perf_counter() - t0
+    model.eval()
+    return {"n_pairs": len(anchors), "steps": int(out.global_step), "train_seconds": secs,
+            "train_loss": float(out.training_loss)}
+
+
+def load_for_finetuning(model_name: str, config: FinetuneConfig, device: str = "cpu"):
+    """The model to fine-tune: Qwen models through :func:`~recutils.embeddings.qwen.load_qwen`
+    (LoRA / 4-bit as configured), others through :func:`~recutils.embeddings.load_model`."""
+    from . import load_model
+    from .qwen import add_lora, is_qwen, load_qwen
+
+    if config.load_in_4bit and not config.lora:
+        raise RecutilsError("load_in_4bit needs lora=True: 4-bit base weights cannot be trained directly")
+    if is_qwen(model_name):
+        model = load_qwen(model_name, device=device, dtype=config.dtype, load_in_4bit=config.load_in_4bit)
+    else:
+        if config.load_in_4bit:
+            raise RecutilsError("4-bit loading is only wired for Qwen models")
+        model = load_model(model_name, device=device)
+    if config.lora:
+        add_lora(model)
+    return model
+
+
+def finetune_key(text_key: str, pairs: np.ndarray, items: np.ndarray, config: FinetuneConfig) -> str:
+    """Cache key of a fine-tuned embedding: texts, the exact pairs (as movie ids) and the settings."""
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(items[pairs], dtype=np.int64).tobytes())
+    h.update(json.dumps(dataclasses.asdict(config), sort_keys=True).encode())
+    return f"{text_key}-ft-{h.hexdigest()[:12]}"
+
+
+def finetuned_item_embeddings(model_name: str, texts, text_key: str, split, config: FinetuneConfig | None = None,
+                              cache_dir=None, batch_size: int = 64, progress: bool = False, device: str = "cpu",
+                              use_cache: bool = True, save_model_dir: str | Path | None = None):
+    """Embeddings of every text in ``texts`` (Series indexed by movieId) by ``model_name``
+    fine-tuned on pairs mined from ``split.train``; returns ``(matrix, info)``.
+
+    Cached like :func:`~recutils.embeddings.cached_encode` under model ``"<name>#ft"`` and
+    :func:`finetune_key`; ``use_cache=False`` retrains and overwrites. ``save_model_dir`` also
+    saves the fine-tuned model there (the adapter only for LoRA; safetensors).
+    """
+    from . import cache_paths, cached_encode, texts_sha256
+    from .qwen import save_adapter
+
+    config = config or FinetuneConfig()
+    rng = np.random.default_rng(config.seed)
+    pairs = mine_pairs(split, config.pairs_per_user, config.max_pairs, config.threshold, rng)
+    if len(pairs) == 0:
+        raise RecutilsError("no positive pairs to fine-tune on: no user liked two training movies")
+    key = finetune_key(text_key, pairs, split.items, config)
+    ft_name = f"{model_name}#ft"
+    tlist = [str(t) for t in texts]
+    npy, meta = cache_paths(ft_name, key, texts_sha256(tlist), True, cache_dir)
+    info = {"ft_key": key, "n_pairs": int(len(pairs)), "finetune": dataclasses.asdict(config)}
+    if use_cache and npy.is_file() and meta.is_file():
+        info["cached"] = True
+        return cached_encode(ft_name, tlist, key, cache_dir=cache_dir), info
+    for f in (npy, meta):
+        f.unlink(missing_ok=True)
+    model = load_for_finetuning(model_name, config, device)
+    a, p = pair_texts(pairs, split, texts)
+    info.update(finetune(model, a, p, config, progress=progress))
+    info["cached"] = False
+    if save_model_dir is not None:
+        if config.lora:
+            save_adapter(model, save_model_dir)
+        else:
+            model.save(str(save_model_dir), safe_serialization=True)
+    t0 = time.perf_counter()
+    M = cached_encode(ft_name, tlist, key, cache_dir=cache_dir, model=model, batch_size=batch_size, progress=progress)
+    info["encode_seconds"] = time.perf_counter() - t0
+    return M, info

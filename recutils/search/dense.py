@@ -1,0 +1,74 @@
+"""Dense (semantic) prompt search: sentence embeddings + cosine top-k."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..constants import COL_ITEM, COL_TITLE
+from ..datasets import TextBuilder
+from ..embeddings import cached_encode, canonical_name, encode, load_model
+from .base import SEARCH_TEXT, Searcher, corpus_texts
+
+
+@dataclass(frozen=True)
+class DenseConfig:
+    """Which sentence-transformer embeds documents and prompts, and how."""
+
+    model_name: str = "sentence-transformers/all-MiniLM-L6-v2"
+    batch_size: int = 64
+
+
+class DenseSearch(Searcher):
+    """Cosine similarity between the prompt's and each movie's (L2-normalised) embedding.
+
+    ``doc_embeddings`` are ``(n_docs, d)``; ``model`` encodes the prompts (loaded lazily
+    from ``config.model_name`` when not given).
+    """
+
+    def __init__(self, doc_embeddings: np.ndarray, movie_ids, titles, config: DenseConfig = DenseConfig(), model=None):
+        super().__init__(movie_ids, titles)
+        emb = np.ascontiguousarray(doc_embeddings, dtype=np.float32)
+        if emb.ndim != 2 or emb.shape[0] != self.n_docs:
+            raise ValueError(f"need one embedding row per movie, got shape {emb.shape} for {self.n_docs} movies")
+        self.doc_embeddings = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        self.config = config
+        self._model = model
+        self.name = "dense:" + canonical_name(config.model_name).rsplit("/", 1)[-1]
+
+    @classmethod
+    def from_movies(
+        cls,
+        movies: pd.DataFrame,
+        config: DenseConfig = DenseConfig(),
+        builder: TextBuilder = SEARCH_TEXT,
+        model=None,
+        cache_dir=None,
+        progress: bool = False,
+    ):
+        """Embed a movie table's texts (disk-cached by model, ``builder.key`` and text hash)."""
+        texts = corpus_texts(movies, builder)
+        emb = cached_encode(
+            config.model_name, texts, key=builder.key, cache_dir=cache_dir, model=model,
+            batch_size=config.batch_size, normalize=True, progress=progress,
+        )
+        return cls(emb, movies[COL_ITEM].to_numpy(), movies[COL_TITLE].to_numpy(), config, model=model)
+
+    @property
+    def model(self):
+        if self._model is None:
+            self._model = load_model(self.config.model_name)
+        return self._model
+
+    def config_dict(self) -> dict:
+        return {"method": self.name, **asdict(self.config), "dim": int(self.doc_embeddings.shape[1])}
+
+    def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
+        """Normalised prompt embeddings ``(n, d)``, encoded in batches."""
+        return encode(self.model, list(queries), batch_size=self.config.batch_size, normalize=True)
+
+    def score_matrix(self, queries: Sequence[str]) -> np.ndarray:
+        return self.encode_queries(queries) @ self.doc_embeddings.T

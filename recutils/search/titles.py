@@ -1,0 +1,80 @@
+"""Fuzzy title lookup with rapidfuzz: "star wars" → "Star Wars: Episode IV - A New Hope (1977)".
+
+Each title is scored with ``token_set_ratio`` (word order and extra words do not hurt:
+"star wars" fully matches "Star Wars: Episode IV …"). Equal scores are broken by, in
+order: an exact title match (ignoring case, punctuation and a leading article), a
+matching year when the query ends with one ("heat 1995"), and popularity (e.g. the number
+of ratings), so the best-known of several equally good matches comes first.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from rapidfuzz import fuzz, process, utils
+
+from ..constants import COL_ITEM, COL_TITLE
+from ..errors import RecutilsError
+from .base import check_k
+
+_YEAR_RE = re.compile(r"\s*\(?\b(18[89]\d|19\d\d|20\d\d)\)?\s*$")
+_ARTICLE_RE = re.compile(r"^(the|a|an)\s+")
+
+
+def _norm(s: str) -> str:
+    return _ARTICLE_RE.sub("", utils.default_process(s))
+
+
+class TitleIndex:
+    """Fuzzy lookup of movie titles (``clean_titles`` without year; ``years`` may be NaN)."""
+
+    def __init__(self, movie_ids, titles, clean_titles, years=None, popularity=None):
+        self.movie_ids = np.asarray(movie_ids, dtype=np.int64)
+        self.titles = np.asarray(titles, dtype=object)
+        self.clean = [str(t) for t in clean_titles]
+        n = len(self.movie_ids)
+        self.years = np.full(n, np.nan) if years is None else np.asarray(years, dtype=np.float64)
+        self.popularity = np.zeros(n) if popularity is None else np.nan_to_num(np.asarray(popularity, dtype=np.float64))
+        self._exact = np.array([_norm(t) for t in self.clean], dtype=object)
+
+    @classmethod
+    def from_movies(cls, movies: pd.DataFrame, popularity: Sequence[float] | None = None):
+        """From a movie table; ``popularity`` (one per row) breaks ties, e.g. rating counts."""
+        return cls(movies[COL_ITEM], movies[COL_TITLE], movies["clean_title"], movies["year"], popularity)
+
+    def find(self, query: str, k: int = 5, min_score: float = 60.0) -> pd.DataFrame:
+        """The ``k`` best-matching titles: ``DataFrame(movieId, title, score)`` (score 0–100).
+
+        Empty when nothing scores at least ``min_score``; :class:`RecutilsError` for a query
+        without letters or digits.
+        """
+        k = check_k(k)
+        if not isinstance(query, str) or not utils.default_process(query):
+            raise RecutilsError(f"title query {query!r} has no letters or digits: type (part of) a movie title")
+        m = _YEAR_RE.search(query)
+        year = float(m.group(1)) if m and m.start() > 0 else np.nan
+        text = query[: m.start()] if m and m.start() > 0 else query
+        scores = process.cdist([text], self.clean, scorer=fuzz.token_set_ratio, processor=utils.default_process)[0]
+        scores = np.asarray(scores, dtype=np.float64)
+        exact = self._exact == _norm(text)
+        year_match = self.years == year
+        keep = np.flatnonzero(scores >= min_score)
+        order = np.lexsort((
+            keep,  # last resort: row order
+            -self.popularity[keep],
+            ~year_match[keep],
+            ~exact[keep],
+            -np.round(scores[keep]),
+        ))
+        idx = keep[order[:k]]
+        return pd.DataFrame({COL_ITEM: self.movie_ids[idx], COL_TITLE: self.titles[idx], "score": scores[idx]})
+
+    def resolve(self, query: str, min_score: float = 60.0) -> pd.Series:
+        """The single best match (a row of :meth:`find`), or :class:`RecutilsError` if none."""
+        hits = self.find(query, k=1, min_score=min_score)
+        if hits.empty:
+            raise RecutilsError(f"no movie title looks like {query!r}; check the spelling or try fewer words")
+        return hits.iloc[0]

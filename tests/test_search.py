@@ -23,6 +23,7 @@ from recutils.search import (
     corpus_texts,
     evaluate_scores,
     evaluate_searcher,
+    most_tagged,
     query_latency,
     rrf_scores,
     tag_benchmark,
@@ -276,3 +277,9 @@ def test_benchmark_metrics(movies, tfidf):
 def test_query_latency(tfidf):
     out = query_latency(tfidf, ["space", "paris", "toys", "killer"], k=3, warmup=1)
     assert out["n"] == 4 and 0 <= out["p50"] <= out["p95"] <= out["max"]
+
+
+def test_most_tagged(movies):
+    sub = most_tagged(movies, 3)  # movie 3 has 3 tags; 1, 2, 4.. have 2 → lowest ids win
+    assert sub["movieId"].tolist() == [1, 3, 4]
+    assert len(most_tagged(movies, 0)) == len(movies) == len(most_tagged(movies, 100))

@@ -10,7 +10,7 @@
 """
 
 from .base import MAX_PROMPT_CHARS, SEARCH_TEXT, Searcher, check_k, clean_prompt, corpus_texts
-from .benchmark import TagBenchmark, evaluate_scores, evaluate_searcher, tag_benchmark
+from .benchmark import TagBenchmark, evaluate_scores, evaluate_searcher, most_tagged, tag_benchmark
 from .dense import DenseConfig, DenseSearch
 from .fusion import FusionConfig, FusionSearch, rrf_scores
 from .latency import query_latency
@@ -19,7 +19,7 @@ from .titles import TitleIndex
 
 __all__ = [
     "MAX_PROMPT_CHARS", "SEARCH_TEXT", "Searcher", "check_k", "clean_prompt", "corpus_texts",
-    "TagBenchmark", "evaluate_scores", "evaluate_searcher", "tag_benchmark",
+    "TagBenchmark", "evaluate_scores", "evaluate_searcher", "most_tagged", "tag_benchmark",
     "DenseConfig", "DenseSearch", "FusionConfig", "FusionSearch", "rrf_scores", "query_latency",
     "TfidfConfig", "TfidfSearch", "TitleIndex",
 ]

@@ -99,3 +99,15 @@ def evaluate_searcher(searcher: Searcher, bench: TagBenchmark, k: int = 10, scor
     row.update({name: float(np.nanmean(v)) for name, v in per_query.items()})
     row["score_seconds"] = seconds
     return row
+
+
+def most_tagged(movies: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The ``n`` movies with the most distinct tags (ties: lower ``movieId``), in ``movieId`` order.
+
+    For small, fast runs whose tag benchmark still has queries; ``n <= 0`` keeps every movie.
+    """
+    if n <= 0 or n >= len(movies):
+        return movies.reset_index(drop=True)
+    n_tags = movies["tags"].map(len).to_numpy()
+    order = np.lexsort((movies[COL_ITEM].to_numpy(), -n_tags))[:n]
+    return movies.iloc[np.sort(order)].reset_index(drop=True)

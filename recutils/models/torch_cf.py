@@ -67,6 +67,7 @@ class TorchCFConfig:
     dot: bool = True  #: add the dot product p_u·q_i (a matrix-factorisation term)
     biases: bool = True  #: add μ + b_u + b_i (otherwise μ only)
     lr: float = 3e-3  #: Adam learning rate
+    lr_decay: float = 1.0  #: the learning rate is multiplied by this after every epoch
     weight_decay: float = 1e-5  #: Adam weight decay on MLP weights
     emb_l2: float = 1e-3  #: L2 penalty on the looked-up embeddings and biases, per example
     batch_size: int = 1024
@@ -87,6 +88,7 @@ class TorchCFConfig:
             (len(self.hidden) >= 1 and min(self.hidden) >= 1, "hidden must list ≥ 1 positive widths"),
             (0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)"),
             (self.lr > 0, "lr must be > 0"),
+            (0 < self.lr_decay <= 1, "lr_decay must be in (0, 1]"),
             (self.weight_decay >= 0 and self.emb_l2 >= 0, "weight_decay and emb_l2 must be ≥ 0"),
             (self.batch_size >= 2, "batch_size must be ≥ 2 (BatchNorm needs a batch)"),
             (self.max_epochs >= 1, "max_epochs must be ≥ 1"),
@@ -333,6 +335,7 @@ class TorchCF(Recommender):
                       ("user_emb", "item_emb", "user_bias", "item_bias")]
         opt = torch.optim.Adam([{"params": emb_params, "weight_decay": 0.0},
                                 {"params": mlp_params, "weight_decay": c.weight_decay}], lr=c.lr)
+        sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=c.lr_decay)
         if val_df is not None and len(val_df):
             vu = torch.as_tensor(val_df["uidx"].to_numpy(np.int64, copy=True))
             vi = torch.as_tensor(val_df["iidx"].to_numpy(np.int64, copy=True))
@@ -354,6 +357,7 @@ class TorchCF(Recommender):
                 opt.step()
                 se += float(mse.detach()) * len(by)
                 n += len(by)
+            sched.step()
             row = {"epoch": epoch, "train_rmse": float(np.sqrt(se / max(n, 1)))}
             if vu is not None:
                 net.eval()
@@ -451,9 +455,9 @@ class TorchCF(Recommender):
             "split.users": torch.as_tensor(np.asarray(sp.users, np.int64)),
             "split.items": torch.as_tensor(np.asarray(sp.items, np.int64)),
             "split.cold_items": torch.as_tensor(np.asarray(sp.cold_items, np.uint8)),
-            "train.uidx": torch.as_tensor(sp.train["uidx"].to_numpy(np.int64)),
-            "train.iidx": torch.as_tensor(sp.train["iidx"].to_numpy(np.int64)),
-            "train.rating": torch.as_tensor(sp.train[COL_RATING].to_numpy(np.float64)),
+            "train.uidx": torch.as_tensor(sp.train["uidx"].to_numpy(np.int64, copy=True)),
+            "train.iidx": torch.as_tensor(sp.train["iidx"].to_numpy(np.int64, copy=True)),
+            "train.rating": torch.as_tensor(sp.train[COL_RATING].to_numpy(np.float64, copy=True)),
         })
         with atomic_path(d / WEIGHTS_FILE, suffix=".safetensors") as tmp:
             save_file(tensors, str(tmp))
@@ -518,3 +522,56 @@ def _epoch_bar(total: int, enabled: bool):
     from tqdm import tqdm
 
     return tqdm(total=total, desc="torch_cf epochs", unit="epoch", disable=not enabled, leave=False)
+
+
+def thread_benchmark(model: TorchCF, threads=(1, 2), repeats: int = 3, n_batches: int = 40,
+                     n_score_users: int = 64) -> dict:
+    """Time a fitted model's two workloads under each torch thread count, interleaved in one
+    process (so that load from other processes hits every setting alike).
+
+    Workloads: ``n_batches`` training steps (forward + backward + Adam, on a copy of the network)
+    and one ``score`` of ``n_score_users`` users. Returns the median seconds per setting and
+    the ratios to the first setting (< 1: faster than ``threads[0]``).
+    """
+    import copy
+
+    import torch
+
+    model._check_fitted()
+    c = model.config
+    tr = model.split_.train
+    g = torch.Generator().manual_seed(c.seed)
+    n = len(tr)
+    idx = torch.randint(n, (n_batches, c.batch_size), generator=g)
+    u_all = torch.as_tensor(tr["uidx"].to_numpy(np.int64, copy=True))
+    i_all = torch.as_tensor(tr["iidx"].to_numpy(np.int64, copy=True))
+    y_all = torch.as_tensor(tr[COL_RATING].to_numpy(np.float32, copy=True))
+    users = np.arange(min(n_score_users, model.split_.n_users))
+    times = {"train": {t: [] for t in threads}, "score": {t: [] for t in threads}}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(c.seed)
+        for _ in range(repeats):
+            for t in threads:
+                net = copy.deepcopy(model.net_).train()
+                opt = torch.optim.Adam(net.parameters(), lr=c.lr)
+                with _torch_threads(t):
+                    t0 = time.perf_counter()
+                    for b in idx:
+                        loss = torch.mean((net(u_all[b], i_all[b]) - y_all[b]) ** 2)
+                        opt.zero_grad(set_to_none=True)
+                        loss.backward()
+                        opt.step()
+                    times["train"][t].append(time.perf_counter() - t0)
+                model_t = copy.copy(model)
+                model_t.config = dataclasses.replace(c, num_threads=t)
+                t0 = time.perf_counter()
+                model_t.score(users)
+                times["score"][t].append(time.perf_counter() - t0)
+    out = {}
+    for w, d in times.items():
+        med = {t: float(np.median(v)) for t, v in d.items()}
+        out[w] = {"seconds": {str(t): round(s, 4) for t, s in med.items()},
+                  "ratio_to_" + str(threads[0]): {str(t): round(med[t] / med[threads[0]], 3) for t in threads}}
+    out["setup"] = {"repeats": repeats, "n_batches": n_batches, "batch_size": c.batch_size,
+                    "n_score_users": int(len(users)), "n_items": int(model.split_.n_items)}
+    return out

@@ -1,0 +1,331 @@
+# %% [markdown]
+# # 04 · A PyTorch rating model with side features
+#
+# The recsys app's fourth notebook ("4. PyTorch") trains a network on user and item
+# embeddings, three TMDB numbers (vote average, vote count, popularity) and a genre
+# multi-hot vector, and reports **RMSE 0.87 / MAE 0.67**. That number comes from its own
+# data and split: only ratings of movies with TMDB metadata (99,806 rows), a random 80/20
+# split of *rows* (the same rows serve for early stopping and for the reported score, taken at
+# the last epoch), a scaler fitted on all rows. Here the model is rebuilt in
+# `recutils.models.torch_cf.TorchCF` (registered as `torch_cf`) and measured honestly:
+#
+# - **rating accuracy** on the hybrid-study split (every rating of every movie, movies without
+#   TMDB metadata included through explicit missing-value indicators) beside the global mean,
+#   a regularised user + item bias baseline and cornac's biased MF, every hyper-parameter chosen
+#   on a validation carve-out of the training ratings (never on test);
+# - **ranking**: the same model ranks unseen movies per user, P / R / NDCG@25 beside MostPop
+#   and EASE;
+# - **cold items**: movies with no training ratings at all, scored from side features alone.
+
+# %% tags=["parameters"]
+output_dir = "reports/04_torch_cf"
+data_dir = None
+seed = 42
+k = 25
+n_users = 0  # 0: every user; n > 0: a seeded random sub-sample of n users (smoke runs)
+progress = True  # tqdm bar over epochs (off in smoke runs)
+# TorchCF: shared settings, then candidate overrides compared on the validation carve-out
+torch_params = {"embedding_dim": 32, "feature_dim": 16, "hidden": [128, 64], "dropout": 0.3,
+                "lr": 0.003, "weight_decay": 0.0001, "emb_l2": 0.01, "batch_size": 1024,
+                "max_epochs": 30, "patience": 3, "refit": True, "num_threads": 1}
+torch_grid = [{}, {"dot": False}]
+# baselines, tuned on the same validation carve-out
+bias_regs = [1.0, 2.0, 5.0]
+mf_grid = {"k": [50, 100], "lambda_reg": [0.05, 0.08], "max_iter": [100], "learning_rate": [0.005]}
+ease_lambda = 300.0
+cold_share = 0.1
+measure_threads = True
+thread_repeats = 3
+
+# %%
+import dataclasses
+import itertools
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from recutils.datasets import load_ratings, movie_table
+from recutils.evaluation import evaluate_ranking, evaluate_rating
+from recutils.io import write_json
+from recutils.models.baselines import EASE, MostPop
+from recutils.models.feature_baselines import MetadataPopularity, RandomScores
+from recutils.models.rating_baselines import BiasBaseline, CornacMF, GlobalMean
+from recutils.models.torch_cf import TorchCF, build_item_features, thread_benchmark
+from recutils.splits import cold_item_split, study_split, validation_split
+
+out = Path(output_dir)
+out.mkdir(parents=True, exist_ok=True)
+pd.set_option("display.width", 140)
+
+# %% [markdown]
+# ## 1. Data, protocol and item features
+#
+# MovieLens ml-latest-small, split with the hybrid study's protocol (per user with ≥ 5
+# ratings, 20 % of their ratings to test, `random_state=42`). Rating metrics use the test
+# ratings of movies that have training ratings (a rating model cannot be asked about a movie
+# outside its universe; section 6 handles movies without any rating separately). Smoke runs
+# keep a seeded random sub-sample of users.
+#
+# Item features (`build_item_features`): `vote_average`, `log1p(vote_count)`,
+# `log1p(popularity)`, standardised with the mean / standard deviation of the **training
+# items** only; a movie without TMDB metadata gets the training mean (0 after scaling) and
+# `missing_tmdb = 1`; a TMDB entry with 0 votes has a meaningless `vote_average` of 0, so it is
+# treated the same way (`missing_votes = 1`). Genres: MovieLens genres of the training items
+# as a multi-hot vector plus a `no_genre` flag.
+
+# %%
+ratings = load_ratings(data_dir)
+movies = movie_table(data_dir)
+if n_users:
+    rng = np.random.default_rng(seed)
+    keep = rng.choice(np.sort(ratings["userId"].unique()), size=n_users, replace=False)
+    ratings = ratings[ratings["userId"].isin(keep)].reset_index(drop=True)
+split = study_split(ratings)
+val = validation_split(split)
+feats = build_item_features(movies, split.items, np.ones(split.n_items, bool))
+
+# %%
+# NBVAL_CHECK_OUTPUT
+summary = split.summary()
+for key in ("n_train", "n_test", "n_test_in_universe", "n_users", "n_items", "n_evaluable_users"):
+    print(f"{key:>20}: {summary[key]}")
+print(f"{'validation ratings':>20}: {len(val.test)}")
+print(f"{'numeric features':>20}: {feats.numeric_names}")
+print(f"{'genre features':>20}: {len(feats.genre_names)}")
+names = feats.numeric_names
+print(f"{'items without TMDB':>20}: {int(feats.numeric[:, names.index('missing_tmdb')].sum())} of {split.n_items}")
+print(f"{'items with 0 votes':>20}: {int(feats.numeric[:, names.index('missing_votes')].sum() - feats.numeric[:, names.index('missing_tmdb')].sum())}")
+
+# %% [markdown]
+# ## 2. Rating baselines, tuned on validation
+#
+# - **global mean**: μ for everyone;
+# - **bias**: μ + b_u + b_i with ridge-regularised biases (alternating closed-form sweeps,
+#   `recutils.models.rating_baselines.BiasBaseline`);
+# - **cornac MF**: `cornac.models.MF(use_bias=True)`, i.e. μ + b_u + b_i + p_u·q_i by SGD
+#   (training triples shuffled once: cornac's SGD visits them in the given order).
+#
+# Each candidate is fitted on the validation carve-out's training part and scored on its
+# validation part; the best is refitted on the whole training part.
+
+# %%
+def val_rmse(model):
+    return evaluate_rating(model.fit(val.without_test()), val)["rmse"]
+
+
+tuning_rows = []
+bias_scores = {}
+for ru, ri in itertools.product(bias_regs, bias_regs):
+    bias_scores[(ru, ri)] = val_rmse(BiasBaseline(reg_user=ru, reg_item=ri))
+    tuning_rows.append({"model": "bias", "params": {"reg_user": ru, "reg_item": ri}, "val_rmse": bias_scores[(ru, ri)]})
+best_bias = min(bias_scores, key=bias_scores.get)
+
+mf_scores = {}
+for combo in itertools.product(*mf_grid.values()):
+    params = dict(zip(mf_grid, combo))
+    mf_scores[combo] = val_rmse(CornacMF(seed=seed, **params))
+    tuning_rows.append({"model": "cornac_mf", "params": params, "val_rmse": mf_scores[combo]})
+best_mf = dict(zip(mf_grid, min(mf_scores, key=mf_scores.get)))
+print("bias:", dict(zip(("reg_user", "reg_item"), best_bias)), f"val RMSE {bias_scores[best_bias]:.4f}")
+print("cornac MF:", best_mf, f"val RMSE {min(mf_scores.values()):.4f}")
+
+# %%
+baselines = {}
+fit_seconds = {}
+for label, model in (("global mean", GlobalMean()),
+                     ("bias (μ + b_u + b_i)", BiasBaseline(reg_user=best_bias[0], reg_item=best_bias[1])),
+                     ("cornac MF (biased)", CornacMF(seed=seed, **best_mf))):
+    t0 = time.perf_counter()
+    baselines[label] = model.fit(split.without_test())
+    fit_seconds[label] = time.perf_counter() - t0
+val_of = {"global mean": val_rmse(GlobalMean()), "bias (μ + b_u + b_i)": bias_scores[best_bias],
+          "cornac MF (biased)": min(mf_scores.values())}
+
+# %% [markdown]
+# ## 3. The PyTorch model
+#
+# r̂_ui = μ + b_u + b_i + p_u·q_i + MLP([p_u, q_i, f_num(x_i), f_genre(g_i)]) — the app's
+# architecture (two feature MLPs, a final MLP with BatchNorm, ReLU and Dropout, MSE, Adam)
+# plus the bias and dot-product terms of matrix factorisation. Training (inside `fit`):
+# early stopping on the validation carve-out with the best weights kept, then (`refit`)
+# retraining on the whole training part for the best number of epochs. Every candidate of
+# `torch_grid` is trained this way; the one with the lowest **validation** RMSE is kept.
+
+# %%
+candidates = []
+for overrides in torch_grid:
+    params = {**torch_params, **overrides, "seed": seed, "progress": progress}
+    t0 = time.perf_counter()
+    m = TorchCF(item_table=movies, **params).fit(split.without_test())
+    secs = time.perf_counter() - t0
+    candidates.append((m, overrides, secs))
+    tuning_rows.append({"model": "torch_cf", "params": overrides, "val_rmse": m.best_val_rmse_,
+                        "best_epoch": m.best_epoch_, "fit_seconds": round(secs, 2)})
+    print(f"{str(overrides):<40} best epoch {m.best_epoch_:>3}  val RMSE {m.best_val_rmse_:.4f}  fit {secs:.1f} s")
+model, chosen, torch_fit_seconds = min(candidates, key=lambda c: c[0].best_val_rmse_)
+print("chosen:", chosen)
+
+# %%
+hist = pd.DataFrame(model.history_)
+if "phase" not in hist:
+    hist["phase"] = np.nan
+fig, ax = plt.subplots(figsize=(7, 4))
+es = hist[hist["phase"].isna()]
+ax.plot(es["epoch"], es["train_rmse"], "o-", label="train (dropout on, running mean)")
+ax.plot(es["epoch"], es["val_rmse"], "o-", label="validation")
+ax.axvline(model.best_epoch_, color="grey", ls=":", label=f"best epoch ({model.best_epoch_})")
+rf = hist[hist["phase"] == "refit"]
+if len(rf):
+    ax.plot(rf["epoch"], rf["train_rmse"], "s--", label="refit on all training ratings (train)")
+ax.set_xlabel("epoch")
+ax.set_ylabel("RMSE")
+ax.set_title("torch_cf: loss per epoch")
+ax.legend()
+fig.tight_layout()
+fig.savefig(out / "loss_curve.png", dpi=120)
+plt.show()
+
+# %% [markdown]
+# ## 4. Rating accuracy on the test ratings
+
+# %%
+rating_rows = []
+for label, m in {**baselines, "torch_cf": model}.items():
+    r = evaluate_rating(m, split)
+    rating_rows.append({"model": label, "rmse": round(r["rmse"], 4), "mae": round(r["mae"], 4),
+                        "val_rmse": round(val_of.get(label, getattr(m, "best_val_rmse_", np.nan)), 4),
+                        "n_ratings": r["n_ratings"],
+                        "fit_seconds": round(fit_seconds.get(label, torch_fit_seconds), 2)})
+rating_table = pd.DataFrame(rating_rows)
+display(rating_table)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for row in rating_rows[:2]:
+    print(f"{row['model']:<22} RMSE {row['rmse']:.4f}  MAE {row['mae']:.4f}  n={row['n_ratings']}")
+tc = rating_rows[-1]
+print(f"torch_cf               RMSE {tc['rmse']:.2f}  MAE {tc['mae']:.2f}")
+
+# %% [markdown]
+# The app's **0.87 / 0.67** and the table above are not the same measurement: the app
+# scored a random 20 % of rows of its TMDB-joined ratings (movies without TMDB metadata
+# dropped, users split across train and validation row by row), picked the epoch on those same
+# rows and fitted its scaler on all of them. Here the split is the hybrid study's per-user
+# split, every movie counts, and nothing about the test ratings is used before the final
+# evaluation.
+
+# %% [markdown]
+# ## 5. Ranking on the study protocol
+#
+# The same model ranks each user's unseen movies by predicted rating. A rating model is
+# trained to get the *value* of a rating right on movies people chose to watch, not to put
+# the movies they will watch at the top, and popular-and-liked movies dominate the relevant
+# set; it is expected to rank worse than MostPop and far worse than EASE.
+
+# %%
+ranking_models = {
+    "MostPop": MostPop().fit(split.without_test()),
+    "EASE": EASE(lambda_=ease_lambda).fit(split.without_test()),
+    "bias (μ + b_u + b_i)": baselines["bias (μ + b_u + b_i)"],
+    "cornac MF (biased)": baselines["cornac MF (biased)"],
+    "torch_cf": model,
+}
+ranking_rows = []
+for label, m in ranking_models.items():
+    r = evaluate_ranking(m, split, k)
+    ranking_rows.append({"model": label, **{f"{x}@{k}": round(r.metrics[x], 4) for x in ("precision", "recall", "ndcg")},
+                         "coverage": round(r.metrics["coverage"], 4), "n_users": r.metrics["n_users"]})
+ranking_table = pd.DataFrame(ranking_rows)
+display(ranking_table)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for row in ranking_rows[:2]:
+    print(f"{row['model']:<8} P@{k} {row[f'precision@{k}']:.4f}  R@{k} {row[f'recall@{k}']:.4f}  NDCG@{k} {row[f'ndcg@{k}']:.4f}  users {row['n_users']}")
+
+# %% [markdown]
+# ## 6. Cold items: movies with no training ratings
+#
+# `cold_item_split` holds out a random 10 % of movies with all their ratings. A CF model
+# knows nothing about them; `torch_cf` gives them the *mean* trained item embedding and bias
+# and scores them from their TMDB numbers and genres. Ranking is restricted to the cold
+# movies (`candidates=split.cold_items`). MostPop cannot rank them (no counts), so the
+# "popularity among cold items" baseline ranks by **TMDB** `vote_count` (and TMDB
+# `popularity`), movies without TMDB metadata last; random is the floor.
+
+# %%
+cold = cold_item_split(ratings, share=cold_share, rng=seed)
+t0 = time.perf_counter()
+cold_model = TorchCF(item_table=movies, **{**torch_params, **chosen, "seed": seed, "progress": progress}).fit(cold.without_test())
+cold_fit_seconds = time.perf_counter() - t0
+cold_models = {
+    "random": RandomScores(seed=seed).fit(cold.without_test()),
+    "TMDB vote_count": MetadataPopularity(column="vote_count", item_table=movies).fit(cold.without_test()),
+    "TMDB popularity": MetadataPopularity(column="popularity", item_table=movies).fit(cold.without_test()),
+    "torch_cf (side features)": cold_model,
+}
+cold_rows = []
+for label, m in cold_models.items():
+    r = evaluate_ranking(m, cold, k, candidates=cold.cold_items)
+    cold_rows.append({"model": label, **{f"{x}@{k}": round(r.metrics[x], 4) for x in ("precision", "recall", "ndcg")},
+                      "n_users": r.metrics["n_users"]})
+cold_rmse = evaluate_rating(cold_model, cold)
+cold_table = pd.DataFrame(cold_rows)
+display(cold_table)
+print(f"torch_cf RMSE on the cold items' ratings: {cold_rmse['rmse']:.4f} (n={cold_rmse['n_ratings']})")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print("cold items:", int(cold.cold_items.sum()), "of", cold.n_items, "| their test ratings:", len(cold.test))
+for row in cold_rows[:3]:
+    print(f"{row['model']:<16} P@{k} {row[f'precision@{k}']:.4f}  NDCG@{k} {row[f'ndcg@{k}']:.4f}  users {row['n_users']}")
+
+# %% [markdown]
+# ## 7. Threads and training time
+#
+# The machine has 2 cores. The same training steps and the same scoring call are timed with
+# 1 and 2 torch threads, interleaved in this process; only the ratio is meaningful when other
+# processes share the machine.
+
+# %%
+threads = thread_benchmark(model, threads=(1, 2), repeats=thread_repeats) if measure_threads else None
+if threads:
+    print("training steps, seconds:", threads["train"]["seconds"], "ratio 2/1:", threads["train"]["ratio_to_1"]["2"])
+    print("scoring,        seconds:", threads["score"]["seconds"], "ratio 2/1:", threads["score"]["ratio_to_1"]["2"])
+print(f"torch_cf fit on the study split: {torch_fit_seconds:.1f} s with {model.config.num_threads} thread(s); "
+      f"{len(model.history_)} epochs in all")
+
+# %% [markdown]
+# ## 8. Artifacts
+#
+# `metrics.json` (the three tables, tuning rows, timings, thread measurement), `loss_curve.png`,
+# `config.json` (this run's model configuration) and the fitted model in `model/`
+# (`model.safetensors` + `config.json`; `TorchCF.load` gives identical predictions).
+
+# %%
+model.save(out / "model")
+reloaded = TorchCF.load(out / "model")
+t = split.test
+same = np.array_equal(model.predict(t["uidx"], t["iidx"]), reloaded.predict(t["uidx"], t["iidx"]))
+write_json(out / "config.json", {"model": model.config_dict(), "chosen_overrides": chosen,
+                                 "bias": dict(zip(("reg_user", "reg_item"), best_bias)), "cornac_mf": best_mf,
+                                 "ease_lambda": ease_lambda, "k": k, "seed": seed, "n_users": n_users})
+metrics = {
+    "tables": {"Rating accuracy": rating_rows, "Ranking (study split)": ranking_rows, "Cold items": cold_rows},
+    "split": summary,
+    "tuning": tuning_rows,
+    "torch_cf": {"best_epoch": model.best_epoch_, "best_val_rmse": model.best_val_rmse_,
+                 "fit_seconds": round(torch_fit_seconds, 2), "history": model.history_,
+                 "cold_fit_seconds": round(cold_fit_seconds, 2), "cold_rmse": cold_rmse},
+    "threads": threads,
+    "reference": {"recsys app (own data and split, reported)": {"rmse": 0.87, "mae": 0.67}},
+}
+write_json(out / "metrics.json", metrics)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print("reloaded model gives identical predictions:", same)
+print("tables:", list(metrics["tables"]), [len(v) for v in metrics["tables"].values()])

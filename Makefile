@@ -19,7 +19,7 @@ export TOKENIZERS_PARALLELISM := false
 export HF_HUB_DISABLE_TELEMETRY := 1
 export MPLBACKEND := Agg
 
-.PHONY: help venv data verify test unit lab clean bench
+.PHONY: help venv data verify test unit lab clean bench reproduce golden nbval check-sync
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -42,8 +42,23 @@ verify: $(STAMP)  ## verify the datasets' SHA-256 without downloading
 unit: $(STAMP)  ## unit tests only
 	$(PY) -m pytest -q tests
 
-test: $(STAMP)  ## the whole test suite: unit tests, notebook regression (nbval), pair sync
-	$(PY) -m pytest -q tests
+test: $(STAMP)  ## the whole test suite: unit tests, then pair sync (check-sync), then notebook regression (nbval)
+	set -e
+	$(PY) -m pytest -q tests --ignore=tests/test_notebook_sync.py
+	$(PY) -m pytest -q tests/test_notebook_sync.py
+	$(PY) -m pytest -q --nbval-lax tests/golden --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+reproduce: $(STAMP)  ## run every notebook with its full params, then write reports/README.md (ONLY="01 03" for some)
+	$(PY) -m recutils.notebooks reproduce --params full $(if $(ONLY),--only $(ONLY))
+
+golden: $(STAMP)  ## regenerate tests/golden/*.ipynb from the smoke params (NB="01" for one)
+	$(PY) -m recutils.notebooks golden $(NB)
+
+nbval: $(STAMP)  ## re-execute the golden notebooks and compare their checked cells
+	$(PY) -m pytest -q --nbval-lax tests/golden --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+check-sync: $(STAMP)  ## .py <-> .ipynb <-> golden code cells and params files agree
+	$(PY) -m recutils.notebooks check-sync
 
 bench: $(STAMP)  ## speed benchmarks (ratios against in-process baselines; not a test)
 	$(PY) -m recutils.benchmarks

@@ -405,6 +405,8 @@ def _cell(v: Any) -> str:
     if isinstance(v, bool):
         return str(v)
     if isinstance(v, float):
+        if v.is_integer():
+            return f"{v:g}"
         return f"{v:.4f}" if abs(v) < 1e5 else f"{v:.4g}"
     if isinstance(v, (list, tuple)):
         v = ", ".join(map(str, v))

@@ -228,12 +228,12 @@ def test_strip_volatile_drops_timestamps_paths_images_and_fixes_ids():
 
 # --- README rendering ------------------------------------------------------------------------
 def test_markdown_table_formats_and_escapes():
-    md = nbm.markdown_table([{"model": "a|b", "p": 0.123456, "n": 3}, {"model": "c", "extra": None, "flag": True}])
+    md = nbm.markdown_table([{"model": "a|b", "p": 0.123456, "n": 3}, {"model": "c", "extra": None, "flag": True, "p": 10.0}])
     lines = md.splitlines()
     assert lines[0] == "| model | p | n | extra | flag |"
     assert lines[1] == "|---|---|---|---|---|"
     assert lines[2] == "| a\\|b | 0.1235 | 3 |  |  |"
-    assert lines[3] == "| c |  |  |  | True |"
+    assert lines[3] == "| c | 10 |  |  | True |"
     assert nbm.markdown_table([]) == "_(empty table)_"
 
 

@@ -160,12 +160,15 @@ def similar_items(sim: sp.spmatrix, split, movie_id, k: int = 10, movies: pd.Dat
 
 @dataclass
 class ItemCFConfig:
-    kind: str = "pearson"  #: "cosine" or "pearson" (on co-raters)
+    """Defaults: the configuration chosen on the study split's validation carve-out by
+    notebooks/01_item_cf (NDCG@25 over kind × centre × normalize, shrinkage 10, min_support 5)."""
+
+    kind: str = "cosine"  #: "cosine" or "pearson" (on co-raters)
     shrinkage: float = 10.0  #: sim · n_ij / (n_ij + shrinkage)
-    min_support: int = 2  #: drop pairs with fewer co-raters
+    min_support: int = 5  #: drop pairs with fewer co-raters
     n_neighbors: int = 0  #: keep the top-n similarities per item (0 = all)
-    centre: str = "user"  #: subtract from r_uj: "user" (user's train mean), "none", or a number ("2")
-    normalize: bool = True  #: divide by Σ|sim| (weighted average) or not (weighted sum)
+    centre: str = "2"  #: subtract from r_uj: "user" (user's train mean), "none", or a number ("2", the app's)
+    normalize: bool = False  #: divide by Σ|sim| (weighted average) or not (weighted sum)
 
 
 class ItemCF(Recommender):

@@ -63,6 +63,9 @@ check-sync: $(STAMP)  ## .py <-> .ipynb <-> golden code cells and params files a
 bench: $(STAMP)  ## speed benchmarks (ratios against in-process baselines; not a test)
 	$(PY) -m recutils.benchmarks
 
+serve: $(STAMP)  ## the FastAPI service on http://127.0.0.1:8000 (/user_recommend/{id}, /title-or-prompt?q=)
+	$(PY) -m recutils.serving --host 127.0.0.1 --port 8000
+
 lab: $(STAMP)  ## JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab notebooks
 

@@ -21,6 +21,7 @@ from recutils.search import (
     TitleIndex,
     clean_prompt,
     corpus_texts,
+    dense_breakdown,
     evaluate_scores,
     evaluate_searcher,
     most_tagged,
@@ -180,6 +181,8 @@ def test_dense_with_real_minilm_if_installed(movies, tmp_path):
     assert s.doc_embeddings.shape == (9, 384)
     assert s.search("a murderer is hunted by the police", k=2)["movieId"].tolist()[0] in (6, 7)
     assert s.search("animated film about a robot", k=1).iloc[0]["movieId"] == 3
+    bd = dense_breakdown(s, ["robots", "love in paris"], k=3, warmup=0, n_threads=1)
+    assert set(bd) == {"tokenize", "forward", "topk", "encode_call"} and all(v["n"] == 2 for v in bd.values())
 
 
 # ---------------------------------------------------------------- fusion
@@ -275,8 +278,8 @@ def test_benchmark_metrics(movies, tfidf):
 
 
 def test_query_latency(tfidf):
-    out = query_latency(tfidf, ["space", "paris", "toys", "killer"], k=3, warmup=1)
-    assert out["n"] == 4 and 0 <= out["p50"] <= out["p95"] <= out["max"]
+    out = query_latency(tfidf, ["space", "paris", "toys", "killer"], k=3, warmup=1, n_threads=1)
+    assert out["n"] == 4 and 0 <= out["p50"] <= out["p95"] <= out["max"] and out["threads"] == 1
 
 
 def test_most_tagged(movies):

@@ -78,6 +78,10 @@ def cached_encode(
     ``key`` names how the texts were built (e.g. ``TextBuilder.key``). ``model`` is an
     already loaded model to use on a miss (else :func:`load_model` loads ``model_name``);
     a hit loads nothing. Returns float32 ``(len(texts), dim)``.
+
+    The entry is identified by the model *name*, not its weights: when the weights behind a
+    name or local path change (e.g. a fine-tuned model saved again to the same folder), put
+    something that identifies them (a config hash, an epoch) into ``key``.
     """
     if isinstance(texts, str):
         raise RecutilsError("cached_encode() takes a list of texts, not a single string")

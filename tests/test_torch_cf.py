@@ -165,6 +165,24 @@ def test_save_load_round_trip(fitted, toy_split, tmp_path):
         TorchCF.load(tmp_path / "nowhere")
 
 
+def test_implicit_user_term_factors_and_round_trips(toy_split, tmp_path):
+    m = TorchCF(item_table=_table(), **{**FAST, "implicit": True}).fit(toy_split)
+    u = np.repeat(np.arange(3), toy_split.n_items)
+    i = np.tile(np.arange(toy_split.n_items), 3)
+    with torch.no_grad():
+        direct = m.net_(torch.as_tensor(u), torch.as_tensor(i)).numpy().reshape(3, -1)
+    np.testing.assert_allclose(m.score(np.arange(3)), direct, rtol=1e-5, atol=1e-5)
+    # |N(u)|^-1/2 Σ y_j by hand for user 0
+    tr = m.split_.train
+    items0 = tr.loc[tr["uidx"] == 0, "iidx"].to_numpy()
+    y = m.net_.implicit_emb.weight.detach().numpy()
+    with torch.no_grad():
+        got = m.net_.implicit_vectors()[0].numpy()
+    np.testing.assert_allclose(got, y[items0].sum(0) / np.sqrt(len(items0)), rtol=1e-5, atol=1e-6)
+    m.save(tmp_path / "imp")
+    np.testing.assert_array_equal(TorchCF.load(tmp_path / "imp").score(np.arange(5)), m.score(np.arange(5)))
+
+
 def test_cold_items_are_scored_from_side_features():
     split = cold_item_split(_ratings(), share=0.25, rng=0)
     assert split.cold_items.sum() == 6

@@ -4,7 +4,9 @@ The recsys app's "4. PyTorch" network, rebuilt behind the project's interface:
 
     r̂_ui = μ + b_u + b_i [+ p_u·q_i] + MLP([p_u, q_i, f_num(x_i), f_genre(g_i)])
 
-- ``p_u``, ``q_i``: user / item embeddings; ``b_u``, ``b_i``: biases; ``μ``: training mean;
+- ``p_u``, ``q_i``: user / item embeddings (optionally, ``implicit``, SVD++'s user vector
+  ``p_u + |N(u)|^-½ Σ_{j∈N(u)} y_j`` over the user's training items N(u));
+  ``b_u``, ``b_i``: biases; ``μ``: training mean;
 - ``x_i``: TMDB ``vote_average``, ``log1p(vote_count)``, ``log1p(popularity)`` standardised
   with statistics of the *training* items only, missing values imputed with that mean (0
   after scaling) and flagged by explicit indicators (``missing_tmdb``, ``missing_votes``);
@@ -66,6 +68,7 @@ class TorchCFConfig:
     dropout: float = 0.3
     dot: bool = True  #: add the dot product p_u·q_i (a matrix-factorisation term)
     biases: bool = True  #: add μ + b_u + b_i (otherwise μ only)
+    implicit: bool = False  #: SVD++-style user term: p_u + |N(u)|^-½ Σ_{j∈N(u)} y_j (N(u): training items of u)
     lr: float = 3e-3  #: Adam learning rate
     lr_decay: float = 1.0  #: the learning rate is multiplied by this after every epoch
     weight_decay: float = 1e-5  #: Adam weight decay on MLP weights
@@ -175,9 +178,10 @@ def _block(n_in: int, n_out: int, dropout: float):
     return nn.Sequential(nn.Linear(n_in, n_out), nn.BatchNorm1d(n_out), nn.ReLU(), nn.Dropout(dropout))
 
 
-def _make_net(n_users: int, n_items: int, n_num: int, n_genre: int, c: TorchCFConfig):
+def _make_net(n_users: int, n_items: int, n_num: int, n_genre: int, c: TorchCFConfig, n_implicit: int = 0):
     import torch
     import torch.nn as nn
+    import torch.nn.functional as F
 
     class Net(nn.Module):
         """The network; item feature tables live in buffers so the state dict is self-contained."""
@@ -207,6 +211,30 @@ def _make_net(n_users: int, n_items: int, n_num: int, n_genre: int, c: TorchCFCo
             self.register_buffer("item_numeric", torch.zeros(n_items, n_num))
             self.register_buffer("item_genres", torch.zeros(n_items, n_genre))
             self.register_buffer("known_items", torch.zeros(n_items, dtype=torch.bool))
+            if c.implicit:  # N(u) as CSR (offsets, items, 1/√|N(u)| weights)
+                self.implicit_emb = nn.Embedding(n_items, d)
+                nn.init.normal_(self.implicit_emb.weight, std=0.01)
+                self.register_buffer("implicit_offsets", torch.zeros(n_users, dtype=torch.long))
+                self.register_buffer("implicit_items", torch.zeros(n_implicit, dtype=torch.long))
+                self.register_buffer("implicit_weights", torch.zeros(n_implicit))
+
+        def set_implicit(self, split):
+            """Store each user's training items N(u): before training, and after it with every
+            training rating of the split the model is fitted on (the validation carve-out's
+            training part only differs by the held-out ratings)."""
+            tr = split.train.sort_values("uidx", kind="stable")
+            items = torch.as_tensor(tr["iidx"].to_numpy(np.int64, copy=True))
+            counts = np.bincount(tr["uidx"].to_numpy(np.int64), minlength=n_users)
+            offsets = np.r_[0, np.cumsum(counts)[:-1]]
+            w = np.repeat(1.0 / np.sqrt(np.maximum(counts, 1)), counts)
+            self.implicit_offsets = torch.as_tensor(offsets, dtype=torch.long)
+            self.implicit_items = items
+            self.implicit_weights = torch.as_tensor(w, dtype=torch.float32)
+
+        def implicit_vectors(self):
+            """|N(u)|^-½ Σ_{j∈N(u)} y_j for every user (n_users × d)."""
+            return F.embedding_bag(self.implicit_items, self.implicit_emb.weight, self.implicit_offsets,
+                                   mode="sum", per_sample_weights=self.implicit_weights)
 
         def item_side(self, i):
             """First-layer contribution, embedding and bias of items ``i``."""
@@ -216,6 +244,8 @@ def _make_net(n_users: int, n_items: int, n_num: int, n_genre: int, c: TorchCFCo
 
         def user_side(self, u):
             p = self.user_emb(u)
+            if c.implicit:
+                p = p + self.implicit_vectors()[u]
             return self.first_user(p), p, self.user_bias(u).squeeze(1)
 
         def combine(self, hu, p, bu, hi, q, bi):
@@ -226,15 +256,15 @@ def _make_net(n_users: int, n_items: int, n_num: int, n_genre: int, c: TorchCFCo
                 out = out + (p * q).sum(-1)
             return out
 
-        def forward(self, u, i):
+        def forward(self, u, i, with_penalty: bool = False):
+            """Predicted ratings; with ``with_penalty`` also the mean per-example L2 of the
+            user vectors, item embeddings and biases used."""
             hu, p, bu = self.user_side(u)
             hi, q, bi = self.item_side(i)
-            return self.combine(hu, p, bu, hi, q, bi)
-
-        def penalty(self, u, i):
-            """Per-example L2 of the looked-up embeddings and biases (mean over the batch)."""
-            return (self.user_emb(u).pow(2).sum(1) + self.item_emb(i).pow(2).sum(1)
-                    + self.user_bias(u).squeeze(1).pow(2) + self.item_bias(i).squeeze(1).pow(2)).mean()
+            out = self.combine(hu, p, bu, hi, q, bi)
+            if not with_penalty:
+                return out
+            return out, (p.pow(2).sum(1) + q.pow(2).sum(1) + bu.pow(2) + bi.pow(2)).mean()
 
         @torch.no_grad()
         def fill_unknown_items(self):
@@ -303,6 +333,8 @@ class TorchCF(Recommender):
                 torch.manual_seed(c.seed)
                 net, hist2, _ = self._train(split, table, None, best_epoch, early_stop=False)
                 hist = hist + [{**h, "phase": "refit"} for h in hist2]
+            elif c.implicit:
+                net.set_implicit(split)  # N(u) from every training rating the model may use
         self.net_ = net.eval()
         self.history_ = hist
         self.fit_seconds_ = time.perf_counter() - t0
@@ -315,7 +347,7 @@ class TorchCF(Recommender):
         c = self.config
         feats = build_item_features(table, split.items, self._known_mask(split))
         self.features_ = feats
-        net = _make_net(split.n_users, split.n_items, feats.numeric.shape[1], feats.genres.shape[1], c)
+        net = _make_net(split.n_users, split.n_items, feats.numeric.shape[1], feats.genres.shape[1], c, len(split.train))
         tr = split.train
         u = torch.as_tensor(tr["uidx"].to_numpy(np.int64, copy=True))
         i = torch.as_tensor(tr["iidx"].to_numpy(np.int64, copy=True))
@@ -325,14 +357,15 @@ class TorchCF(Recommender):
             net.item_numeric.copy_(torch.from_numpy(feats.numeric))
             net.item_genres.copy_(torch.from_numpy(feats.genres))
             net.known_items.copy_(torch.from_numpy(self._known_mask(split)))
+            if c.implicit:
+                net.set_implicit(split)
         self.rating_range_ = (float(y.min()), float(y.max()))
         gen = torch.Generator().manual_seed(c.seed)
         loader = DataLoader(TensorDataset(u, i, y), batch_size=c.batch_size, shuffle=True,
                             generator=gen, drop_last=len(y) > c.batch_size)
-        emb_params = [p for n, p in net.named_parameters() if n.split(".")[0] in
-                      ("user_emb", "item_emb", "user_bias", "item_bias")]
-        mlp_params = [p for n, p in net.named_parameters() if n.split(".")[0] not in
-                      ("user_emb", "item_emb", "user_bias", "item_bias")]
+        emb_names = ("user_emb", "item_emb", "user_bias", "item_bias", "implicit_emb")
+        emb_params = [p for n, p in net.named_parameters() if n.split(".")[0] in emb_names]
+        mlp_params = [p for n, p in net.named_parameters() if n.split(".")[0] not in emb_names]
         opt = torch.optim.Adam([{"params": emb_params, "weight_decay": 0.0},
                                 {"params": mlp_params, "weight_decay": c.weight_decay}], lr=c.lr)
         sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=c.lr_decay)
@@ -349,9 +382,9 @@ class TorchCF(Recommender):
             net.train()
             se, n = 0.0, 0
             for bu, bi, by in loader:
-                pred = net(bu, bi)
+                pred, pen = net(bu, bi, with_penalty=True)
                 mse = torch.mean((pred - by) ** 2)
-                loss = mse + c.emb_l2 * net.penalty(bu, bi) if c.emb_l2 > 0 else mse
+                loss = mse + c.emb_l2 * pen if c.emb_l2 > 0 else mse
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -498,7 +531,9 @@ class TorchCF(Recommender):
         rating = t.pop("train.rating").numpy()
         state = {k.removeprefix("net."): v for k, v in t.items() if k.startswith("net.")}
         state["known_items"] = t["known_items"].bool()
-        net = _make_net(len(users), len(items), state["item_numeric"].shape[1], state["item_genres"].shape[1], config)
+        n_implicit = state["implicit_items"].shape[0] if "implicit_items" in state else 0
+        net = _make_net(len(users), len(items), state["item_numeric"].shape[1], state["item_genres"].shape[1],
+                        config, n_implicit)
         net.load_state_dict(state)
         model = cls(config)
         model.net_ = net.eval()

@@ -232,3 +232,15 @@ def test_registered_and_cli_params():
     p = parse_params(get_model_class("hybrid"), ["alpha=0.7", "finetune=true", "base=ease", "base_params=lambda_=300"])
     h = create("hybrid", **p)
     assert h.config.alpha == 0.7 and h.config.finetune is True and h.config.base == "ease"
+
+
+def test_rating_ease(toy_split):
+    from recutils.models.baselines import EASE
+    from recutils.models.rating_ease import RatingEASE
+
+    users = np.arange(toy_split.n_users)
+    plain = EASE(lambda_=2.0).fit(toy_split).score(users)
+    np.testing.assert_allclose(RatingEASE(lambda_=2.0, power=0).fit(toy_split).score(users), plain, rtol=1e-5)
+    graded = RatingEASE(lambda_=2.0, power=2).fit(toy_split)
+    assert graded.score(users).shape == plain.shape and not np.allclose(graded.score(users), plain)
+    np.testing.assert_allclose(graded.X_.toarray(), (toy_split.train_ratings.toarray() / 5.0) ** 2)

@@ -24,6 +24,7 @@ MODELS: dict[str, str] = {
     "cornac_mf": "recutils.models.rating_baselines:CornacMF",
     "content": "recutils.models.content:Content",
     "hybrid": "recutils.models.hybrid:Hybrid",
+    "ease_r": "recutils.models.rating_ease:RatingEASE",
 }
 
 

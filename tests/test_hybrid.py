@@ -244,3 +244,21 @@ def test_rating_ease(toy_split):
     graded = RatingEASE(lambda_=2.0, power=2).fit(toy_split)
     assert graded.score(users).shape == plain.shape and not np.allclose(graded.score(users), plain)
     np.testing.assert_allclose(graded.X_.toarray(), (toy_split.train_ratings.toarray() / 5.0) ** 2)
+
+
+def test_learned_blend(toy_split, toy_emb):
+    from recutils.models.hybrid import apply_learned_blend, fit_learned_blend
+
+    users = np.arange(toy_split.n_users)
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(toy_split.n_users, toy_split.n_items))
+    content = Content(embeddings=toy_emb).fit(toy_split).score(users)
+    lb = fit_learned_blend(toy_split, {"base": base, "content": content}, shortlist=4)
+    assert lb.names == ["base", "content"] and len(lb.coef) == 2
+    S = apply_learned_blend(lb, toy_split, {"base": base, "content": content})
+    assert S.shape == base.shape
+    finite = np.isfinite(S)
+    assert (finite.sum(1) <= 4).all()  # only the shortlist is scored
+    assert not (finite & seen_mask(toy_split, users)).any()
+    with pytest.raises(RecutilsError):
+        apply_learned_blend(lb, toy_split, {"content": content, "base": base})

@@ -167,7 +167,8 @@ class ItemEmbeddings:
 def compute_item_embeddings(embedding_model: str = DEFAULT_EMBEDDING_MODEL, text: str = "study",
                             finetune_split=None, finetune_config=None, data_dir=None, cache_dir=None,
                             batch_size: int = 64, progress: bool = False, device: str = "cpu",
-                            dtype: str = "float32", use_cache: bool = True) -> ItemEmbeddings:
+                            dtype: str = "float32", use_cache: bool = True,
+                            movie_ids=None) -> ItemEmbeddings:
     """Embed every movie's text with ``embedding_model`` (cached on disk by model + text hash).
 
     With ``finetune_split`` the model is first fine-tuned on positive pairs mined from that
@@ -175,12 +176,16 @@ def compute_item_embeddings(embedding_model: str = DEFAULT_EMBEDDING_MODEL, text
     :class:`~recutils.embeddings.finetune.FinetuneConfig`) and the fine-tuned model's embeddings
     are cached under a key naming the pairs and the training settings. Qwen models are loaded
     with :func:`~recutils.embeddings.qwen.load_qwen` (``dtype``, last-token pooling).
-    ``use_cache=False`` recomputes (and retrains) and overwrites the cache entry.
+    ``use_cache=False`` recomputes (and retrains) and overwrites the cache entry. ``movie_ids``
+    restricts the embedded movies (e.g. to a split's universe in quick runs); by default every
+    MovieLens movie is embedded.
     """
     from ..embeddings import cache_paths, cached_encode, load_model, texts_sha256
     from ..embeddings.qwen import is_qwen, load_qwen
 
     texts = movie_texts(text, data_dir)
+    if movie_ids is not None:
+        texts = texts[texts.index.isin(np.asarray(movie_ids))]
     key = text_key(text, texts)
     info: dict = {"embedding_model": embedding_model, "text": text, "text_key": key, "n_items": len(texts)}
     t0 = time.perf_counter()

@@ -16,7 +16,7 @@ from recutils.splits import cold_item_split, make_split  # noqa: E402
 
 GENRES = ["Action", "Comedy", "Drama", "Horror"]
 FAST = dict(embedding_dim=4, feature_dim=4, hidden=[8], batch_size=64, max_epochs=4, patience=2,
-            dropout=0.0, progress=False)
+            dropout=0.0, refit=False, implicit=False, progress=False)
 
 
 def _ratings(n_users=40, n_items=24, per_user=12, seed=0) -> pd.DataFrame:
@@ -128,7 +128,13 @@ def test_factored_score_equals_network_forward(fitted, toy_split):
     i = np.tile(np.arange(toy_split.n_items), 3)
     with torch.no_grad():
         direct = fitted.net_(torch.as_tensor(u), torch.as_tensor(i)).numpy().reshape(3, -1)
-    np.testing.assert_allclose(fitted.score(np.arange(3)), direct, rtol=1e-5, atol=1e-5)
+    import dataclasses
+
+    for chunk in (5, 24, 50, 10_000):  # item slices of one user, one user, several users
+        m = dataclasses.replace(fitted.config, score_chunk=chunk)
+        with_chunk = TorchCF(m)
+        with_chunk.net_, with_chunk.split_ = fitted.net_, fitted.split_
+        np.testing.assert_allclose(with_chunk.score(np.arange(3)), direct, rtol=1e-5, atol=1e-5)
 
 
 def test_training_loss_falls_on_a_toy_set(toy_split):
@@ -246,3 +252,20 @@ def test_cornac_mf_predict_matches_score(toy_split):
     np.testing.assert_allclose(raw, [s[0, 0], s[0, 3], s[1, 5]])
     p = m.predict(toy_split.test["uidx"], toy_split.test["iidx"])
     assert p.min() >= 0.5 and p.max() <= 5.0
+
+
+def test_without_side_features_cold_items_are_indistinguishable():
+    split = cold_item_split(_ratings(), share=0.25, rng=0)
+    m = TorchCF(item_table=_table(), **{**FAST, "side_features": False}).fit(split)
+    assert float(m.net_.item_numeric.abs().sum()) == 0.0 and float(m.net_.item_genres.abs().sum()) == 0.0
+    cold = m.score([0, 1])[:, split.cold_items]
+    np.testing.assert_allclose(cold, cold[:, :1].repeat(cold.shape[1], 1), rtol=1e-5)
+
+
+def test_refit_retrains_on_all_training_ratings_for_the_best_epoch_count(toy_split):
+    m = TorchCF(item_table=_table(), **{**FAST, "refit": True, "implicit": True}).fit(toy_split)
+    refit = [h for h in m.history_ if h.get("phase") == "refit"]
+    assert len(refit) == m.best_epoch_ and all("val_rmse" not in h for h in refit)
+    # every training item is known to the refitted network, N(u) covers every training rating
+    assert bool(m.net_.known_items.all()) == bool((np.bincount(toy_split.train["iidx"], minlength=toy_split.n_items) > 0).all())
+    assert m.net_.implicit_items.shape[0] == len(toy_split.train)

@@ -225,6 +225,12 @@ def test_registered_and_unknown_parameter_is_a_clear_error():
         create("torch_cf", embeding_dim=8)
 
 
+def test_too_few_ratings_for_early_stopping_is_a_clear_error():
+    r = _ratings(n_users=5, per_user=3)
+    with pytest.raises(RecutilsError, match="validation carve-out"):
+        TorchCF(item_table=_table(), **FAST).fit(make_split("tiny", r, r.iloc[:0]))
+
+
 def test_unfitted_model_is_a_clear_error():
     with pytest.raises(RecutilsError, match="fit"):
         TorchCF().score([0])

@@ -330,6 +330,9 @@ class TorchCF(Recommender):
             table = movie_table()
         t0 = time.perf_counter()
         val = validation_split(split, seed=c.seed + 1)
+        if len(val.test) == 0:
+            raise RecutilsError("torch_cf: the validation carve-out for early stopping is empty "
+                                "(it holds out 20 % of the ratings of users with ≥ 5 training ratings)")
         with _torch_threads(c.num_threads), torch.random.fork_rng(devices=[]):
             torch.manual_seed(c.seed)
             net, hist, best_epoch = self._train(val, table, val.test, c.max_epochs, early_stop=True)

@@ -262,3 +262,21 @@ def test_learned_blend(toy_split, toy_emb):
     assert not (finite & seen_mask(toy_split, users)).any()
     with pytest.raises(RecutilsError):
         apply_learned_blend(lb, toy_split, {"content": content, "base": base})
+
+
+def test_length_bucketed_loss_embeds_like_padded_batch():
+    """Sub-batching a column by length saves padding without changing any text's embedding."""
+    torch = pytest.importorskip("torch")
+    from recutils.embeddings import load_model, minilm_path
+    from recutils.embeddings.finetune import _bucketed_loss
+
+    if minilm_path() is None:
+        pytest.skip("offline MiniLM not installed")
+    m = load_model("all-MiniLM-L6-v2")
+    texts = ["a", "a much longer movie text " * 12, "toy story pixar", "heat", "the matrix sci-fi cyberpunk",
+             "b c", "casino crime drama mafia", "x"]
+    feats = m.preprocess(texts)
+    with torch.no_grad():
+        ref = m(dict(feats))["sentence_embedding"]
+        got = _bucketed_loss(m, 3)._embed(dict(feats))
+    np.testing.assert_allclose(got.numpy(), ref.numpy(), atol=1e-5)

@@ -151,3 +151,16 @@ def test_finetuned_item_embeddings_cached(tiny_qwen, toy_ratings, tmp_path):
     M2, info2 = finetuned_item_embeddings(tiny_qwen, texts, "toytext", split, cfg, cache_dir=tmp_path)
     assert info2["cached"] and info2["ft_key"] == info["ft_key"]
     np.testing.assert_array_equal(M, M2)
+
+
+def test_half_precision_base_keeps_float32_adapter(tiny_qwen):
+    from recutils.embeddings.finetune import finetune
+    from recutils.embeddings.qwen import add_lora, load_qwen
+
+    m = load_qwen(tiny_qwen, device="cpu", dtype="float16")  # the study's dtype (on a GPU)
+    base = m.encode(TEXTS)
+    add_lora(m)
+    assert {p.dtype for p in m.parameters() if p.requires_grad} == {torch.float32}
+    assert all(p.dtype == torch.float16 for p in m.parameters() if not p.requires_grad)
+    finetune(m, TEXTS[:4] * 2, TEXTS[4:] * 2, _ft())
+    assert np.abs(m.encode(TEXTS).astype(np.float32) - base.astype(np.float32)).max() > 1e-3

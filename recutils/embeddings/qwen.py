@@ -93,6 +93,7 @@ def model_kwargs(dtype: str = "float16", load_in_4bit: bool = False, device: str
 
         kw["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
                                                        bnb_4bit_compute_dtype=dt)
+        kw["device_map"] = {"": device}  # quantised weights are placed at load time
     return kw
 
 
@@ -147,7 +148,7 @@ def add_lora(model, settings: LoraSettings = LoraSettings(), adapter_name: str =
     """Attach a fresh, trainable LoRA adapter (feature extraction) to ``model`` in place and return it.
 
     Uses ``SentenceTransformer.add_adapter`` (transformers' PEFT integration): the base weights
-    are frozen, only ``lora_A`` / ``lora_B`` train. For a 4-bit base, the non-quantised weights
+    are frozen, only ``lora_A`` / ``lora_B`` train (kept in float32 over a half-precision base). For a 4-bit base, the non-quantised weights
     (norms, embeddings) are cast to float32 first, as in QLoRA (``prepare_model_for_kbit_training``,
     without gradient checkpointing).
     """
@@ -171,6 +172,11 @@ def add_lora(model, settings: LoraSettings = LoraSettings(), adapter_name: str =
                      target_modules=list(settings.target_modules), bias="none",
                      task_type=TaskType.FEATURE_EXTRACTION)
     model.add_adapter(cfg, adapter_name=adapter_name)
+    import torch
+
+    for p in model.parameters():  # fp16/bf16 base: keep the trainable adapter in float32 (stable AdamW)
+        if p.requires_grad and p.dtype in (torch.float16, torch.bfloat16):
+            p.data = p.data.float()
     return model
 
 

@@ -8,7 +8,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 
-# Tests read the offline mirror; they never touch the network.
+# Tests read the offline mirror; they never touch the network (the Hugging Face hub included).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 if not os.environ.get("RECUTILS_DATA_DIR") and (SHARED / "SHA256SUMS").exists():
     os.environ["RECUTILS_DATA_DIR"] = str(SHARED)
 

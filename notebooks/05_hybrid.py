@@ -264,8 +264,8 @@ print(pd.DataFrame(study_rows).drop(columns=["note"]).astype(object).fillna("-")
 #
 # Validation scores of the content part use the same embeddings (base models never saw the
 # ratings). The fine-tuned embeddings were trained on pairs from the *whole* training part,
-# validation part included, so their α is not tuned here (that would leak); they keep the
-# study's α.
+# validation part included, so their α is not tuned on validation (that would leak): the
+# fine-tuned hybrid reuses the α chosen for the base embeddings.
 
 # %%
 ease_best, ease_rows = grid_search("ease", split, {"lambda_": ease_lambdas}, k=k)

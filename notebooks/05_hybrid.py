@@ -34,6 +34,7 @@ embed_all_movies = True  # False: embed only the movies of the splits (smoke run
 embedding_models = ["all-MiniLM-L6-v2"]
 finetune_models = ["all-MiniLM-L6-v2"]
 embedding_device = "cpu"
+torch_threads = 1  # torch CPU threads (1 is fastest on a shared machine); 0: torch's default
 embedding_dtype = "float32"  # Qwen weights dtype (the study: float16 on a GPU)
 qwen_4bit = True
 text = "study"  # the study's text builder; "study+overview" appends the TMDB overview
@@ -84,6 +85,10 @@ from recutils.models.hybrid import (
 from recutils.splits import cold_item_split, study_split, validation_split
 from recutils.tuning import grid_search
 
+if torch_threads:
+    import torch
+
+    torch.set_num_threads(torch_threads)
 out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
 pd.set_option("display.width", 160)

@@ -19,6 +19,7 @@ and any :class:`~recutils.datasets.TextBuilder` field list.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import time
@@ -154,6 +155,27 @@ def align_embeddings(movie_ids: np.ndarray, E: np.ndarray, items: np.ndarray) ->
 
 
 # --- item embeddings (base or fine-tuned) ------------------------------------------------
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """Run the block with ``torch.set_num_threads(n)`` (restored after); ``None``/0 leaves it alone.
+
+    On a machine shared with other busy processes, one thread is often several times faster
+    than two: OpenMP threads spin-wait for each other when a core is taken.
+    """
+    if not n:
+        yield
+        return
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+
 @dataclass
 class ItemEmbeddings:
     """Embeddings of movies: ``matrix[k]`` belongs to ``movie_ids[k]`` (rows L2-normalised)."""
@@ -234,6 +256,7 @@ class ContentConfig:
     batch_size: int = 64  #: encoding batch size
     device: str = "cpu"
     dtype: str = "float32"  #: weights dtype for Qwen models (float16 on a GPU, as in the study)
+    num_threads: int = 0  #: torch threads while encoding / fine-tuning (0: torch's default)
     seed: int = SEED
 
 
@@ -271,9 +294,10 @@ class Content(Recommender):
         c = self.config
         ft_split = split if c.finetune else None
         ft_cfg = finetune_config_from(c) if c.finetune else None
-        self.embeddings = compute_item_embeddings(c.embedding_model, c.text, ft_split, ft_cfg,
-                                                  data_dir=self.data_dir, batch_size=c.batch_size,
-                                                  progress=self.progress, device=c.device, dtype=c.dtype)
+        with torch_threads(c.num_threads):
+            self.embeddings = compute_item_embeddings(c.embedding_model, c.text, ft_split, ft_cfg,
+                                                      data_dir=self.data_dir, batch_size=c.batch_size,
+                                                      progress=self.progress, device=c.device, dtype=c.dtype)
         return self.embeddings
 
     def _fit(self, split):

@@ -25,3 +25,21 @@ def test_ci_drops_nan_pairs_and_checks_shape():
     assert paired_bootstrap_ci(a, b, n_boot=50).n_users == 2
     with pytest.raises(ValueError):
         paired_bootstrap_ci(a, b[:2])
+
+
+def test_atomic_writes_leave_no_temp_and_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    from recutils.io import load_npy, read_json, save_npy, write_json
+
+    write_json(tmp_path / "m.json", {"a": np.float32(1.5)})
+    save_npy(tmp_path / "e.npy", np.arange(3))
+    assert read_json(tmp_path / "m.json") == {"a": 1.5}
+    assert load_npy(tmp_path / "e.npy").tolist() == [0, 1, 2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e.npy", "m.json"]
+    mode = stat.S_IMODE(os.stat(tmp_path / "m.json").st_mode)
+    assert mode & 0o044  # readable by group/others under a usual umask
+    with pytest.raises(TypeError):
+        write_json(tmp_path / "bad.json", {"x": object()})
+    assert not (tmp_path / "bad.json").exists() and len(list(tmp_path.iterdir())) == 2

@@ -28,6 +28,7 @@ from recutils.search import (
     query_latency,
     rrf_scores,
     tag_benchmark,
+    torch_threads,
 )
 
 ROWS = [
@@ -163,6 +164,18 @@ def test_dense_search_top_k_matches_full_sort(dense, movies):
         np.testing.assert_array_equal(out["movieId"].to_numpy(), movies["movieId"].to_numpy()[expected])
     np.testing.assert_allclose(np.linalg.norm(dense.doc_embeddings, axis=1), 1.0, rtol=1e-5)
     assert dense.search("toy collector rescue", k=1).iloc[0]["movieId"] == 9
+    np.testing.assert_allclose(dense.score_one("paris writer"), scores[2], rtol=1e-5, atol=1e-6)
+
+
+def test_query_threads_are_restored(dense):
+    import torch
+
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    dense.search("galaxy empire", k=2)  # query_threads=1 by default
+    assert torch.get_num_threads() == before
 
 
 def test_dense_from_movies_uses_the_embedding_cache(movies, tmp_path):
@@ -181,7 +194,7 @@ def test_dense_with_real_minilm_if_installed(movies, tmp_path):
     assert s.doc_embeddings.shape == (9, 384)
     assert s.search("a murderer is hunted by the police", k=2)["movieId"].tolist()[0] in (6, 7)
     assert s.search("animated film about a robot", k=1).iloc[0]["movieId"] == 3
-    bd = dense_breakdown(s, ["robots", "love in paris"], k=3, warmup=0, n_threads=1)
+    bd = dense_breakdown(s, ["robots", "love in paris"], k=3, warmup=0)
     assert set(bd) == {"tokenize", "forward", "topk", "encode_call"} and all(v["n"] == 2 for v in bd.values())
 
 
@@ -278,8 +291,8 @@ def test_benchmark_metrics(movies, tfidf):
 
 
 def test_query_latency(tfidf):
-    out = query_latency(tfidf, ["space", "paris", "toys", "killer"], k=3, warmup=1, n_threads=1)
-    assert out["n"] == 4 and 0 <= out["p50"] <= out["p95"] <= out["max"] and out["threads"] == 1
+    out = query_latency(tfidf, ["space", "paris", "toys", "killer"], k=3, warmup=1)
+    assert out["n"] == 4 and 0 <= out["p50"] <= out["p95"] <= out["max"]
 
 
 def test_most_tagged(movies):

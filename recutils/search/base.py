@@ -75,6 +75,10 @@ class Searcher:
         """Scores ``(len(queries), n_docs)``, float32, higher is better (queries already cleaned)."""
         raise NotImplementedError
 
+    def score_one(self, query: str) -> np.ndarray:
+        """Scores ``(n_docs,)`` for one cleaned prompt (what :meth:`search` uses)."""
+        return self.score_matrix([query])[0]
+
     def min_score(self) -> float:
         """Documents scoring at or below this are not returned by :meth:`search`."""
         return -np.inf
@@ -94,7 +98,7 @@ class Searcher:
         """
         k = check_k(k)
         text = clean_prompt(prompt, self.max_prompt_chars)
-        return self.results(self.score_matrix([text])[0], k)
+        return self.results(self.score_one(text), k)
 
 
 def corpus_texts(movies: pd.DataFrame, builder: TextBuilder = SEARCH_TEXT) -> list[str]:

@@ -12,6 +12,7 @@ from ..constants import COL_ITEM, COL_TITLE
 from ..datasets import TextBuilder
 from ..embeddings import cached_encode, canonical_name, encode, load_model
 from .base import SEARCH_TEXT, Searcher, corpus_texts
+from .latency import torch_threads
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,11 @@ class DenseConfig:
 
     model_name: str = "sentence-transformers/all-MiniLM-L6-v2"
     batch_size: int = 64
+    #: torch threads for one prompt (:meth:`DenseSearch.search`); ``None`` leaves torch's setting.
+    #: One short prompt is too little work to share: a second thread gains little on an idle
+    #: machine and, on a busy one, makes every operator wait for a descheduled thread
+    #: (notebook 03 measures both).
+    query_threads: int | None = 1
 
 
 class DenseSearch(Searcher):
@@ -72,3 +78,22 @@ class DenseSearch(Searcher):
 
     def score_matrix(self, queries: Sequence[str]) -> np.ndarray:
         return self.encode_queries(queries) @ self.doc_embeddings.T
+
+    def score_one(self, query: str) -> np.ndarray:
+        """One prompt: encoded and scored with ``config.query_threads`` torch threads.
+
+        The cosine product runs in torch too, so the BLAS thread pool is not involved.
+        """
+        import torch
+
+        with torch_threads(self.config.query_threads):
+            q = encode(self.model, [query], batch_size=1, normalize=True)
+            with torch.inference_mode():
+                return (self._doc_tensor() @ torch.from_numpy(q[0])).numpy()
+
+    def _doc_tensor(self):
+        import torch
+
+        if getattr(self, "_docs_t", None) is None:
+            self._docs_t = torch.from_numpy(self.doc_embeddings)  # shares memory
+        return self._docs_t

@@ -75,5 +75,8 @@ class FusionSearch(Searcher):
     def score_matrix(self, queries: Sequence[str]) -> np.ndarray:
         return self.fuse([s.score_matrix(queries) for s in self.searchers])
 
+    def score_one(self, query: str) -> np.ndarray:
+        return self.fuse([s.score_one(query)[None, :] for s in self.searchers])[0]
+
     def min_score(self) -> float:
         return 0.0

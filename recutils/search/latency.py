@@ -2,9 +2,8 @@
 
 :func:`query_latency` times whole searches one prompt at a time (what a user waits for);
 :func:`dense_breakdown` splits a dense search into its stages (tokenise, transformer
-forward pass, cosine + top-k) to show where the time goes. :func:`threads` caps torch's
-and the BLAS / OpenMP thread pools for a block: with a batch of one short prompt there is
-little to share between threads, and on a busy machine extra threads mostly wait.
+forward pass, cosine + top-k) to show where the time goes. :func:`torch_threads` sets
+torch's intra-op thread count for a block (cheap enough to wrap every query).
 """
 
 from __future__ import annotations
@@ -19,21 +18,21 @@ from .base import Searcher, clean_prompt
 
 
 @contextlib.contextmanager
-def threads(n: int | None) -> Iterator[None]:
-    """Limit torch intra-op threads and BLAS/OpenMP pools to ``n`` inside the block (None: no change)."""
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads, then restore the previous count (None: no change)."""
     if n is None:
         yield
         return
     import torch
-    from threadpoolctl import threadpool_limits
 
     before = torch.get_num_threads()
-    torch.set_num_threads(int(n))
+    if before != n:
+        torch.set_num_threads(int(n))
     try:
-        with threadpool_limits(limits=int(n)):
-            yield
+        yield
     finally:
-        torch.set_num_threads(before)
+        if before != n:
+            torch.set_num_threads(before)
 
 
 def _percentiles(ms: np.ndarray) -> dict:
@@ -59,26 +58,21 @@ def _time_each(fn: Callable, items: Sequence, warmup: int) -> np.ndarray:
     return ms
 
 
-def query_latency(searcher: Searcher, prompts: Sequence[str], k: int = 10, warmup: int = 3,
-                  n_threads: int | None = None) -> dict:
+def query_latency(searcher: Searcher, prompts: Sequence[str], k: int = 10, warmup: int = 3) -> dict:
     """Time ``searcher.search(p, k)`` once per prompt (after ``warmup`` untimed calls).
 
-    Returns milliseconds: ``n``, ``p50``, ``p95``, ``mean``, ``max`` (plus ``threads``).
+    Returns milliseconds: ``n``, ``p50``, ``p95``, ``mean``, ``max``.
     """
-    prompts = list(prompts)
-    with threads(n_threads):
-        ms = _time_each(lambda p: searcher.search(p, k), prompts, warmup)
-    return {**_percentiles(ms), "threads": n_threads}
+    return _percentiles(_time_each(lambda p: searcher.search(p, k), list(prompts), warmup))
 
 
-def dense_breakdown(searcher, prompts: Sequence[str], k: int = 10, warmup: int = 3,
-                    n_threads: int | None = None) -> dict[str, dict]:
-    """Median / p95 milliseconds per stage of a :class:`~recutils.search.DenseSearch` query.
+def dense_breakdown(searcher, prompts: Sequence[str], k: int = 10, warmup: int = 3) -> dict[str, dict]:
+    """Milliseconds per stage of a :class:`~recutils.search.DenseSearch` query (percentiles).
 
-    Stages: ``tokenize`` (the model's preprocessing), ``forward`` (transformer + pooling +
-    normalisation), ``topk`` (cosine against every movie + ``argpartition``), and
-    ``encode_call`` (``SentenceTransformer.encode`` on one prompt, i.e. forward plus its
-    per-call overhead).
+    Stages, run with the searcher's ``config.query_threads``: ``tokenize`` (the model's
+    preprocessing), ``forward`` (transformer + pooling + normalisation on the tokenised
+    prompt), ``topk`` (cosine against every movie + ``argpartition``), and ``encode_call``
+    (``SentenceTransformer.encode`` on one prompt: the forward pass plus its per-call overhead).
     """
     import torch
 
@@ -88,19 +82,24 @@ def dense_breakdown(searcher, prompts: Sequence[str], k: int = 10, warmup: int =
 
     def forward(features):
         with torch.inference_mode():
-            e = model(features)["sentence_embedding"]
-            return torch.nn.functional.normalize(e, dim=1)
+            return torch.nn.functional.normalize(model(features)["sentence_embedding"], dim=1)
 
-    with threads(n_threads):
+    def topk(_):
+        with torch.inference_mode():
+            s = (docs @ q).numpy()
+        return np.argpartition(-s, k)[:k]
+
+    with torch_threads(searcher.config.query_threads):
         features = [prep([p]) for p in prompts]
-        q = searcher.encode_queries(prompts[:1])[0]
-        docs = searcher.doc_embeddings
+        q = torch.from_numpy(searcher.encode_queries(prompts[:1])[0])
+        docs = searcher._doc_tensor()
         out = {
             "tokenize": _time_each(lambda p: prep([p]), prompts, warmup),
             "forward": _time_each(forward, features, warmup),
-            "topk": _time_each(lambda _: np.argpartition(-(docs @ q), k)[:k], prompts, warmup),
+            "topk": _time_each(topk, prompts, warmup),
             "encode_call": _time_each(
-                lambda p: model.encode([p], show_progress_bar=False, normalize_embeddings=True), prompts, warmup
+                lambda p: model.encode([p], batch_size=1, show_progress_bar=False, normalize_embeddings=True),
+                prompts, warmup,
             ),
         }
     return {stage: _percentiles(ms) for stage, ms in out.items()}

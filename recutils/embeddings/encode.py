@@ -8,7 +8,6 @@ atomically. A cache hit reads the array and never loads the model.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import time
 from pathlib import Path

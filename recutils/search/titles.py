@@ -78,3 +78,10 @@ class TitleIndex:
         if hits.empty:
             raise RecutilsError(f"no movie title looks like {query!r}; check the spelling or try fewer words")
         return hits.iloc[0]
+
+
+def title_key(text: str) -> str:
+    """The comparable form of a title or title query: a trailing year dropped, case,
+    punctuation and a leading article removed ("The Matrix (1999)" → "matrix")."""
+    m = _YEAR_RE.search(text)
+    return _norm(text[: m.start()] if m and m.start() > 0 else text)

@@ -123,11 +123,9 @@ class RecService:
     def _is_title(self, query: str, clean_title: str) -> bool:
         """A query is a title when, ignoring case, punctuation, a leading article and a
         trailing year, the matched title starts with it or is close to it as a whole."""
-        from ..search.titles import _YEAR_RE, _norm
+        from ..search.titles import title_key
 
-        m = _YEAR_RE.search(query)
-        q = _norm(query[: m.start()] if m and m.start() > 0 else query)
-        t = _norm(clean_title)
+        q, t = title_key(query), title_key(clean_title)
         return (len(q) >= 3 and t.startswith(q)) or fuzz.ratio(q, t) >= self.config.title_threshold
 
     def title_or_prompt(self, q: str, k: int = 10, mode: str = "auto") -> dict:

@@ -59,6 +59,7 @@ demo_user = 0  # 0: the user with the most training ratings (the study's demo ch
 
 # %%
 import dataclasses
+import textwrap
 import time
 from pathlib import Path
 
@@ -399,8 +400,10 @@ cold_models = {"random": RandomScores(seed=seed), "TMDB vote_count (MostPop amon
 for label, e in embeddings.items():
     if label.endswith("base") or label.endswith("+overview"):
         cold_models[f"content, {label}"] = Content(embeddings=e)
+cold_ft_info = {}
 for m in finetune_models:
     e = embed(m, finetune_on=cold_train)
+    cold_ft_info[short(m)] = {kk: v for kk, v in e.info.items() if kk != "finetune"}
     cold_models[f"content, {short(m)} fine-tuned (cold-split train pairs)"] = Content(embeddings=e)
 cold_rows = []
 for label, m in cold_models.items():
@@ -423,10 +426,10 @@ print(cold_table.to_string(index=False))
 plot = table.dropna(subset=["precision"])
 x = np.arange(len(plot))
 w = 0.27
-fig, ax = plt.subplots(figsize=(max(10, 0.75 * len(plot)), 5.5))
+fig, ax = plt.subplots(figsize=(max(10, 0.8 * len(plot)), 6.5))
 for j, (metric, lab) in enumerate((("precision", "Precision"), ("recall", "Recall"), ("ndcg", "NDCG"))):
     ax.bar(x + (j - 1) * w, plot[metric], w, label=f"{lab}@{k}")
-ax.set_xticks(x, [m.replace(" (", "\n(", 1) for m in plot["method"]], rotation=60, ha="right", fontsize=7)
+ax.set_xticks(x, [textwrap.fill(m, 28) for m in plot["method"]], rotation=60, ha="right", fontsize=7)
 ax.set_title(f"Study protocol, test (k={k}): the study's rows, then CF baselines and tuned hybrids")
 ax.legend()
 fig.tight_layout()
@@ -472,6 +475,7 @@ metrics = {
                    "alpha": [{kk: (r4(v) if isinstance(v, float) else v) for kk, v in r_.items()} for r_ in alpha_rows]},
     "learned_blend": lb.as_dict(),
     "embeddings": {label: {kk: v for kk, v in e.info.items() if kk != "finetune"} for label, e in embeddings.items()},
+    "embeddings_cold_split": cold_ft_info,
     "timings": {"pmf_fit_seconds": round(pmf_seconds, 2), "hybrid_eval_seconds": round(results[first].eval_seconds, 3)},
     "demo": {"user": user, "top5": demo},
 }

@@ -154,10 +154,11 @@ def load_params(nb: Notebook, level: str) -> dict:
     """The mapping in ``params/NAME.LEVEL.yaml``."""
     import yaml
 
-    if level not in LEVELS:
-        raise RecutilsError(f"unknown params level {level!r}; valid: {', '.join(LEVELS)}")
     path = nb.params_file(level)
     if not path.is_file():
+        if level not in LEVELS:
+            have = sorted(p.name.split(".")[-2] for p in path.parent.glob(f"{nb.name}.*.yaml"))
+            raise RecutilsError(f"unknown params level {level!r} for {nb.name}; available: {', '.join(have)}")
         raise RecutilsError(f"{_rel(path, nb.root)} is missing: every notebook needs params/{nb.name}.{{smoke,full}}.yaml")
     try:
         data = yaml.safe_load(path.read_text()) or {}
@@ -564,7 +565,8 @@ def main(argv=None) -> int:
     sub.add_parser("list", help="the notebooks found, with their params files")
     p = sub.add_parser("run", help="execute one notebook")
     p.add_argument("name", help="NN_name or NN")
-    p.add_argument("--params", default="full", choices=LEVELS)
+    p.add_argument("--params", default="full", metavar="LEVEL",
+                   help="smoke, full, or any params/NAME.LEVEL.yaml that exists (e.g. gpu for 05)")
     p.add_argument("--output-dir", default=None, help="default: the params file's output_dir, else reports/NAME")
     p = sub.add_parser("reproduce", help="execute every notebook in order and write reports/README.md")
     p.add_argument("--params", default="full", choices=LEVELS)

@@ -44,7 +44,7 @@ from recutils.evaluation import evaluate_ranking, paired_bootstrap_ci
 from recutils.io import write_json
 from recutils.models import create
 from recutils.models.item_cf import ItemCF, item_similarity, similar_items
-from recutils.splits import study_split
+from recutils.splits import sample_users, study_split
 from recutils.tuning import grid_search
 
 out = Path(output_dir)
@@ -61,10 +61,7 @@ pd.set_option("display.width", 140)
 # %%
 ratings = load_ratings(data_dir)
 movies = load_movies(data_dir)
-if n_users:
-    rng = np.random.default_rng(seed)
-    keep = rng.choice(np.sort(ratings["userId"].unique()), size=n_users, replace=False)
-    ratings = ratings[ratings["userId"].isin(keep)].reset_index(drop=True)
+ratings = sample_users(ratings, n_users, rng=seed)
 split = study_split(ratings)
 train = split.without_test()
 

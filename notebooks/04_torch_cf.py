@@ -62,7 +62,7 @@ from recutils.models.baselines import EASE, MostPop
 from recutils.models.feature_baselines import MetadataPopularity, RandomScores
 from recutils.models.rating_baselines import BiasBaseline, CornacMF, GlobalMean
 from recutils.models.torch_cf import TorchCF, build_item_features, thread_benchmark
-from recutils.splits import cold_item_split, study_split, validation_split
+from recutils.splits import cold_item_split, sample_users, study_split, validation_split
 
 out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
@@ -87,10 +87,7 @@ pd.set_option("display.width", 140)
 # %%
 ratings = load_ratings(data_dir)
 movies = movie_table(data_dir)
-if n_users:
-    rng = np.random.default_rng(seed)
-    keep = rng.choice(np.sort(ratings["userId"].unique()), size=n_users, replace=False)
-    ratings = ratings[ratings["userId"].isin(keep)].reset_index(drop=True)
+ratings = sample_users(ratings, n_users, rng=seed)
 split = study_split(ratings)
 val = validation_split(split)
 feats = build_item_features(movies, split.items, np.ones(split.n_items, bool))

@@ -83,7 +83,7 @@ from recutils.models.hybrid import (
     fit_learned_blend,
     tune_alpha,
 )
-from recutils.splits import cold_item_split, study_split, validation_split
+from recutils.splits import cold_item_split, sample_users, study_split, validation_split
 from recutils.tuning import grid_search
 
 if torch_threads:
@@ -108,10 +108,7 @@ r4 = lambda v: None if v is None else round(float(v), 4)  # noqa: E731
 
 # %%
 ratings = load_ratings(data_dir)
-if n_users:
-    rng = np.random.default_rng(seed)
-    keep = rng.choice(np.sort(ratings["userId"].unique()), size=n_users, replace=False)
-    ratings = ratings[ratings["userId"].isin(keep)].reset_index(drop=True)
+ratings = sample_users(ratings, n_users, rng=seed)
 split = study_split(ratings)
 train = split.without_test()
 val = validation_split(split)

@@ -260,3 +260,13 @@ def get_protocol(name: str, ratings: pd.DataFrame) -> Split:
     if name not in PROTOCOLS:
         raise RecutilsError(f"unknown protocol {name!r}; valid protocols: {', '.join(PROTOCOLS)}")
     return PROTOCOLS[name](ratings)
+
+
+def sample_users(ratings: pd.DataFrame, n_users: int, rng: np.random.Generator | int = SEED) -> pd.DataFrame:
+    """The ratings of ``n_users`` users drawn without replacement (seeded); all of them when
+    ``n_users`` is 0 or covers every user. Used by smoke runs to shrink the data."""
+    users = np.sort(ratings[COL_USER].unique())
+    if not n_users or n_users >= len(users):
+        return ratings
+    keep = np.random.default_rng(rng).choice(users, size=n_users, replace=False)
+    return ratings[ratings[COL_USER].isin(keep)].reset_index(drop=True)

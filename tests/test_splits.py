@@ -71,3 +71,12 @@ def test_matrices_and_index_maps(toy_ratings):
     rel = s.relevant()
     assert rel.sum() == (s.test.rating >= 4).sum()
     assert s.without_test().test.empty and not s.test.empty
+
+
+def test_sample_users_is_seeded_and_keeps_whole_users(ratings):
+    from recutils.splits import sample_users
+
+    a = sample_users(ratings, 40, rng=42)
+    assert a.userId.nunique() == 40 and a.equals(sample_users(ratings, 40, rng=42))
+    assert len(a) == ratings.userId.isin(a.userId.unique()).sum()
+    assert sample_users(ratings, 0) is ratings

@@ -21,3 +21,11 @@ class ChecksumError(DataError):
         super().__init__(
             f"checksum mismatch for {path}: expected sha256 {expected}, got {actual}"
         )
+
+
+class ConfigError(RecutilsError):
+    """A setting (a model config field, a CLI option) is of the wrong type or out of range."""
+
+
+class NotFoundError(RecutilsError, LookupError):
+    """Something the user named (a user, a title, a movie) does not exist; the service answers 404."""

@@ -6,7 +6,8 @@
 
 Prints a table (or, with ``--format json``, one JSON object with at least ``precision``,
 ``recall``, ``ndcg``, ``n_users``, ``fit_seconds``, ``eval_seconds``). Unknown models,
-protocols or parameters give a clear error listing the valid names.
+protocols or parameters give a clear error listing the valid names; a parameter value outside
+its allowed range (e.g. ``lambda_=-5``, ``nan``) is a one-line error too (exit status 2).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 import time
 import typing
@@ -43,8 +45,28 @@ def _coerce(value: str, ftype):
         except ValueError:
             raise RecutilsError(f"expected {t.__name__}, got {value!r}") from None
     if typing.get_origin(t) in (tuple, list):
-        return tuple(v for v in value.split(",") if v)
+        args = [a for a in typing.get_args(t) if a is not Ellipsis]
+        elem = args[0] if args and args[0] in (int, float, str, bool) else str
+        items = [_coerce(v.strip(), elem) for v in value.split(",") if v.strip()]
+        return list(items) if typing.get_origin(t) is list else tuple(items)
     return value
+
+
+def _finite(obj):
+    """``obj`` with every non-finite float (NaN, ±inf) replaced by ``None`` (JSON ``null``)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def dumps_json(obj) -> str:
+    """Strict JSON (never ``NaN`` / ``Infinity``, which JSON does not have): non-finite floats
+    become ``null``."""
+    return json.dumps(_finite(obj), allow_nan=False)
 
 
 def parse_params(model_cls, pairs: list[str]) -> dict:
@@ -60,7 +82,10 @@ def parse_params(model_cls, pairs: list[str]) -> dict:
             raise RecutilsError(
                 f"model {model_cls.name!r} has no parameter {k!r}; valid: {', '.join(fields) or '(none)'}"
             )
-        out[k] = _coerce(v.strip(), hints.get(k, str))
+        try:
+            out[k] = _coerce(v.strip(), hints.get(k, str))
+        except RecutilsError as exc:
+            raise RecutilsError(f"model {model_cls.name!r}: {k}: {exc}") from None
     return out
 
 
@@ -118,7 +143,7 @@ def main(argv=None) -> int:
     except RecutilsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(r) if a.format == "json" else format_table(r))
+    print(dumps_json(r) if a.format == "json" else format_table(r))
     return 0
 
 

@@ -1,13 +1,15 @@
 """Hyper-parameter selection on the validation carve-out (never on test).
 
     python -m recutils.tuning --model ease --grid lambda_=100,200,500,1000
+
+Every grid value is checked against the model's config constraints before anything is fitted;
+a bad value (``lambda_=-5``, ``nan``, an unknown parameter) is a one-line error (exit status 2).
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import sys
 
 from .constants import K
@@ -19,14 +21,16 @@ def grid_search(model: str, split, grid: dict[str, list], k: int = K, metric: st
     """Fit ``model`` for every combination in ``grid`` on ``validation_split(split)``'s train part
     and score on its validation part. Returns ``(best_params, rows)``; ties keep the first."""
     from .evaluation import evaluate_ranking
-    from .models import create
+    from .models import check_params, create
     from .splits import validation_split
 
-    val = validation_split(split)
     keys = list(grid)
+    combos = [{**(fixed or {}), **dict(zip(keys, combo))} for combo in itertools.product(*(grid[k_] for k_ in keys))]
+    for params in combos:  # every config first: a bad value fails before anything is fitted
+        check_params(model, **params)
+    val = validation_split(split)
     rows = []
-    for combo in itertools.product(*(grid[k_] for k_ in keys)):
-        params = {**(fixed or {}), **dict(zip(keys, combo))}
+    for params in combos:
         m = create(model, **params).fit(val.without_test())
         r = evaluate_ranking(m, val, k)
         rows.append({**params, **{x: r.metrics[x] for x in ("precision", "recall", "ndcg", "map")}})
@@ -38,9 +42,9 @@ def grid_search(model: str, split, grid: dict[str, list], k: int = K, metric: st
 
 def main(argv=None) -> int:
     from .datasets import load_ratings
-    from .evaluate import parse_params
-    from .models import get_model_class
-    from .splits import get_protocol
+    from .evaluate import dumps_json, parse_params
+    from .models import check_params, get_model_class
+    from .splits import PROTOCOLS, get_protocol
 
     ap = argparse.ArgumentParser(prog="python -m recutils.tuning", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -51,19 +55,32 @@ def main(argv=None) -> int:
     ap.add_argument("--k", type=int, default=K)
     a = ap.parse_args(argv)
     try:
+        if a.k <= 0:
+            raise RecutilsError(f"--k must be a positive integer, got {a.k}")
+        if a.protocol not in PROTOCOLS:
+            raise RecutilsError(f"unknown protocol {a.protocol!r}; valid protocols: {', '.join(PROTOCOLS)}")
         cls = get_model_class(a.model)
         grid = {}
         for g in a.grid:
-            key, _, vals = g.partition("=")
-            grid[key] = [parse_params(cls, [f"{key}={v}"])[key] for v in vals.split(",") if v]
+            key, eq, vals = g.partition("=")
+            key = key.strip()
+            if not eq or not key:
+                raise RecutilsError(f"--grid takes key=v1,v2,…, got {g!r}")
+            if key in grid:
+                raise RecutilsError(f"--grid {key} given twice")
+            grid[key] = [parse_params(cls, [f"{key}={v.strip()}"])[key] for v in vals.split(",") if v.strip()]
+            if not grid[key]:
+                raise RecutilsError(f"--grid {key}= lists no values")
+            for v in grid[key]:  # each value on its own, so the error names the bad one
+                check_params(a.model, **{key: v})
         split = get_protocol(a.protocol, load_ratings())
         best, rows = grid_search(a.model, split, grid, a.k, a.metric)
     except RecutilsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for r in rows:
-        print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}))
-    print(f"best on validation ({a.metric}@{a.k}): {json.dumps(best)}")
+        print(dumps_json({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}))
+    print(f"best on validation ({a.metric}@{a.k}): {dumps_json(best)}")
     return 0
 
 

@@ -1,13 +1,22 @@
 import json
+import subprocess
+import sys
 
 import pytest
 
 from recutils import evaluate, tuning
 
 
+def _strict_loads(s):
+    def no_constants(c):
+        raise ValueError(f"not JSON: {c}")
+
+    return json.loads(s, parse_constant=no_constants)
+
+
 def test_json_output_has_required_keys(capsys):
     assert evaluate.main(["--model", "mostpop", "--protocol", "study", "--k", "25", "--format", "json"]) == 0
-    r = json.loads(capsys.readouterr().out)
+    r = _strict_loads(capsys.readouterr().out)  # strict: no NaN / Infinity
     for key in ("precision", "recall", "ndcg", "n_users", "fit_seconds", "eval_seconds"):
         assert key in r
     assert r["n_users"] == 600 and round(r["precision"], 4) == 0.0875
@@ -26,11 +35,44 @@ def test_table_output_and_params(capsys):
     (["--model", "ease", "--param", "lambda_=abc"], "expected float"),
     (["--model", "ease", "--param", "lambda_"], "key=value"),
     (["--model", "ease", "--k", "0"], "positive"),
+    # out-of-range and non-finite values (issue #8): validated where the config is built
+    (["--model", "ease", "--param", "lambda_=-5"], "model 'ease': lambda_ must be > 0, got -5.0"),
+    (["--model", "ease", "--param", "lambda_=0"], "model 'ease': lambda_ must be > 0, got 0.0"),
+    (["--model", "ease", "--param", "lambda_=nan"], "lambda_ must be a finite number, got nan"),
+    (["--model", "ease", "--param", "lambda_=inf"], "lambda_ must be a finite number, got inf"),
+    (["--model", "ease", "--param", "lambda_=-Infinity"], "lambda_ must be a finite number"),
+    (["--model", "itemknn", "--param", "n_neighbors=-1"], "model 'itemknn': n_neighbors must be ≥ 0, got -1"),
+    (["--model", "pmf", "--param", "k=0"], "model 'pmf': k must be ≥ 1, got 0"),
+    (["--model", "pmf", "--param", "k=1.5"], "k: expected int"),
+    (["--model", "als", "--param", "alpha=nan"], "model 'als': alpha must be a finite number"),
+    (["--model", "ease_r", "--param", "power=-1"], "model 'ease_r': power must be ≥ 0"),
+    (["--model", "torch_cf", "--param", "dropout=1"], "model 'torch_cf': dropout must be in [0, 1)"),
+    (["--model", "torch_cf", "--param", "hidden=8,x"], "hidden: expected int, got 'x'"),
+    (["--model", "torch_cf", "--param", "hidden=8,0"], "hidden must list values ≥ 1, got [8, 0]"),
+    (["--model", "hybrid", "--param", "alpha=2"], "model 'hybrid': alpha must be in [0, 1], got 2.0"),
+    (["--model", "hybrid", "--param", "base=ease", "--param", "base_params=lambda_=-1"], "lambda_ must be > 0"),
+    (["--model", "itemcf", "--param", "centre=median"], "centre must be 'user', 'none' or a finite number"),
 ])
 def test_user_mistakes_give_clear_errors(argv, msg, capsys):
     assert evaluate.main(argv) == 2
-    err = capsys.readouterr().err
-    assert msg in err and "Traceback" not in err
+    cap = capsys.readouterr()
+    lines = cap.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and msg in lines[0]
+    assert "Traceback" not in cap.err and cap.out == ""
+
+
+def test_list_param_is_coerced_to_its_element_type():
+    from recutils.models import get_model_class
+
+    assert evaluate.parse_params(get_model_class("torch_cf"), ["hidden=32,16"]) == {"hidden": [32, 16]}
+
+
+@pytest.mark.parametrize("value", ["-5", "nan"])
+def test_process_exits_2_with_one_line_and_no_traceback(value):
+    p = subprocess.run([sys.executable, "-m", "recutils.evaluate", "--model", "ease", "--param", f"lambda_={value}"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and p.stdout == "" and "Traceback" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1 and p.stderr.startswith("error: model 'ease': lambda_ must be")
 
 
 def test_cold_item_protocol_restricts_to_cold_items(capsys):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recutils.errors import RecutilsError
+from recutils.errors import ConfigError, NotFoundError, RecutilsError
 from recutils.models import MODELS, create
 from recutils.models.baselines import EASE, ItemKNN, MostPop
 from recutils.splits import study_split
@@ -62,7 +62,7 @@ def test_recommend_clear_errors(toy_split):
     with pytest.raises(RecutilsError):
         m.recommend(1)  # not fitted
     m.fit(toy_split)
-    with pytest.raises(RecutilsError, match="unknown user"):
+    with pytest.raises(NotFoundError, match="unknown user"):
         m.recommend(123456)
     with pytest.raises(RecutilsError, match="k must"):
         m.recommend(toy_split.users[0], k=0)
@@ -76,6 +76,8 @@ def test_registry_and_create():
         create("nope")
     with pytest.raises(RecutilsError, match="no parameter"):
         create("ease", alpha=1)
+    with pytest.raises(ConfigError, match="lambda_ must be > 0"):  # at construction, not a ValueError in fit
+        EASE(lambda_=0)
 
 
 @pytest.mark.parametrize("name", ["mostpop", "itemknn", "ease", "als", "pmf"])

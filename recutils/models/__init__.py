@@ -10,6 +10,7 @@ import importlib
 
 from ..errors import RecutilsError
 from .base import NotFittedError, Recommender
+from .config import build_config
 
 MODELS: dict[str, str] = {
     "mostpop": "recutils.models.baselines:MostPop",
@@ -36,15 +37,17 @@ def get_model_class(name: str) -> type[Recommender]:
 
 
 def create(name: str, **overrides) -> Recommender:
-    """Instantiate a registered model, overriding config fields by keyword."""
-    import dataclasses
-
+    """Instantiate a registered model, overriding config fields by keyword. Unknown fields and
+    values outside a field's declared range are a :class:`~recutils.errors.ConfigError`."""
     cls = get_model_class(name)
-    fields = {f.name: f for f in dataclasses.fields(cls.Config)}
-    bad = [k for k in overrides if k not in fields]
-    if bad:
-        raise RecutilsError(f"model {name!r} has no parameter(s) {bad}; valid: {', '.join(fields) or '(none)'}")
-    return cls(**overrides)
+    return cls(**overrides)  # Recommender.__init__ builds and validates the config
 
 
-__all__ = ["MODELS", "NotFittedError", "Recommender", "create", "get_model_class"]
+def check_params(name: str, **overrides):
+    """The validated config ``create(name, **overrides)`` would use, without building the model
+    (e.g. to reject a whole tuning grid before fitting anything)."""
+    cls = get_model_class(name)
+    return build_config(cls.Config, f"model {cls.name!r}", overrides)
+
+
+__all__ = ["MODELS", "NotFittedError", "Recommender", "check_params", "create", "get_model_class"]

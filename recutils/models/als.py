@@ -9,17 +9,18 @@ import numpy as np
 
 from ..constants import SEED
 from .base import Recommender
+from .config import param
 
 
 @dataclass
 class ALSConfig:
-    factors: int = 64
-    regularization: float = 0.05
-    alpha: float = 2.0  #: confidence = 1 + alpha · r (r = 0/1 interactions, or ratings/5)
-    iterations: int = 15
+    factors: int = param(64, ge=1)
+    regularization: float = param(0.05, ge=0)
+    alpha: float = param(2.0, gt=0)  #: confidence = 1 + alpha · r (r = 0/1 interactions, or ratings/5)
+    iterations: int = param(15, ge=1)
     use_ratings: bool = False  #: confidence from ratings/5 instead of 0/1
-    seed: int = SEED
-    num_threads: int = 1
+    seed: int = param(SEED, ge=0)
+    num_threads: int = param(1, ge=0)  #: 0: implicit's default (all cores)
 
 
 class ALS(Recommender):

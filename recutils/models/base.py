@@ -7,7 +7,9 @@
 - ``rank`` / ``recommend`` are shared: seen-item exclusion, optional candidate masks and the
   raw-id mapping live here once.
 
-Each model has a dataclass ``Config``; ``config_dict()`` is saved next to its metrics.
+Each model has a dataclass ``Config``; ``config_dict()`` is saved next to its metrics. Its
+fields declare what they accept (:mod:`recutils.models.config`); every config a model is built
+with is validated once, here, so a bad value is a clear :class:`~recutils.errors.ConfigError`.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import numpy as np
 import pandas as pd
 
 from ..constants import COL_ITEM, K
-from ..errors import RecutilsError
+from ..errors import NotFoundError, RecutilsError
 from ..evaluation.metrics import top_k
+from .config import new_config, validate_config
 
 
 class NotFittedError(RecutilsError):
@@ -39,11 +42,10 @@ class Recommender:
     Config: ClassVar[type] = EmptyConfig
 
     def __init__(self, config: Any = None, **overrides):
-        if config is None:
-            config = self.Config()
-        if overrides:
-            config = dataclasses.replace(config, **overrides)
-        self.config = config
+        owner = f"model {self.name!r}"
+        if config is None or overrides:
+            config = new_config(self.Config if config is None else type(config), owner, overrides, base=config)
+        self.config = validate_config(config, owner)
         self.split_ = None
 
     # --- to implement --------------------------------------------------------------
@@ -97,7 +99,7 @@ class Recommender:
         self._check_fitted()
         u = self.split_.uidx(user_id)[0]
         if u < 0:
-            raise RecutilsError(f"unknown user {user_id!r}: not in the training data")
+            raise NotFoundError(f"unknown user {user_id!r}: not in the training data")
         if not isinstance(k, (int, np.integer)) or k <= 0:
             raise RecutilsError(f"k must be a positive integer, got {k!r}")
         s = self.masked_scores([u], exclude_seen)

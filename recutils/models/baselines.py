@@ -8,6 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .base import Recommender
+from .config import param
 
 
 @dataclass
@@ -31,8 +32,8 @@ class MostPop(Recommender):
 
 @dataclass
 class ItemKNNConfig:
-    n_neighbors: int = 100  #: keep the top-``n_neighbors`` similarities per item (0 = all)
-    shrinkage: float = 10.0  #: s_ij · n_ij / (n_ij + shrinkage), n_ij = co-interaction count
+    n_neighbors: int = param(100, ge=0)  #: keep the top-``n_neighbors`` similarities per item (0 = all)
+    shrinkage: float = param(10.0, ge=0)  #: s_ij · n_ij / (n_ij + shrinkage), n_ij = co-interaction count
     binary: bool = True  #: cosine on 0/1 interactions (True) or on ratings (False)
 
 
@@ -100,7 +101,7 @@ def item_cosine(X: sp.csr_matrix, B: sp.csr_matrix, n_neighbors: int, shrinkage:
 class EASEConfig:
     #: L2 regularisation λ. 300 is the value chosen on the study split's validation carve-out:
     #: `python -m recutils.tuning --model ease --grid lambda_=50,100,200,300,500,800,1200,2000`
-    lambda_: float = 300.0
+    lambda_: float = param(300.0, gt=0)
 
 
 class EASE(Recommender):
@@ -117,9 +118,7 @@ class EASE(Recommender):
     Config = EASEConfig
 
     def _fit(self, split):
-        lam = float(self.config.lambda_)
-        if lam <= 0:
-            raise ValueError("EASE lambda_ must be > 0")
+        lam = float(self.config.lambda_)  # > 0: checked when the config was built
         X = split.train_binary.astype(np.float64).tocsr()
         G = (X @ X.T).toarray()
         G[np.diag_indices_from(G)] += lam

@@ -32,9 +32,12 @@ import scipy.sparse as sp
 from ..constants import COL_ITEM, COL_RATING, COL_TIMESTAMP, SEED
 from ..errors import RecutilsError
 from .base import Recommender
+from .config import param
 
 #: The study's embedding model.
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+#: Weight dtypes a Content config accepts (what :func:`recutils.embeddings.qwen.model_kwargs` knows).
+DTYPES = ("float32", "float16", "bfloat16")
 
 
 # --- item texts --------------------------------------------------------------------------
@@ -58,6 +61,16 @@ def study_movie_texts(movies: pd.DataFrame, tags: pd.DataFrame) -> pd.Series:
 
 
 TEXT_CHOICES = ("study", "study+overview", "<fields joined by '+' from title, genres, tags, overview>")
+
+
+def valid_text_spec(text) -> bool:
+    """Whether :func:`movie_texts` accepts ``text`` (checked without loading any data)."""
+    from ..datasets.text import FIELDS
+
+    if not isinstance(text, str):
+        return False
+    fields = [f for f in text.split("+") if f]
+    return text in ("study", "study+overview") or (bool(fields) and all(f in FIELDS for f in fields))
 
 
 def movie_texts(text: str = "study", data_dir=None) -> pd.Series:
@@ -242,22 +255,26 @@ def compute_item_embeddings(embedding_model: str = DEFAULT_EMBEDDING_MODEL, text
 class ContentConfig:
     """Which embedding of which text, and how the user profile is weighted."""
 
-    embedding_model: str = DEFAULT_EMBEDDING_MODEL  #: a name :func:`recutils.embeddings.resolve_model` knows
-    text: str = "study"  #: "study", "study+overview" or TextBuilder fields joined by "+"
+    embedding_model: str = param(DEFAULT_EMBEDDING_MODEL, check=lambda v: bool(v.strip()),
+                                 expect="a model name")  #: a name :func:`recutils.embeddings.resolve_model` knows
+    #: "study", "study+overview" or TextBuilder fields joined by "+"
+    text: str = param("study", check=valid_text_spec,
+                      expect="'study', 'study+overview' or fields from title, genres, tags, overview joined by '+'")
     finetune: bool = False  #: fine-tune on positive pairs mined from the train part first
-    ft_epochs: int = 2
-    ft_pairs_per_user: int = 10
-    ft_max_pairs: int = 10_000
-    ft_batch_size: int = 16
-    ft_learning_rate: float = 2e-5
+    ft_epochs: int = param(2, ge=1)
+    ft_pairs_per_user: int = param(10, ge=1)
+    ft_max_pairs: int = param(10_000, ge=1)
+    ft_batch_size: int = param(16, ge=1)
+    ft_learning_rate: float = param(2e-5, gt=0)
     ft_lora: bool = False  #: LoRA adapters (r=16, α=32, q/v projections) instead of full fine-tuning
     ft_load_in_4bit: bool = False  #: bitsandbytes NF4 base weights (with ft_lora; QLoRA)
     recency: bool = True  #: exp(min-max timestamp) profile weights (the study); False = rating/5 only
-    batch_size: int = 64  #: encoding batch size
-    device: str = "cpu"
-    dtype: str = "float32"  #: weights dtype for Qwen models (float16 on a GPU, as in the study)
-    num_threads: int = 0  #: torch threads while encoding / fine-tuning (0: torch's default)
-    seed: int = SEED
+    batch_size: int = param(64, ge=1)  #: encoding batch size
+    device: str = param("cpu", check=lambda v: bool(v.strip()), expect="a torch device name (cpu, cuda, cuda:0, mps)")
+    #: weights dtype for Qwen models (float16 on a GPU, as in the study)
+    dtype: str = param("float32", choices=DTYPES)
+    num_threads: int = param(0, ge=0)  #: torch threads while encoding / fine-tuning (0: torch's default)
+    seed: int = param(SEED, ge=0)
 
 
 def finetune_config_from(c) -> "object":

@@ -15,11 +15,12 @@ import pandas as pd
 from ..constants import COL_ITEM, SEED
 from ..errors import RecutilsError
 from .base import Recommender
+from .config import param
 
 
 @dataclass
 class MetadataPopularityConfig:
-    column: str = "vote_count"  #: movie-table column to rank by (TMDB vote_count / popularity)
+    column: str = param("vote_count", check=lambda v: bool(v.strip()), expect="a column name")  #: movie-table column to rank by (TMDB vote_count / popularity)
 
 
 class MetadataPopularity(Recommender):
@@ -53,7 +54,7 @@ class MetadataPopularity(Recommender):
 
 @dataclass
 class RandomScoresConfig:
-    seed: int = SEED
+    seed: int = param(SEED, ge=0)
 
 
 class RandomScores(Recommender):

@@ -22,6 +22,7 @@ import numpy as np
 from ..constants import K
 from ..errors import RecutilsError
 from .base import Recommender
+from .config import param
 from .content import Content, ContentConfig, ItemEmbeddings
 
 BASE_NORMS = ("all", "candidates")
@@ -128,6 +129,12 @@ def tune_alpha(split, base_scores: np.ndarray, content_scores: np.ndarray, alpha
     return best["alpha"], rows
 
 
+def _is_cf_model(name) -> bool:
+    from . import MODELS
+
+    return name in MODELS and name not in ("hybrid", "content")
+
+
 def _parse_base_params(base: str, spec: str) -> dict:
     """``"lambda_=300,n_neighbors=50"`` → typed overrides for model ``base``."""
     from ..evaluate import parse_params
@@ -141,10 +148,11 @@ def _parse_base_params(base: str, spec: str) -> dict:
 class HybridConfig(ContentConfig):
     """The content part's fields (see :class:`ContentConfig`) plus the CF base and the blend."""
 
-    base: str = "pmf"  #: any registered CF model (pmf, ease, als, itemknn, mostpop)
+    #: any registered CF model (pmf, ease, als, itemknn, mostpop)
+    base: str = param("pmf", check=_is_cf_model, expect="a registered collaborative model (not 'hybrid' or 'content')")
     base_params: str = ""  #: overrides for the base, "key=value,key=value" (e.g. "lambda_=300")
-    alpha: float = 0.85  #: weight of the normalised CF score (the study's 0.85)
-    base_norm: str = "all"  #: "all" (study: min/max over every item incl. seen) or "candidates"
+    alpha: float = param(0.85, ge=0, le=1)  #: weight of the normalised CF score (the study's 0.85)
+    base_norm: str = param("all", choices=BASE_NORMS)  #: "all" (study: min/max over every item incl. seen) or "candidates"
 
 
 class Hybrid(Recommender):
@@ -159,14 +167,16 @@ class Hybrid(Recommender):
 
     def __init__(self, config=None, base_model: Recommender | None = None, content_model: Content | None = None,
                  embeddings: ItemEmbeddings | None = None, data_dir=None, progress: bool = False, **overrides):
-        super().__init__(config, **overrides)
+        super().__init__(config, **overrides)  # validates alpha, base_norm and base
         c = self.config
-        if not 0.0 <= c.alpha <= 1.0:
-            raise RecutilsError(f"alpha must be in [0, 1], got {c.alpha}")
-        if c.base_norm not in BASE_NORMS:
-            raise RecutilsError(f"base_norm must be one of {BASE_NORMS}, got {c.base_norm!r}")
-        if c.base in ("hybrid", "content"):
-            raise RecutilsError("the hybrid's base must be a collaborative model, not 'hybrid' or 'content'")
+        if base_model is None:  # the base's own parameters, checked now rather than at fit time
+            from ..errors import ConfigError
+            from . import check_params
+
+            try:
+                check_params(c.base, **_parse_base_params(c.base, c.base_params))
+            except RecutilsError as exc:
+                raise ConfigError(f"model 'hybrid': base_params={c.base_params!r}: {exc}") from None
         self.base_model = base_model
         self.content_model = content_model
         self._embeddings = embeddings

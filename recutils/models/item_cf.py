@@ -31,6 +31,7 @@ from ..constants import COL_ITEM, COL_TITLE
 from ..errors import RecutilsError
 from .base import Recommender
 from .baselines import item_cosine
+from .config import param
 
 KINDS = ("cosine", "pearson")
 
@@ -39,6 +40,18 @@ def _check_kind(kind: str) -> str:
     if kind not in KINDS:
         raise RecutilsError(f"unknown similarity kind {kind!r}; valid kinds: {', '.join(KINDS)}")
     return kind
+
+
+def _centre_value(centre) -> str | float | None:
+    """``"user"``, ``"none"`` or the number a ``centre`` setting names (None: not valid)."""
+    c = str(centre).strip().lower()
+    if c in ("user", "none"):
+        return c
+    try:
+        v = float(c)
+    except ValueError:
+        return None
+    return v if np.isfinite(v) else None
 
 
 def _pattern(matrix: sp.spmatrix) -> sp.csc_matrix:
@@ -163,11 +176,13 @@ class ItemCFConfig:
     """Defaults: the configuration chosen on the study split's validation carve-out by
     notebooks/01_item_cf (NDCG@25 over kind × centre × normalize, shrinkage 10, min_support 5)."""
 
-    kind: str = "cosine"  #: "cosine" or "pearson" (on co-raters)
-    shrinkage: float = 10.0  #: sim · n_ij / (n_ij + shrinkage)
-    min_support: int = 5  #: drop pairs with fewer co-raters
-    n_neighbors: int = 0  #: keep the top-n similarities per item (0 = all)
-    centre: str = "2"  #: subtract from r_uj: "user" (user's train mean), "none", or a number ("2", the app's)
+    kind: str = param("cosine", choices=KINDS)  #: "cosine" or "pearson" (on co-raters)
+    shrinkage: float = param(10.0, ge=0)  #: sim · n_ij / (n_ij + shrinkage)
+    min_support: int = param(5, ge=1)  #: drop pairs with fewer co-raters
+    n_neighbors: int = param(0, ge=0)  #: keep the top-n similarities per item (0 = all)
+    #: subtract from r_uj: "user" (user's train mean), "none", or a number ("2", the app's)
+    centre: str = param("2", check=lambda v: _centre_value(v) is not None,
+                        expect="'user', 'none' or a finite number")
     normalize: bool = False  #: divide by Σ|sim| (weighted average) or not (weighted sum)
 
 

@@ -8,17 +8,18 @@ import numpy as np
 
 from ..constants import COL_ITEM, COL_RATING, COL_USER, SEED
 from .base import Recommender
+from .config import param
 
 
 @dataclass
 class PMFConfig:
     """The hybrid study's configuration by default."""
 
-    k: int = 100
-    max_iter: int = 200
-    learning_rate: float = 0.005
-    lambda_reg: float = 0.001
-    seed: int = SEED
+    k: int = param(100, ge=1)
+    max_iter: int = param(200, ge=1)
+    learning_rate: float = param(0.005, gt=0)
+    lambda_reg: float = param(0.001, ge=0)
+    seed: int = param(SEED, ge=0)
 
 
 class PMF(Recommender):

@@ -14,6 +14,7 @@ import numpy as np
 from ..constants import COL_RATING, SEED
 from ..errors import RecutilsError
 from .base import Recommender
+from .config import param
 
 
 def _train_arrays(split):
@@ -67,15 +68,9 @@ class GlobalMean(_RatingModel):
 
 @dataclass
 class BiasConfig:
-    reg_user: float = 2.0  #: λ_u in b_u = Σ_i (r_ui − μ − b_i) / (λ_u + n_u)
-    reg_item: float = 2.0  #: λ_i in b_i = Σ_u (r_ui − μ − b_u) / (λ_i + n_i)
-    n_sweeps: int = 10  #: alternating closed-form sweeps (item biases first)
-
-    def __post_init__(self):
-        if self.reg_user < 0 or self.reg_item < 0:
-            raise RecutilsError("bias baseline: reg_user and reg_item must be ≥ 0")
-        if self.n_sweeps < 1:
-            raise RecutilsError("bias baseline: n_sweeps must be ≥ 1")
+    reg_user: float = param(2.0, ge=0)  #: λ_u in b_u = Σ_i (r_ui − μ − b_i) / (λ_u + n_u)
+    reg_item: float = param(2.0, ge=0)  #: λ_i in b_i = Σ_u (r_ui − μ − b_u) / (λ_i + n_i)
+    n_sweeps: int = param(10, ge=1)  #: alternating closed-form sweeps (item biases first)
 
 
 class BiasBaseline(_RatingModel):
@@ -112,19 +107,13 @@ class BiasBaseline(_RatingModel):
 class CornacMFConfig:
     """cornac ``MF`` (SGD, ``use_bias=True``); defaults chosen on the study validation split."""
 
-    k: int = 100
-    max_iter: int = 100
-    learning_rate: float = 0.005
-    lambda_reg: float = 0.05
+    k: int = param(100, ge=1)
+    max_iter: int = param(100, ge=1)
+    learning_rate: float = param(0.005, gt=0)
+    lambda_reg: float = param(0.05, ge=0)
     use_bias: bool = True
     shuffle: bool = True  #: shuffle the training triples once (cornac's SGD visits them in order)
-    seed: int = SEED
-
-    def __post_init__(self):
-        if self.k < 1 or self.max_iter < 1:
-            raise RecutilsError("cornac_mf: k and max_iter must be ≥ 1")
-        if self.learning_rate <= 0 or self.lambda_reg < 0:
-            raise RecutilsError("cornac_mf: learning_rate must be > 0 and lambda_reg ≥ 0")
+    seed: int = param(SEED, ge=0)
 
 
 class CornacMF(_RatingModel):

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .baselines import EASE
+from .config import param
 
 
 @dataclass
 class RatingEASEConfig:
-    lambda_: float = 100.0  #: L2 regularisation λ (tuned on the validation split)
-    power: float = 2.0  #: X = (rating / 5) ** power (0 = binary EASE); tuned on the validation split
-    rating_scale: float = 5.0
+    lambda_: float = param(100.0, gt=0)  #: L2 regularisation λ (tuned on the validation split)
+    power: float = param(2.0, ge=0)  #: X = (rating / 5) ** power (0 = binary EASE); tuned on the validation split
+    rating_scale: float = param(5.0, gt=0)
 
 
 class _TrainView:
@@ -35,9 +36,7 @@ class RatingEASE(EASE):
     Config = RatingEASEConfig
 
     def _fit(self, split):
-        c = self.config
-        if c.power < 0:
-            raise ValueError("power must be ≥ 0")
+        c = self.config  # power ≥ 0, rating_scale > 0: checked when the config was built
         X = split.train_ratings.tocsr().astype(np.float64)
         X.data = (X.data / c.rating_scale) ** c.power if c.power > 0 else np.ones_like(X.data)
         super()._fit(_TrainView(X))

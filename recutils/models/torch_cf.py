@@ -39,7 +39,7 @@ import contextlib
 import dataclasses
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ from ..constants import COL_GENRES, COL_ITEM, COL_RATING, COL_USER, SEED
 from ..errors import RecutilsError
 from ..io import atomic_path, write_json
 from .base import NotFittedError, Recommender
+from .config import param
 
 NUMERIC_FEATURES = ("vote_average", "log_vote_count", "log_popularity")
 MISSING_FEATURES = ("missing_tmdb", "missing_votes")
@@ -62,49 +63,34 @@ WEIGHTS_FILE = "model.safetensors"
 class TorchCFConfig:
     """Hyper-parameters of :class:`TorchCF` (defaults: chosen on the study validation split)."""
 
-    embedding_dim: int = 64  #: size of user / item embeddings
-    feature_dim: int = 16  #: output size of the numeric-feature and genre MLPs
-    hidden: list[int] = field(default_factory=lambda: [256, 128])  #: widths of the final MLP
-    dropout: float = 0.05  #: dropout after every hidden block (0.3 as in the app overfits less but fits worse)
+    embedding_dim: int = param(64, ge=1)  #: size of user / item embeddings
+    feature_dim: int = param(16, ge=1)  #: output size of the numeric-feature and genre MLPs
+    hidden: list[int] = param(default_factory=lambda: [256, 128], min_len=1, ge=1)  #: widths of the final MLP
+    dropout: float = param(0.05, ge=0, lt=1)  #: dropout after every hidden block (0.3 as in the app overfits less but fits worse)
     dot: bool = True  #: add the dot product p_u·q_i (a matrix-factorisation term)
     biases: bool = True  #: add μ + b_u + b_i (otherwise μ only)
     side_features: bool = True  #: False: the feature MLPs are bypassed (ablation: a pure CF network)
     implicit: bool = True  #: SVD++-style user term: p_u + |N(u)|^-½ Σ_{j∈N(u)} y_j (N(u): training items of u)
-    lr: float = 1e-3  #: Adam learning rate of the MLP weights
-    emb_lr: float | None = None  #: Adam learning rate of embeddings and biases (None: ``lr``)
-    lr_decay: float = 1.0  #: the learning rate is multiplied by this after every epoch
-    weight_decay: float = 1e-4  #: Adam weight decay on MLP weights
-    emb_l2: float = 1e-2  #: L2 penalty on the looked-up embeddings and biases, per example
-    batch_size: int = 1024
-    max_epochs: int = 30
-    patience: int = 3  #: epochs without validation improvement before stopping
-    min_delta: float = 1e-4  #: improvement in validation RMSE that counts
+    lr: float = param(1e-3, gt=0)  #: Adam learning rate of the MLP weights
+    emb_lr: float | None = param(None, gt=0)  #: Adam learning rate of embeddings and biases (None: ``lr``)
+    lr_decay: float = param(1.0, gt=0, le=1)  #: the learning rate is multiplied by this after every epoch
+    weight_decay: float = param(1e-4, ge=0)  #: Adam weight decay on MLP weights
+    emb_l2: float = param(1e-2, ge=0)  #: L2 penalty on the looked-up embeddings and biases, per example
+    batch_size: int = param(1024, ge=2)  #: ≥ 2: BatchNorm needs a batch
+    max_epochs: int = param(30, ge=1)
+    patience: int = param(3, ge=1)  #: epochs without validation improvement before stopping
+    min_delta: float = param(1e-4, ge=0)  #: improvement in validation RMSE that counts
     refit: bool = True  #: after early stopping, retrain on all of split.train for the best epoch count
-    num_threads: int = 1  #: torch intra-op threads in fit / score (restored afterwards); 1 measured faster than 2 here
-    score_chunk: int = 4096  #: user × item pairs per block in ``score`` (small blocks stay in cache)
+    num_threads: int = param(1, ge=1)  #: torch intra-op threads in fit / score (restored afterwards); 1 measured faster than 2 here
+    score_chunk: int = param(4096, ge=1)  #: user × item pairs per block in ``score`` (small blocks stay in cache)
     progress: bool = False  #: tqdm bar over epochs
-    seed: int = SEED
+    seed: int = param(SEED, ge=0)
 
     def __post_init__(self):
-        self.hidden = [int(h) for h in self.hidden]
-        checks = [
-            (self.embedding_dim >= 1, "embedding_dim must be ≥ 1"),
-            (self.feature_dim >= 1, "feature_dim must be ≥ 1"),
-            (len(self.hidden) >= 1 and min(self.hidden) >= 1, "hidden must list ≥ 1 positive widths"),
-            (0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)"),
-            (self.lr > 0, "lr must be > 0"),
-            (self.emb_lr is None or self.emb_lr > 0, "emb_lr must be > 0 (or None)"),
-            (0 < self.lr_decay <= 1, "lr_decay must be in (0, 1]"),
-            (self.weight_decay >= 0 and self.emb_l2 >= 0, "weight_decay and emb_l2 must be ≥ 0"),
-            (self.batch_size >= 2, "batch_size must be ≥ 2 (BatchNorm needs a batch)"),
-            (self.max_epochs >= 1, "max_epochs must be ≥ 1"),
-            (self.patience >= 1, "patience must be ≥ 1"),
-            (self.num_threads >= 1, "num_threads must be ≥ 1"),
-            (self.score_chunk >= 1, "score_chunk must be ≥ 1"),
-        ]
-        bad = [msg for ok, msg in checks if not ok]
-        if bad:
-            raise RecutilsError("torch_cf config: " + "; ".join(bad))
+        # whole-number widths as ints (e.g. from JSON); anything else is left for validation to report
+        if isinstance(self.hidden, (list, tuple)) and all(
+                isinstance(h, (int, np.integer)) or (isinstance(h, float) and h.is_integer()) for h in self.hidden):
+            self.hidden = [int(h) for h in self.hidden]
 
 
 # --------------------------------------------------------------------------- features

@@ -1,0 +1,180 @@
+"""Declarative constraints on config dataclass fields, checked in one place.
+
+A field declares what it accepts in its ``metadata`` (or through :func:`param`, which builds
+that metadata)::
+
+    @dataclass
+    class EASEConfig:
+        lambda_: float = param(300.0, gt=0)
+
+Keys: ``ge`` / ``gt`` / ``le`` / ``lt`` (bounds; for a list or tuple, on every element),
+``choices`` (allowed values), ``min_len`` (list / tuple length), ``check`` + ``expect`` (a
+predicate and the words describing what it accepts). The annotated type is checked too:
+``bool`` fields take booleans, ``int`` fields whole numbers, ``float`` fields any real number,
+``str`` fields strings, ``X | None`` also ``None``; **floats must always be finite**.
+
+:func:`validate_config` checks every field of a config and raises one :class:`ConfigError`
+naming the owner (e.g. ``model 'ease'``), each bad field, its value and what is allowed.
+:class:`~recutils.models.base.Recommender` calls it on every config it is built with, so
+``create()``, direct construction and ``dataclasses.replace`` overrides are all covered.
+Validation never changes a value: defaults and fits stay exactly as they were.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import numbers
+import types
+import typing
+from typing import Any, Callable
+
+from ..errors import ConfigError
+
+_KEYS = ("ge", "gt", "le", "lt", "choices", "min_len", "check", "expect")
+
+
+def param(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING,
+          ge=None, gt=None, le=None, lt=None, choices=None, min_len: int | None = None,
+          check: Callable[[Any], bool] | None = None, expect: str | None = None) -> Any:
+    """``dataclasses.field`` with validation constraints in its metadata (see module docstring)."""
+    meta = {k: v for k, v in dict(ge=ge, gt=gt, le=le, lt=lt, choices=choices, min_len=min_len,
+                                  check=check, expect=expect).items() if v is not None}
+    return dataclasses.field(default=default, default_factory=default_factory, metadata=meta)
+
+
+@functools.lru_cache(maxsize=None)
+def _hints(cls: type) -> dict:
+    try:
+        return typing.get_type_hints(cls)
+    except Exception:  # unresolvable annotation: check constraints only
+        return {}
+
+
+def _range_text(m) -> str | None:
+    lo = ("[", m["ge"]) if "ge" in m else ("(", m["gt"]) if "gt" in m else None
+    hi = (m["le"], "]") if "le" in m else (m["lt"], ")") if "lt" in m else None
+    if lo and hi:
+        return f"in {lo[0]}{lo[1]:g}, {hi[0]:g}{hi[1]}"
+    if lo:
+        return f"{'≥' if lo[0] == '[' else '>'} {lo[1]:g}"
+    if hi:
+        return f"{'≤' if hi[1] == ']' else '<'} {hi[0]:g}"
+    return None
+
+
+def _in_range(v, m) -> bool:
+    return (("ge" not in m or v >= m["ge"]) and ("gt" not in m or v > m["gt"])
+            and ("le" not in m or v <= m["le"]) and ("lt" not in m or v < m["lt"]))
+
+
+def _is_bool(v) -> bool:
+    return isinstance(v, bool) or type(v).__name__ == "bool_"  # numpy.bool_
+
+
+def _type_problem(v, t) -> str | None:
+    """Why ``v`` does not fit annotation ``t`` (None when it does or ``t`` is not checked)."""
+    origin = typing.get_origin(t)
+    if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
+        args = typing.get_args(t)
+        if v is None and type(None) in args:
+            return None
+        rest = [a for a in args if a is not type(None)]
+        return _type_problem(v, rest[0]) if len(rest) == 1 else None
+    if origin in (list, tuple):
+        if not isinstance(v, (list, tuple)):
+            return "must be a list"
+        args = [a for a in typing.get_args(t) if a is not Ellipsis]
+        if args:
+            for x in v:
+                p = _type_problem(x, args[0])
+                if p:
+                    return f"must be a list ({p.replace('must be ', 'each ')})"
+        return None
+    if t is bool:
+        return None if _is_bool(v) else "must be true or false"
+    if t is int:
+        return None if isinstance(v, numbers.Integral) and not _is_bool(v) else "must be a whole number"
+    if t is float:
+        if not isinstance(v, numbers.Real) or _is_bool(v):
+            return "must be a number"
+        return None if math.isfinite(v) else "must be a finite number"
+    if t is str:
+        return None if isinstance(v, str) else "must be a string"
+    return None
+
+
+def field_problem(value, ftype, meta) -> str | None:
+    """What is wrong with one field value, or ``None``."""
+    p = _type_problem(value, ftype)
+    if p:
+        return p
+    if isinstance(value, numbers.Real) and not _is_bool(value) and not math.isfinite(value):
+        return "must be a finite number"  # also for fields without a float annotation
+    m = {k: meta[k] for k in _KEYS if k in meta}
+    if value is None:
+        return None
+    if "min_len" in m and isinstance(value, (list, tuple)) and len(value) < m["min_len"]:
+        return f"must have at least {m['min_len']} element{'s' if m['min_len'] != 1 else ''}"
+    rng = _range_text(m)
+    if rng:
+        items = value if isinstance(value, (list, tuple)) else [value]
+        for x in items:
+            if not isinstance(x, numbers.Real) or _is_bool(x) or not _in_range(x, m):
+                return f"must list values {rng}" if items is value else f"must be {rng}"
+    if "choices" in m and value not in m["choices"]:
+        return f"must be one of {', '.join(map(repr, m['choices']))}"
+    if "check" in m:
+        try:
+            ok = m["check"](value)
+        except Exception:
+            ok = False
+        if not ok:
+            return f"must be {m.get('expect', 'valid')}"
+    return None
+
+
+def config_problems(config) -> list[str]:
+    """``"field must be …, got value"`` for every bad field of a config dataclass instance."""
+    if not dataclasses.is_dataclass(config) or isinstance(config, type):
+        return []
+    hints = _hints(type(config))
+    out = []
+    for f in dataclasses.fields(config):
+        v = getattr(config, f.name)
+        p = field_problem(v, hints.get(f.name), f.metadata)
+        if p:
+            out.append(f"{f.name} {p}, got {v!r}")
+    return out
+
+
+def validate_config(config, owner: str):
+    """Raise :class:`ConfigError` (``"<owner>: <field> must be …, got …; …"``) if any field of
+    ``config`` breaks its declared constraints or type; return ``config`` unchanged otherwise."""
+    bad = config_problems(config)
+    if bad:
+        raise ConfigError(f"{owner}: " + "; ".join(bad))
+    return config
+
+
+def new_config(config_cls: type, owner: str, overrides: dict, base=None):
+    """``config_cls(**overrides)`` (or ``dataclasses.replace(base, **overrides)``), *not yet
+    validated*; an unknown field name, or a value its ``__post_init__`` cannot take, is a
+    :class:`ConfigError`."""
+    names = [f.name for f in dataclasses.fields(config_cls) if f.init]
+    bad = [k for k in overrides if k not in names]
+    if bad:
+        raise ConfigError(f"{owner} has no parameter(s) {bad}; valid: {', '.join(names) or '(none)'}")
+    try:
+        return config_cls(**overrides) if base is None else dataclasses.replace(base, **overrides)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{owner}: {exc}") from None
+
+
+def build_config(config_cls: type, owner: str, overrides: dict):
+    """:func:`new_config` then :func:`validate_config`."""
+    return validate_config(new_config(config_cls, owner, overrides), owner)
+
+
+__all__ = ["build_config", "new_config", "config_problems", "field_problem", "param", "validate_config"]

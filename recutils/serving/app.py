@@ -2,20 +2,36 @@
 
 - ``GET /user_recommend/{user_id}?k=10`` — top-k unseen movies for a user;
 - ``GET /title-or-prompt?q=...&k=10[&mode=auto|title|prompt]`` — a title gives similar movies,
-  a description gives prompt-search results;
+  a description gives prompt-search results (``input_text=`` is accepted for ``q``, as the
+  recsys app's API named it);
 - ``GET /health`` — configuration and sizes.
 
-User mistakes give a JSON ``{"detail": ...}`` with status 400 (bad input) or 404 (unknown
-user / title), never a traceback.
+Errors are JSON ``{"detail": ...}``, never a traceback: 404 for an unknown user / title / movie
+(:class:`~recutils.errors.NotFoundError`), 400 for any other user mistake
+(:class:`~recutils.errors.RecutilsError`), 422 for a parameter of the wrong type, and 500
+``{"detail": "internal error"}`` for anything else (a bug; logged with its traceback).
 """
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse
 
-from ..errors import RecutilsError
+from ..errors import NotFoundError, RecutilsError
 from .service import RecService, ServiceConfig
+
+log = logging.getLogger(__name__)
+
+
+def query_text(q: str | None, input_text: str | None) -> str:
+    """The query of ``/title-or-prompt``: ``q``, or its alias ``input_text``."""
+    if q is None and input_text is None:
+        raise RecutilsError("missing query: pass q=<a movie title or a description> (or input_text=...)")
+    if q is not None and input_text is not None and q != input_text:
+        raise RecutilsError("q and input_text are the same parameter: pass one of them (or the same text twice)")
+    return q if q is not None else input_text
 
 
 def create_app(service: RecService | None = None, config: ServiceConfig | None = None, data_dir=None) -> FastAPI:
@@ -23,13 +39,18 @@ def create_app(service: RecService | None = None, config: ServiceConfig | None =
     app = FastAPI(title="recsys-notebooks service", version="0.1.0")
     app.state.service = svc
 
+    @app.exception_handler(NotFoundError)
+    async def _not_found(_req, exc: NotFoundError):
+        return JSONResponse(status_code=404, content={"detail": str(exc)})
+
     @app.exception_handler(RecutilsError)
     async def _bad_input(_req, exc: RecutilsError):
         return JSONResponse(status_code=400, content={"detail": str(exc)})
 
-    @app.exception_handler(LookupError)
-    async def _not_found(_req, exc: LookupError):
-        return JSONResponse(status_code=404, content={"detail": str(exc.args[0] if exc.args else exc)})
+    @app.exception_handler(Exception)
+    async def _internal(req, exc: Exception):
+        log.exception("internal error on %s %s", req.method, req.url.path, exc_info=exc)
+        return JSONResponse(status_code=500, content={"detail": "internal error"})
 
     @app.get("/health")
     def health():
@@ -40,8 +61,9 @@ def create_app(service: RecService | None = None, config: ServiceConfig | None =
         return svc.user_recommend(user_id, k)
 
     @app.get("/title-or-prompt")
-    def title_or_prompt(q: str = Query(..., description="a movie title or a description"),
+    def title_or_prompt(q: str | None = Query(None, description="a movie title or a description"),
+                        input_text: str | None = Query(None, description="the same as q (the recsys app's name)"),
                         k: int = Query(10), mode: str = Query("auto")):
-        return svc.title_or_prompt(q, k, mode)
+        return svc.title_or_prompt(query_text(q, input_text), k, mode)
 
     return app

@@ -16,22 +16,32 @@ import scipy.sparse as sp
 from rapidfuzz import fuzz
 
 from ..constants import COL_ITEM, COL_TITLE, COL_USER
-from ..errors import RecutilsError
+from ..errors import NotFoundError, RecutilsError
+from ..models.config import param, validate_config
 
 MODES = ("auto", "title", "prompt")
+SEARCH_METHODS = ("tfidf", "dense", "fusion")
+
+
+def _is_model(name) -> bool:
+    from ..models import MODELS
+
+    return name in MODELS
 
 
 @dataclass
 class ServiceConfig:
-    model: str = "ease"  #: any name in recutils.models.MODELS
-    search: str = "tfidf"  #: "tfidf", "dense" or "fusion" (tfidf + dense, reciprocal-rank fusion)
-    dense_model: str = "sentence-transformers/all-MiniLM-L6-v2"
-    max_k: int = 100
+    model: str = param("ease", check=_is_model, expect="a registered model")  #: any name in recutils.models.MODELS
+    #: "tfidf", "dense" or "fusion" (tfidf + dense, reciprocal-rank fusion)
+    search: str = param("tfidf", choices=SEARCH_METHODS)
+    dense_model: str = param("sentence-transformers/all-MiniLM-L6-v2", check=lambda v: bool(v.strip()),
+                             expect="a model name")
+    max_k: int = param(100, ge=1)
     #: in ``auto`` mode a query is taken as a title when its best fuzzy title match has a
     #: full-string similarity (rapidfuzz ``ratio``) at least this high
-    title_threshold: float = 85.0
+    title_threshold: float = param(85.0, ge=0, le=100)
     #: support shrinkage of the item-to-item cosine behind "similar to this title"
-    similar_shrinkage: float = 20.0
+    similar_shrinkage: float = param(20.0, gt=0)
 
 
 class RecService:
@@ -44,7 +54,7 @@ class RecService:
         from ..search import TitleIndex
         from ..splits import make_split
 
-        self.config = config or ServiceConfig()
+        self.config = validate_config(config or ServiceConfig(), "service config")
         t0 = time.perf_counter()
         ratings = load_ratings(data_dir) if ratings is None else ratings
         self.movies = (movie_table(data_dir) if movies is None else movies).reset_index(drop=True)
@@ -66,7 +76,7 @@ class RecService:
         from ..search import DenseConfig, DenseSearch, FusionSearch, TfidfSearch
 
         kind = self.config.search
-        if kind not in ("tfidf", "dense", "fusion"):
+        if kind not in SEARCH_METHODS:
             raise RecutilsError(f"unknown search method {kind!r}; choose tfidf, dense or fusion")
         tfidf = TfidfSearch.from_movies(self.movies) if kind in ("tfidf", "fusion") else None
         dense = DenseSearch.from_movies(self.movies, DenseConfig(self.config.dense_model)) if kind != "tfidf" else None
@@ -96,7 +106,7 @@ class RecService:
         """Top-``k`` unseen movies for a known user."""
         k = self._k(k)
         if self.split.uidx(user_id)[0] < 0:
-            raise LookupError(f"unknown user {user_id}: user ids run from {self.split.users.min()} to {self.split.users.max()}")
+            raise NotFoundError(f"unknown user {user_id}: user ids run from {self.split.users.min()} to {self.split.users.max()}")
         recs = self.model.recommend(user_id, k=k)
         return {COL_USER: int(user_id), "model": self.model.name, "items": self._rows(recs[COL_ITEM], recs["score"])}
 
@@ -116,6 +126,8 @@ class RecService:
         from ..search import corpus_texts
 
         row = self.movies.index[self.movies[COL_ITEM] == movie_id]
+        if not len(row):
+            raise NotFoundError(f"unknown movie {movie_id}")
         res = self.searcher.search(corpus_texts(self.movies.loc[row])[0], k + 1)
         res = res[res[COL_ITEM] != movie_id].head(k)
         return self._rows(res[COL_ITEM], res["score"])
@@ -146,7 +158,7 @@ class RecService:
                             "matched": {COL_ITEM: int(best[COL_ITEM]), COL_TITLE: str(best[COL_TITLE])},
                             "items": self.similar_to(int(best[COL_ITEM]), k)}
             elif mode == "title":
-                raise LookupError(f"no movie title looks like {text!r}")
+                raise NotFoundError(f"no movie title looks like {text!r}")
         res = self.searcher.search(text, k)
         return {"query": text, "mode": "prompt", "method": self.searcher.name,
                 "items": self._rows(res[COL_ITEM], res["score"])}

@@ -81,3 +81,45 @@ def test_ranking_metrics_keys():
     out = M.ranking_metrics(TOPK, REL)
     assert set(out) == set(M.RANKING_METRICS)
     assert all(len(v) == 3 for v in out.values())
+
+
+# --- top_k: deterministic ties, whatever SIMD kernel numpy dispatches to ----------------------
+def _stable_top_k(scores, k):
+    s = np.where(np.isnan(scores), -np.inf, scores)
+    return np.argsort(-s, axis=1, kind="stable")[:, :k]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_top_k_breaks_ties_at_the_boundary_by_index(seed):
+    from recutils.evaluation import top_k
+
+    rng = np.random.default_rng(seed)
+    s = rng.integers(0, 4, size=(50, 300)).astype(np.float64)  # many ties at every cut
+    s[:, rng.choice(300, 40, replace=False)] = -np.inf
+    s[3, 7] = np.nan
+    for k in (1, 5, 25, 299, 300, 400):
+        assert np.array_equal(top_k(s, k), _stable_top_k(s, k)), k
+    cont = rng.random((20, 100))
+    assert np.array_equal(top_k(cont, 10), _stable_top_k(cont, 10))
+    assert top_k(s, 0).shape == (50, 0)
+
+
+def test_top_k_is_the_same_under_numpy_baseline_dispatch(tmp_path):
+    """numpy's argpartition picks different tied items under AVX-512, AVX2 and baseline
+    kernels; top_k must not. NPY_DISABLE_CPU_FEATURES=X86_V3 turns the AVX2 kernels off."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import numpy as np, sys; from recutils.evaluation import top_k; "
+            "s = np.random.default_rng(5).integers(0, 3, size=(40, 2000)).astype(np.float64); "
+            "np.save(sys.argv[1], top_k(s, 25))")
+    root = str(Path(__file__).resolve().parents[1])
+    outs = []
+    for disable in ("", "X86_V3 X86_V4"):
+        env = {**os.environ, "PYTHONPATH": root, "NPY_DISABLE_CPU_FEATURES": disable}
+        out = tmp_path / f"t{len(outs)}.npy"
+        subprocess.run([sys.executable, "-c", code, str(out)], env=env, check=True, timeout=120, capture_output=True)
+        outs.append(np.load(out))
+    assert np.array_equal(outs[0], outs[1])

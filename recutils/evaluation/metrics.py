@@ -18,22 +18,49 @@ import scipy.sparse as sp
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` highest scores per row, best first (``argpartition`` + small sort).
+    """Indices of the ``k`` highest scores per row, best first.
 
-    Ties are broken by lower item index first, so results are deterministic. ``-inf`` scores
-    (excluded items) sort last.
+    Ties are broken by lower item index first — also at the k-th place, so that *which* tied
+    items make the cut never depends on the CPU: ``np.argpartition`` picks an arbitrary subset
+    of the items tied at the boundary, and which one depends on the SIMD kernel numpy
+    dispatches to (AVX-512, AVX2 or baseline pick differently; MostPop's equal counts are
+    such ties). Rows where ``argpartition`` left out an item tied with the k-th value are
+    redone by :func:`_top_k_set`, which takes tied items in index order.
+    ``-inf`` scores (excluded items) sort last; NaN counts as ``-inf``.
     """
     scores = np.asarray(scores)
-    n_items = scores.shape[1]
+    n_rows, n_items = scores.shape
     k = min(k, n_items)
+    if k <= 0:
+        return np.zeros((n_rows, 0), dtype=np.int64)
+    if np.issubdtype(scores.dtype, np.floating) and np.isnan(scores).any():
+        scores = np.where(np.isnan(scores), -np.inf, scores)
     if k < n_items:
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]  # fast, but arbitrary among boundary ties
+        kth = np.take_along_axis(scores, part, axis=1).min(axis=1, keepdims=True)
+        # rows where items tied with the k-th value were left out: redo them deterministically
+        ambiguous = np.flatnonzero((scores == kth).sum(axis=1) > (np.take_along_axis(scores, part, axis=1) == kth).sum(axis=1))
+        if len(ambiguous):
+            part[ambiguous] = _top_k_set(scores[ambiguous], k)
     else:
         part = np.broadcast_to(np.arange(n_items), scores.shape).copy()
     part_scores = np.take_along_axis(scores, part, axis=1)
     # sort by score desc, then item index asc
     order = np.lexsort((part, -part_scores), axis=1)
     return np.take_along_axis(part, order, axis=1)
+
+
+def _top_k_set(scores: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` highest scores' indices per row (in index order), ties at the k-th value
+    taken in index order: the k-th largest value from ``np.partition`` (a value, the same on
+    every CPU), every item above it, then the tied ones by index."""
+    n_rows, n_items = scores.shape
+    kth = np.partition(scores, n_items - k, axis=1)[:, n_items - k][:, None]
+    above = scores > kth
+    tied = scores == kth
+    need = k - above.sum(axis=1, keepdims=True)  # ≥ 1: how many tied items make the cut
+    keep = above | (tied & (np.cumsum(tied, axis=1) <= need))
+    return np.nonzero(keep)[1].reshape(n_rows, k)
 
 
 def topk_hits(topk: np.ndarray, relevant: sp.csr_matrix) -> np.ndarray:

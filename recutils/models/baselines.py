@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from ..evaluation.metrics import top_k
 from .base import Recommender
 from .config import param
 
@@ -62,8 +63,9 @@ def item_cosine(X: sp.csr_matrix, B: sp.csr_matrix, n_neighbors: int, shrinkage:
     each column pruned to its ``n_neighbors`` largest entries (0 keeps all). Pairs with fewer
     than ``min_support`` co-interactions get 0 (1 keeps all).
 
-    Computed in dense column blocks (items × ``block``): a block product, the shrinkage and an
-    ``argpartition`` per block, so memory stays O(n_items · block)."""
+    Computed in dense column blocks (items × ``block``): a block product, the shrinkage and a
+    :func:`~recutils.evaluation.metrics.top_k` per block (ties by item index, the same on every
+    CPU), so memory stays O(n_items · block)."""
     X = sp.csc_matrix(X, dtype=np.float64)
     n = X.shape[1]
     norms = np.sqrt(np.asarray(X.multiply(X).sum(0)).ravel())
@@ -84,7 +86,8 @@ def item_cosine(X: sp.csr_matrix, B: sp.csr_matrix, n_neighbors: int, shrinkage:
                 S[co < min_support] = 0.0
         S[np.arange(s, e), np.arange(e - s)] = 0.0
         if n_neighbors and n_neighbors < n:
-            top = np.argpartition(-S, n_neighbors - 1, axis=0)[:n_neighbors]
+            # each column's largest entries, ties by lower item index (not argpartition's CPU-dependent pick)
+            top = top_k(S.T, n_neighbors).T
             v = np.take_along_axis(S, top, axis=0)
             r, c = top.ravel(), np.broadcast_to(np.arange(s, e), top.shape).ravel()
             v = v.ravel()

@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from ..errors import RecutilsError
-from .fetch import fetch, resolve_data_dir, verify
+from .fetch import check, fetch, resolve_data_dir
+from .integrity import hints
 from .registry import DATASETS
 
 
@@ -26,7 +27,7 @@ def main(argv=None) -> int:
         if a.command == "fetch":
             files = fetch(a.dataset, a.data_dir, progress=not a.quiet, force=a.force)
         else:
-            files = verify(a.dataset, a.data_dir)
+            return _verify(a, root)
     except RecutilsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -34,6 +35,25 @@ def main(argv=None) -> int:
         for rel in files:
             print(f"ok  {rel}")
         print(f"{len(files)} files verified in {root}")
+    return 0
+
+
+def _verify(a, root) -> int:
+    """Hash every file; report each bad one (not only the first), then exit 1 if any was bad."""
+    results = check(a.dataset, a.data_dir, fresh=True)
+    bad = [r for r in results if not r.ok]
+    for r in results:
+        if r.ok and not a.quiet:
+            print(f"ok  {r.file.path}")
+        elif not r.ok:
+            print(f"error: {r.problem.describe()}", file=sys.stderr)
+    if bad:
+        urls = list(dict.fromkeys(r.spec.url for r in bad))
+        fix = hints([r.problem for r in bad], root, a.data_dir is not None, urls, with_verify=False)
+        print(f"error: {len(bad)} of {len(results)} files failed verification in {root}; {fix}", file=sys.stderr)
+        return 1
+    if not a.quiet:
+        print(f"{len(results)} files verified in {root}")
     return 0
 
 

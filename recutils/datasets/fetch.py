@@ -4,22 +4,24 @@ Resolution of the data directory: an explicit argument, then ``$RECUTILS_DATA_DI
 then ``~/.cache/recutils/data``. A directory that already holds verified files (a local
 mirror such as ``../shared/data``) is used as is; nothing is downloaded then.
 
-Loading lives in :mod:`recutils.datasets.movielens`; loaders take a directory path.
+Loading lives in :mod:`recutils.datasets.movielens`; loaders take a directory path and
+verify the registered files they read (:mod:`recutils.datasets.integrity`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..constants import DATA_DIR_ENV
 from ..errors import ChecksumError, DataError
+from .integrity import Problem, VerificationError, file_problem, problems_error, sha256_file  # noqa: F401 (sha256_file: public)
 from .registry import DATASETS, DatasetSpec, FileSpec, get_spec
 
 _CHUNK = 1 << 20
@@ -39,42 +41,85 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     return default_data_dir()
 
 
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def _root_source(data_dir) -> str:
+    """Where the data directory came from, for messages."""
+    if data_dir is not None:
+        return "--data-dir"
+    if os.environ.get(DATA_DIR_ENV):
+        return f"${DATA_DIR_ENV}"
+    return "the default data directory"
+
+
+def check_root(root: Path, data_dir=None) -> None:
+    """Refuse a data directory that exists but is not a folder."""
+    if root.exists() and not root.is_dir():
+        raise DataError(
+            f"data directory {root} (from {_root_source(data_dir)}) is a file, not a folder; "
+            f"point {'--data-dir' if data_dir is not None else '$' + DATA_DIR_ENV} at a folder "
+            f"(or leave it unset to use {default_data_dir()})"
+        )
 
 
 def _missing_message(spec: DatasetSpec, f: FileSpec, root: Path) -> str:
     return (
-        f"{f.path} is missing from {root}.\n"
-        f"  Fetch it with `make data` (or `python -m recutils.datasets fetch`), which downloads\n"
-        f"  {spec.url}\n"
-        f"  or, offline, put the file at {root / f.path} (or point ${DATA_DIR_ENV} at a folder that has it)."
+        f"{f.path} is missing from {root}; "
+        f"fetch it with `make data` (or `python -m recutils.datasets fetch`), which downloads {spec.url}, "
+        f"or, offline, put the file at {root / f.path} (or point ${DATA_DIR_ENV} at a folder that has it)"
     )
 
 
-def verify_file(spec: DatasetSpec, f: FileSpec, root: Path) -> Path:
-    path = root / f.path
-    if not path.is_file():
-        raise DataError(_missing_message(spec, f, root))
-    actual = sha256_file(path)
-    if actual != f.sha256:
-        raise ChecksumError(path, f.sha256, actual)
-    return path
+@dataclass(frozen=True)
+class FileCheck:
+    """The verification result of one registered file."""
+
+    spec: DatasetSpec
+    file: FileSpec
+    path: Path
+    problem: Problem | None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
 
 
-def verify(names: list[str] | None = None, data_dir=None) -> dict[str, Path]:
-    """Check every file of the named datasets; raise on the first missing or bad file."""
+def check(names: list[str] | None = None, data_dir=None, fresh: bool = True) -> list[FileCheck]:
+    """Check every file of the named datasets (all of them; nothing is raised for bad files).
+
+    ``fresh``: hash every file again (the default, as ``verify`` does); otherwise reuse the
+    SHA-256 remembered for an unchanged file state.
+    """
     root = resolve_data_dir(data_dir)
-    out = {}
+    check_root(root, data_dir)
+    out = []
     for name in names or list(DATASETS):
         spec = get_spec(name)
         for f in spec.files:
-            out[f.path] = verify_file(spec, f, root)
+            out.append(FileCheck(spec, f, root / f.path, file_problem(f, root / f.path, fresh=fresh)))
     return out
+
+
+def verify_file(spec: DatasetSpec, f: FileSpec, root: Path, fresh: bool = False, explicit: bool = True) -> Path:
+    """Return ``root / f.path`` after checking it (size, then SHA-256); raise a DataError if it is bad."""
+    path = root / f.path
+    problem = file_problem(f, path, fresh=fresh)
+    if problem is not None:
+        if problem.kind == "missing":
+            raise DataError(_missing_message(spec, f, root))
+        raise problems_error([problem], root, explicit, [spec.url])
+    return path
+
+
+def verify(names: list[str] | None = None, data_dir=None, fresh: bool = True) -> dict[str, Path]:
+    """Hash every file of the named datasets; raise one DataError naming *every* missing or bad file.
+
+    ``fresh=False`` reuses the SHA-256 remembered for unchanged files (see :mod:`.integrity`).
+    """
+    results = check(names, data_dir, fresh=fresh)
+    bad = [r.problem for r in results if not r.ok]
+    if bad:
+        urls = list(dict.fromkeys(r.spec.url for r in results if not r.ok))
+        raise problems_error(bad, resolve_data_dir(data_dir), data_dir is not None, urls, total=len(results))
+    return {r.file.path: r.path for r in results}
 
 
 def _download(url: str, dest: Path, progress: bool = True, timeout: float = 60.0) -> None:
@@ -118,30 +163,42 @@ def _safe_extract_member(zf: zipfile.ZipFile, member: str, dest: Path) -> None:
         shutil.copyfileobj(src, out, _CHUNK)
 
 
-def fetch(names: list[str] | None = None, data_dir=None, progress: bool = True, force: bool = False) -> dict[str, Path]:
-    """Make every file of the named datasets present and verified under the data directory.
-
-    Files already present with the right checksum are left alone (unless ``force``).
-    Everything is downloaded and checked inside a temporary folder first; only files whose
-    SHA-256 matches are renamed into place, so a corrupt download never poisons the cache.
-    """
-    root = resolve_data_dir(data_dir)
-    done: dict[str, Path] = {}
-    for name in names or list(DATASETS):
-        spec = get_spec(name)
-        todo = []
-        for f in spec.files:
-            path = root / f.path
-            if not force and path.is_file() and sha256_file(path) == f.sha256:
-                done[f.path] = path
-            else:
-                todo.append(f)
-        if not todo:
-            continue
+def _make_dirs(root: Path) -> list[Path]:
+    """``mkdir -p root``; return the folders it created, deepest first."""
+    created = []
+    p = root
+    while not p.exists() and p != p.parent:
+        created.append(p)
+        p = p.parent
+    try:
         root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".fetch-", dir=root) as tmpdir:
-            tmp = Path(tmpdir)
-            download = tmp / "download"
+    except OSError as exc:
+        _remove_empty(created)
+        raise DataError(f"cannot create data directory {root}: {exc.strerror or exc}") from None
+    return created
+
+
+def _remove_empty(dirs: list[Path]) -> None:
+    for d in dirs:  # deepest first; stop at the first folder that is not empty
+        try:
+            d.rmdir()
+        except OSError:
+            break
+
+
+def _fetch_dataset(spec: DatasetSpec, todo: list[tuple[FileSpec, Problem | None]], root: Path,
+                   progress: bool) -> dict[str, Path]:
+    done = {}
+    local = [p for _, p in todo if p is not None]
+    try:
+        tmp_ctx = tempfile.TemporaryDirectory(prefix=".fetch-", dir=root)
+    except OSError as exc:
+        prefix = "; ".join(p.describe() for p in local) + ", and " if local else ""
+        raise DataError(f"{prefix}cannot write to data directory {root}: {exc.strerror or exc}") from None
+    with tmp_ctx as tmpdir:
+        tmp = Path(tmpdir)
+        download = tmp / "download"
+        try:
             _download(spec.url, download, progress=progress)
             staged: list[tuple[FileSpec, Path]] = []
             if spec.archive == "zip":
@@ -150,26 +207,68 @@ def fetch(names: list[str] | None = None, data_dir=None, progress: bool = True, 
                 except zipfile.BadZipFile:
                     raise DataError(f"{spec.url} did not give a valid zip archive") from None
                 with zf:
-                    for f in todo:
+                    for f, _ in todo:
                         out = tmp / f"member-{len(staged)}"
                         _safe_extract_member(zf, f.member or f.path, out)
                         staged.append((f, out))
             else:
-                (f,) = todo
+                ((f, _),) = todo
                 staged.append((f, download))
             for f, p in staged:  # verify all before moving any
                 actual = sha256_file(p)
                 if actual != f.sha256:
                     raise ChecksumError(f"{f.path} (from {spec.url})", f.sha256, actual)
-            for f, p in staged:
-                target = root / f.path
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(p, target)
-                done[f.path] = target
+        except DataError as exc:
+            corrupt = [p for p in local if p.kind != "missing"]
+            if not corrupt:
+                raise
+            # say first which local file failed verification, then why no fresh copy came
+            msg = (f"{'; '.join(p.describe() for p in corrupt)}; fetching a fresh copy failed: {exc}; "
+                   f"offline, copy good files into {root} (or point ${DATA_DIR_ENV} at a folder that has them)")
+            raise VerificationError(msg, corrupt) from None
+        for f, p in staged:
+            target = root / f.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(p, target)
+            done[f.path] = target
+    return done
+
+
+def fetch(names: list[str] | None = None, data_dir=None, progress: bool = True, force: bool = False) -> dict[str, Path]:
+    """Make every file of the named datasets present and verified under the data directory.
+
+    Files already present with the right size and checksum are left alone (unless ``force``).
+    Everything is downloaded and checked inside a temporary folder first; only files whose
+    SHA-256 matches are renamed into place, so a corrupt download never poisons the cache.
+    Folders created for a fetch that fails are removed again.
+    """
+    root = resolve_data_dir(data_dir)
+    check_root(root, data_dir)
+    names = names or list(DATASETS)
+    specs = [get_spec(n) for n in names]  # unknown names fail before anything is created
+    done: dict[str, Path] = {}
+    created: list[Path] | None = None
+    try:
+        for spec in specs:
+            todo: list[tuple[FileSpec, Problem | None]] = []
+            for f in spec.files:
+                problem = file_problem(f, root / f.path)
+                if problem is None and not force:
+                    done[f.path] = root / f.path
+                else:
+                    todo.append((f, problem))
+            if not todo:
+                continue
+            if created is None:
+                created = _make_dirs(root)
+            done.update(_fetch_dataset(spec, todo, root, progress))
+    except BaseException:
+        _remove_empty(created or [])
+        raise
     return done
 
 
 def ensure(names: list[str] | None = None, data_dir=None) -> Path:
-    """Return the data directory after verifying the named datasets (no download)."""
-    verify(names, data_dir)
+    """Return the data directory after verifying the named datasets (no download; remembered SHA-256)."""
+    verify(names, data_dir, fresh=False)
     return resolve_data_dir(data_dir)

@@ -1,59 +1,108 @@
-"""Loading: read verified files from a data directory into tidy DataFrames.
+"""Loading: verify, then read a data directory into tidy DataFrames.
 
-Loaders take a directory (default: the resolved data directory) and never download.
+Loaders take a data directory (default: the resolved data directory) and never download.
+Where a file is looked for, and whether it is checked against the registry first:
+
+* ``<dir>/ml-latest-small/ratings.csv`` (the registered layout, as ``fetch`` and the
+  mirror have it): verified before it is parsed — size every time, SHA-256 once per file
+  state (:mod:`.integrity`). A mismatch is a :class:`~recutils.errors.DataError` that says
+  how to restore the file.
+* otherwise ``<dir>/ratings.csv`` (your own data, flat), or a file path given directly
+  to a single-file loader: read without a checksum.
+
+``verify=True`` / ``verify=False`` forces / skips the registry check (``False``: e.g. tests'
+tiny hand-made files in the registered layout). Whatever the source, the parsed columns and
+dtypes are checked and a bad file gives a one-line DataError naming it and the first bad
+line (:mod:`.parse`).
 """
 
 from __future__ import annotations
 
 import ast
+import os
 import re
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
 
 from ..constants import COL_GENRES, COL_ITEM, COL_RATING, COL_TIMESTAMP, COL_TITLE, COL_USER
 from ..errors import DataError
-from .fetch import resolve_data_dir
+from .fetch import _missing_message, check_root, resolve_data_dir
+from .integrity import file_problem, problems_error
+from .parse import Col, read_csv, read_parquet
 from .registry import MOVIELENS_SMALL, TMDB
 
 _ML = "ml-latest-small"
+_RATINGS, _MOVIES, _TAGS, _LINKS = (f"{_ML}/{n}.csv" for n in ("ratings", "movies", "tags", "links"))
+_TMDB = "tmdb/movie_data.parquet"
+_SPECS = {_RATINGS: MOVIELENS_SMALL, _MOVIES: MOVIELENS_SMALL, _TAGS: MOVIELENS_SMALL, _LINKS: MOVIELENS_SMALL,
+          _TMDB: TMDB}
+
+_RATINGS_COLS = [Col(COL_USER, "int"), Col(COL_ITEM, "int"), Col(COL_RATING, "float"), Col(COL_TIMESTAMP, "int")]
+_MOVIES_COLS = [Col(COL_ITEM, "int"), Col(COL_TITLE, "str"), Col(COL_GENRES, "str")]
+_TAGS_COLS = [Col(COL_USER, "int"), Col(COL_ITEM, "int"), Col("tag", "str", required=False), Col(COL_TIMESTAMP, "int")]
+_LINKS_COLS = [Col(COL_ITEM, "int"), Col("imdbId", "int"), Col("tmdbId", "float", required=False)]
+_TMDB_COLS = ["imdb_id", "title", "overview", "genres", "vote_average", "vote_count", "popularity", "runtime",
+              "release_date", "original_language", "poster_path"]
 
 
-def _path(data_dir, rel: str, spec) -> Path:
+def locate(data_dir, rel: str, verify: bool | None = None) -> Path:
+    """The file a loader reads for the registry path ``rel``, verified when it is registered.
+
+    ``verify=None`` verifies the registered layout (``<dir>/<rel>``) and not a flat custom
+    file (``<dir>/<name>``) or a file given directly; True / False force / skip it.
+    """
+    spec = _SPECS[rel]
+    f = spec.file(rel)
     root = resolve_data_dir(data_dir)
-    p = root / rel
-    if not p.is_file():
-        from .fetch import _missing_message
+    if data_dir is not None and root.is_file():  # a file given directly
+        path, is_registered = root, False
+    else:
+        check_root(root, data_dir)
+        registered, flat = root / rel, root / PurePosixPath(rel).name
+        if registered.is_file():
+            path, is_registered = registered, True
+        elif flat.is_file():
+            path, is_registered = flat, False
+        else:
+            raise DataError(_missing_message(spec, f, root))
+    if is_registered if verify is None else verify:
+        problem = file_problem(f, path)  # size, then the SHA-256 remembered for this file state
+        if problem is not None:
+            raise problems_error([problem], root if is_registered else path.parent, data_dir is not None, [spec.url])
+    return path
 
-        f = next(f for f in spec.files if f.path == rel)
-        raise DataError(_missing_message(spec, f, root))
-    return p
+
+def _single_file_only(data_dir, what: str) -> None:
+    if data_dir is not None and Path(data_dir).expanduser().is_file():
+        raise DataError(f"{what} needs a data folder, got the file {data_dir}")
 
 
-def load_ratings(data_dir=None) -> pd.DataFrame:
+def load_ratings(data_dir=None, *, verify: bool | None = None) -> pd.DataFrame:
     """MovieLens ratings: ``userId, movieId, rating, timestamp`` in file order."""
-    df = pd.read_csv(
-        _path(data_dir, f"{_ML}/ratings.csv", MOVIELENS_SMALL),
+    return read_csv(
+        locate(data_dir, _RATINGS, verify), _RATINGS_COLS,
         dtype={COL_USER: np.int64, COL_ITEM: np.int64, COL_RATING: np.float64, COL_TIMESTAMP: np.int64},
     )
-    return df
 
 
-def load_movies(data_dir=None) -> pd.DataFrame:
+def load_movies(data_dir=None, *, verify: bool | None = None) -> pd.DataFrame:
     """MovieLens movies: ``movieId, title, genres`` (genres as the raw ``A|B`` string)."""
-    return pd.read_csv(_path(data_dir, f"{_ML}/movies.csv", MOVIELENS_SMALL), dtype={COL_ITEM: np.int64})
+    return read_csv(locate(data_dir, _MOVIES, verify), _MOVIES_COLS, dtype={COL_ITEM: np.int64})
 
 
-def load_tags(data_dir=None) -> pd.DataFrame:
+def load_tags(data_dir=None, *, verify: bool | None = None) -> pd.DataFrame:
     """MovieLens tags: ``userId, movieId, tag, timestamp``."""
-    return pd.read_csv(_path(data_dir, f"{_ML}/tags.csv", MOVIELENS_SMALL), dtype={COL_ITEM: np.int64, "tag": str})
+    return read_csv(locate(data_dir, _TAGS, verify), _TAGS_COLS, require_rows=False,
+                    dtype={COL_ITEM: np.int64, "tag": str})
 
 
-def load_links(data_dir=None) -> pd.DataFrame:
+def load_links(data_dir=None, *, verify: bool | None = None) -> pd.DataFrame:
     """MovieLens links: ``movieId, imdbId, tmdbId`` (imdbId an int without ``tt``)."""
-    return pd.read_csv(_path(data_dir, f"{_ML}/links.csv", MOVIELENS_SMALL), dtype={COL_ITEM: np.int64, "imdbId": np.int64})
+    return read_csv(locate(data_dir, _LINKS, verify), _LINKS_COLS, require_rows=False,
+                    dtype={COL_ITEM: np.int64, "imdbId": np.int64})
 
 
 def _parse_genre_names(s) -> list[str]:
@@ -66,14 +115,14 @@ def _parse_genre_names(s) -> list[str]:
     return [g["name"] for g in val if isinstance(g, dict) and "name" in g]
 
 
-def load_tmdb(data_dir=None) -> pd.DataFrame:
+def load_tmdb(data_dir=None, *, verify: bool | None = None) -> pd.DataFrame:
     """TMDB metadata, one row per movie (the source file has one row per rating).
 
     Columns: ``imdbId`` (int), ``tmdb_title``, ``overview``, ``tmdb_genres`` (list of names),
     ``vote_average``, ``vote_count``, ``popularity``, ``runtime``, ``release_year``,
     ``original_language``, ``poster_path``.
     """
-    raw = pd.read_parquet(_path(data_dir, "tmdb/movie_data.parquet", TMDB))
+    raw = read_parquet(locate(data_dir, _TMDB, verify), _TMDB_COLS)
     raw = raw.drop_duplicates("imdb_id").copy()
     imdb = pd.to_numeric(raw["imdb_id"].astype(str).str.removeprefix("tt"), errors="coerce")
     raw = raw.assign(imdbId=imdb).dropna(subset=["imdbId"])
@@ -115,7 +164,7 @@ def split_title_year(title: str) -> tuple[str, float]:
     return t, year
 
 
-def load_movie_table(data_dir=None) -> pd.DataFrame:
+def load_movie_table(data_dir=None, *, verify: bool | None = None) -> pd.DataFrame:
     """One row per MovieLens movie, joined with TMDB metadata and aggregated tags.
 
     Columns: ``movieId, title`` (MovieLens, with year), ``clean_title`` (no year, article
@@ -124,10 +173,11 @@ def load_movie_table(data_dir=None) -> pd.DataFrame:
     ``imdbId``, ``has_tmdb`` (bool), and the TMDB columns of :func:`load_tmdb` (NaN / empty
     where a movie has no TMDB row).
     """
-    movies = load_movies(data_dir)
-    links = load_links(data_dir)
-    tags = load_tags(data_dir)
-    tmdb = load_tmdb(data_dir)
+    _single_file_only(data_dir, "load_movie_table")
+    movies = load_movies(data_dir, verify=verify)
+    links = load_links(data_dir, verify=verify)
+    tags = load_tags(data_dir, verify=verify)
+    tmdb = load_tmdb(data_dir, verify=verify)
 
     tv = tags.assign(tag=tags["tag"].astype(str).str.strip().str.lower())
     tv = tv[tv["tag"] != ""]
@@ -155,11 +205,30 @@ def load_movie_table(data_dir=None) -> pd.DataFrame:
     return df.sort_values(COL_ITEM).reset_index(drop=True)
 
 
+def _states(root: Path) -> tuple:
+    """Size, mtime and inode of each file the movie table reads (registered or flat), for the memo key."""
+    out = []
+    for rel in (_MOVIES, _LINKS, _TAGS, _TMDB):
+        for p in (root / rel, root / PurePosixPath(rel).name):
+            try:
+                st = os.stat(p)
+            except OSError:
+                continue
+            out.append((str(p), st.st_size, st.st_mtime_ns, st.st_ino))
+            break
+    return tuple(out)
+
+
 @lru_cache(maxsize=4)
-def _cached_movie_table(root: str) -> pd.DataFrame:
-    return load_movie_table(root)
+def _cached_movie_table(root: str, verify: bool | None, states: tuple) -> pd.DataFrame:
+    return load_movie_table(root, verify=verify)
 
 
-def movie_table(data_dir=None) -> pd.DataFrame:
-    """:func:`load_movie_table`, memoised per data directory (returns a copy)."""
-    return _cached_movie_table(str(resolve_data_dir(data_dir))).copy()
+def movie_table(data_dir=None, *, verify: bool | None = None) -> pd.DataFrame:
+    """:func:`load_movie_table`, memoised per data directory and file states (returns a copy)."""
+    _single_file_only(data_dir, "movie_table")
+    root = resolve_data_dir(data_dir)
+    check_root(root, data_dir)
+    for rel in (_MOVIES, _LINKS, _TAGS, _TMDB):  # verify before use, memoised or not (cheap once remembered)
+        locate(data_dir, rel, verify)
+    return _cached_movie_table(str(root), verify, _states(root)).copy()

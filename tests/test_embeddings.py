@@ -184,3 +184,41 @@ def test_cached_encode_uses_env_cache_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("RECUTILS_CACHE_DIR", str(tmp_path))
     E.cached_encode("m", ["x"], key="k", model=CountingModel())
     assert len(list((tmp_path / "embeddings").glob("*.npy"))) == 1
+
+
+def test_cache_key_changes_with_library_versions_and_weights(tmp_path, monkeypatch):
+    """An upgraded torch / transformers / sentence-transformers, or other weights behind the
+    same folder, re-encode instead of reusing vectors made by other code."""
+    enc = sys.modules["recutils.embeddings.encode"]
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "model.safetensors").write_bytes(b"weights-1")
+    (model_dir / "config.json").write_text("{}")
+    cache, m = tmp_path / "cache", CountingModel()
+
+    def run():
+        return E.cached_encode(str(model_dir), ["a", "b"], key="k", cache_dir=cache, model=m)
+
+    run()
+    run()
+    assert m.calls == 1
+    ident = E.weights_identity(str(model_dir))
+    (model_dir / "model.safetensors").write_bytes(b"weights-2")  # same size, other bytes
+    assert E.weights_identity(str(model_dir)) != ident
+    run()
+    assert m.calls == 2
+    real = enc.library_versions()
+    for pkg in ("torch", "transformers", "sentence-transformers"):
+        assert real[pkg] != "-"
+        monkeypatch.setattr(enc, "library_versions", lambda pkg=pkg: {**real, pkg: "99.0"})
+        before = m.calls
+        run()
+        assert m.calls == before + 1, pkg
+    monkeypatch.setattr(enc, "library_versions", lambda: real)
+    run()  # back to the installed versions: the earlier entry is a hit
+    assert m.calls == 5
+    metas = [json.loads(p.read_text()) for p in (cache / "embeddings").glob("*.json")]
+    assert all(meta["libraries"] and meta["weights"].startswith("sha256:") for meta in metas)
+    # a hub-only name is identified by its name, a fine-tuned copy by its base
+    assert E.weights_identity("org/not-installed-model") == "name:org/not-installed-model"
+    assert E.weights_identity(f"{model_dir}#ft") == E.weights_identity(str(model_dir))

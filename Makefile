@@ -1,6 +1,9 @@
 # recsys-notebooks — the two commands a user needs: `make reproduce` and `make test`.
 SHELL := /bin/bash
 .ONESHELL:
+# every recipe line counts: with .ONESHELL a recipe is one shell script, so -e stops it at the
+# first failing line (a failed pip install never reaches `touch .venv/.installed`)
+.SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
@@ -19,7 +22,7 @@ export TOKENIZERS_PARALLELISM := false
 export HF_HUB_DISABLE_TELEMETRY := 1
 export MPLBACKEND := Agg
 
-.PHONY: help venv data verify test unit lab clean bench serve reproduce golden nbval check-sync
+.PHONY: help venv data verify test unit lab clean bench serve reproduce golden nbval check-sync test-portable
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -42,11 +45,17 @@ verify: $(STAMP)  ## verify the datasets' SHA-256 without downloading
 unit: $(STAMP)  ## unit tests only
 	$(PY) -m pytest -q tests
 
-test: $(STAMP)  ## the whole test suite: unit tests, then pair sync (check-sync), then notebook regression (nbval)
-	set -e
+NBVAL := -m pytest -q -p no:cacheprovider --nbval-lax tests/golden --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+test: $(STAMP)  ## the whole test suite: unit tests, pair sync, then notebook regression (nbval + metrics.json within tolerance)
 	$(PY) -m pytest -q tests --ignore=tests/test_notebook_sync.py
 	$(PY) -m pytest -q tests/test_notebook_sync.py
-	$(PY) -m pytest -q --nbval-lax tests/golden --nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(PY) $(NBVAL)
+
+# ATEN_CPU_CAPABILITY:threads pairs; each runs the notebook regression from an empty model/embedding cache
+PORTABLE ?= default:1 default:2 avx2:1 avx2:2
+test-portable: $(STAMP)  ## notebook regression under non-native CPU kernels and thread counts (PORTABLE="default:1 avx2:2")
+	$(PY) tests/portable.py $(PORTABLE) -- $(PY) $(NBVAL)
 
 reproduce: $(STAMP)  ## run every notebook with its full params, then write reports/README.md (ONLY="01 03" for some)
 	$(PY) -m recutils.notebooks reproduce --params full $(if $(ONLY),--only $(ONLY))
@@ -54,8 +63,8 @@ reproduce: $(STAMP)  ## run every notebook with its full params, then write repo
 golden: $(STAMP)  ## regenerate tests/golden/*.ipynb from the smoke params (NB="01" for one)
 	$(PY) -m recutils.notebooks golden $(NB)
 
-nbval: $(STAMP)  ## re-execute the golden notebooks and compare their checked cells
-	$(PY) -m pytest -q --nbval-lax tests/golden --nbval-sanitize-with tests/nbval_sanitize.cfg
+nbval: $(STAMP)  ## re-execute the golden notebooks: checked cells exact, metrics.json within tolerance
+	$(PY) $(NBVAL)
 
 check-sync: $(STAMP)  ## .py <-> .ipynb <-> golden code cells and params files agree
 	$(PY) -m recutils.notebooks check-sync

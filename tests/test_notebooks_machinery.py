@@ -158,13 +158,15 @@ def _golden_from_ipynb(nb, extra_code=None):
         node.cells.append(nbformat.v4.new_code_cell(extra_code))
     nb.golden.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(node, str(nb.golden))
+    nb.reference.write_text(json.dumps({"table": [{"model": "toy", "n": 1}]}))
 
 
 def test_check_notebook_pair_params_and_golden(tmp_path):
     _write_project(tmp_path)
     nb = nbm.find("01", nbm.discover(tmp_path))
     assert nbm.check_notebook(nb) == [
-        "tests/golden/01_toy.ipynb is missing: run `make golden` (python -m recutils.notebooks golden 01_toy)"]
+        "tests/golden/01_toy.ipynb is missing: run `make golden` (python -m recutils.notebooks golden 01_toy)",
+        "tests/golden/01_toy.metrics.json is missing: run `make golden NB=01`"]
     _golden_from_ipynb(nb)
     assert nbm.check_notebook(nb) == []
     # the .py changes but the .ipynb and the golden were not regenerated
@@ -308,6 +310,66 @@ def test_cli_unknown_notebook_is_a_clean_error(capsys):
     assert nbm.main(["run", "99_nope"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: unknown notebook '99_nope'") and "Traceback" not in err
+
+
+# --- parameter types -------------------------------------------------------------------------
+def test_parameter_defaults_reads_literals():
+    src = 'a = 1\nb: float = 0.5\nc = "x"\nd = [1, 2]\ne = None\nf = some_call()\ng = True\n'
+    d = nbm.parameter_defaults(src)
+    assert (d["a"], d["b"], d["c"], d["d"], d["e"], d["g"]) == (1, 0.5, "x", [1, 2], None, True)
+    assert d["f"] is nbm._NOT_A_LITERAL
+
+
+@pytest.mark.parametrize("params, fragment", [
+    ({"n_users": "abc"}, "n_users must be an integer like its default 0, got 'abc'"),
+    ({"k": "twenty"}, "k must be an integer like its default 25, got 'twenty'"),
+    ({"alpha": "high"}, "alpha must be a number like its default 0.5"),
+    ({"progress": "yes"}, "progress must be true/false"),
+    ({"alphas": [0.5, "x"]}, "alphas must be a list of numbers"),
+    ({"alphas": 0.5}, "alphas must be a list"),
+    ({"text": 3}, "text must be a string"),
+    ({"n_users": 1.5}, "n_users must be an integer"),
+    ({"n_users": True}, "n_users must be an integer"),
+])
+def test_check_param_types_names_each_bad_parameter(params, fragment):
+    defaults = nbm.parameter_defaults('n_users = 0\nk = 25\nalpha = 0.5\nprogress = True\nalphas = [0.5, 0.7]\n'
+                                      'text = "study"\ndata_dir = None\n')
+    with pytest.raises(RecutilsError, match="params/x.yaml: ") as exc:
+        nbm.check_param_types(params, defaults, where="params/x.yaml")
+    assert fragment in str(exc.value)
+
+
+def test_check_param_types_accepts_right_types():
+    defaults = nbm.parameter_defaults('n = 0\nalpha = 0.5\nalphas = [0.5]\ndata_dir = None\ngrid = {"a": 1}\n')
+    nbm.check_param_types({"n": 3, "alpha": 1, "alphas": [1, 0.5], "data_dir": "/x", "grid": {}}, defaults)
+    nbm.check_param_types({"data_dir": None}, defaults)
+
+
+def test_bad_param_type_fails_before_any_cell_runs(tmp_path, capsys):
+    _write_project(tmp_path)
+    (tmp_path / "params" / "01_toy.smoke.yaml").write_text('output_dir: reports/_smoke/01_toy\nn: "abc"\n')
+    with pytest.raises(RecutilsError, match=r"params/01_toy.smoke.yaml: n must be an integer like its default 3, got 'abc'"):
+        nbm.run("01", "smoke", root=tmp_path)
+    assert not (tmp_path / "reports" / "_smoke" / "01_toy").exists()  # nothing executed
+    nb = nbm.find("01", nbm.discover(tmp_path))
+    assert any("n must be an integer" in p for p in nbm.check_notebook(nb))
+
+
+def test_cli_bad_param_type_is_one_line(tmp_path, monkeypatch, capsys):
+    _write_project(tmp_path)
+    (tmp_path / "params" / "01_toy.smoke.yaml").write_text('output_dir: reports/_smoke/01_toy\nn: "abc"\n')
+    monkeypatch.setattr(nbm, "ROOT", tmp_path)
+    monkeypatch.setattr(nbm.discover, "__defaults__", (tmp_path,))
+    monkeypatch.setattr(nbm.run, "__defaults__", ("full", None, tmp_path))
+    assert nbm.main(["run", "01", "--params", "smoke"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: params/01_toy.smoke.yaml: n must be") and "Traceback" not in err
+
+
+def test_real_params_files_have_the_declared_types():
+    for nb in nbm.discover():
+        for level in ("smoke", "full"):
+            nbm.notebook_params(nb, level)
 
 
 # --- one real execution (papermill + a kernel) ------------------------------------------------

@@ -55,7 +55,7 @@ test: $(STAMP)  ## the whole test suite: unit tests, pair sync, then notebook re
 # ATEN_CPU_CAPABILITY:threads pairs; each runs the notebook regression from an empty model/embedding cache
 PORTABLE ?= default:1 default:2 avx2:1 avx2:2
 test-portable: $(STAMP)  ## notebook regression under non-native CPU kernels and thread counts (PORTABLE="default:1 avx2:2")
-	$(PY) tests/portable.py $(PORTABLE) -- $(PY) $(NBVAL)
+	$(PY) tests/portable.py --collect reports/portable $(PORTABLE) -- $(PY) $(NBVAL)
 
 reproduce: $(STAMP)  ## run every notebook with its full params, then write reports/README.md (ONLY="01 03" for some)
 	$(PY) -m recutils.notebooks reproduce --params full $(if $(ONLY),--only $(ONLY))

@@ -1,6 +1,6 @@
 """Run a command (the notebook regression) under several CPU-kernel / thread settings.
 
-    python tests/portable.py default:1 avx2:2 [native:1] -- .venv/bin/python -m pytest ...
+    python tests/portable.py [--collect DIR] default:1 avx2:2 [native:1] -- .venv/bin/python -m pytest ...
 
 Each ``CAPABILITY:THREADS`` pair runs the command once with ``ATEN_CPU_CAPABILITY=CAPABILITY``
 (``native``: unset, the CPU's best), ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` /
@@ -9,6 +9,9 @@ Each ``CAPABILITY:THREADS`` pair runs the command once with ``ATEN_CPU_CAPABILIT
 sets ``NPY_DISABLE_CPU_FEATURES="X86_V3 X86_V4"``: numpy's baseline kernels instead of its
 AVX2 / AVX-512 ones (their sort and partition kernels order tied values differently). Prints each run's
 output as it comes, then a table of combination → pass/fail and seconds; exits 1 if any failed.
+With ``--collect DIR`` each run's smoke ``reports/_smoke/*/metrics.json`` is copied to
+``DIR/<combination>/`` and, at the end, ``python -m recutils.regression spread`` shows how far
+every recorded number moved across the combinations, next to its tolerance.
 ``make test-portable`` uses it (``PORTABLE="default:1 avx2:2"`` to choose the pairs).
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 import shutil
 import subprocess
 import sys
@@ -37,7 +41,13 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     i = argv.index("--")
-    combos, cmd = [parse(p) for p in argv[:i]], argv[i + 1:]
+    head, cmd = argv[:i], argv[i + 1:]
+    collect = None
+    if head[:1] == ["--collect"] and len(head) > 1:
+        collect, head = Path(head[1]), head[2:]
+        shutil.rmtree(collect, ignore_errors=True)
+    combos = [parse(p) for p in head]
+    root = Path(__file__).resolve().parents[1]
     rows = []
     for cap, threads in combos:
         env = dict(os.environ)
@@ -65,10 +75,21 @@ def main(argv: list[str]) -> int:
                 summary = line.strip().strip("=").strip()
         rc = proc.wait()
         shutil.rmtree(cache, ignore_errors=True)
+        if collect is not None:
+            for m in sorted((root / "reports" / "_smoke").glob("*/metrics.json")):
+                dest = collect / f"{cap}_t{threads}" / m.parent.name
+                dest.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(m, dest / "metrics.json")
         rows.append((label, "pass" if rc == 0 else f"FAIL (exit {rc})", time.perf_counter() - t0, summary))
     print("\n| combination | result | seconds | pytest |\n| --- | --- | --- | --- |")
     for label, res, secs, summary in rows:
         print(f"| {label} | {res} | {secs:.0f} | {summary} |")
+    if collect is not None and len(rows) > 1:
+        print(f"\nlargest difference of each recorded number across the {len(rows)} runs (not shown: 0), with its tolerance:",
+              flush=True)
+        runs = [str(d) for d in sorted(collect.iterdir()) if d.is_dir()]
+        subprocess.run([sys.executable, "-m", "recutils.regression", "spread", *runs,
+                        "--tolerances", str(root / "tests" / "golden" / "tolerances.yaml")], cwd=root)
     return 0 if all(r[1] == "pass" for r in rows) else 1
 
 

@@ -13,80 +13,15 @@ its allowed range (e.g. ``lambda_=-5``, ``nan``) is a one-line error too (exit s
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
-import math
 import sys
 import time
-import typing
 
 from .constants import K
 from .errors import RecutilsError
+from .io import dumps_json
+from .models.config import parse_params
 
-
-def _coerce(value: str, ftype):
-    """Turn a ``--param`` string into the config field's type."""
-    t = ftype if not isinstance(ftype, str) else {"int": int, "float": float, "bool": bool, "str": str}.get(ftype.split(" ")[0], str)
-    origin = typing.get_origin(t)
-    if origin is typing.Union or str(t).startswith("typing.Optional") or " | " in str(ftype):
-        if value.lower() in ("none", "null"):
-            return None
-        args = [a for a in typing.get_args(t) if a is not type(None)] if origin else [str]
-        t = args[0] if args else str
-    if t is bool:
-        if value.lower() in ("1", "true", "yes", "on"):
-            return True
-        if value.lower() in ("0", "false", "no", "off"):
-            return False
-        raise RecutilsError(f"expected true/false, got {value!r}")
-    if t in (int, float, str):
-        try:
-            return t(value)
-        except ValueError:
-            raise RecutilsError(f"expected {t.__name__}, got {value!r}") from None
-    if typing.get_origin(t) in (tuple, list):
-        args = [a for a in typing.get_args(t) if a is not Ellipsis]
-        elem = args[0] if args and args[0] in (int, float, str, bool) else str
-        items = [_coerce(v.strip(), elem) for v in value.split(",") if v.strip()]
-        return list(items) if typing.get_origin(t) is list else tuple(items)
-    return value
-
-
-def _finite(obj):
-    """``obj`` with every non-finite float (NaN, ±inf) replaced by ``None`` (JSON ``null``)."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
-
-
-def dumps_json(obj) -> str:
-    """Strict JSON (never ``NaN`` / ``Infinity``, which JSON does not have): non-finite floats
-    become ``null``."""
-    return json.dumps(_finite(obj), allow_nan=False)
-
-
-def parse_params(model_cls, pairs: list[str]) -> dict:
-    fields = {f.name: f for f in dataclasses.fields(model_cls.Config)}
-    hints = typing.get_type_hints(model_cls.Config)
-    out = {}
-    for p in pairs:
-        if "=" not in p:
-            raise RecutilsError(f"--param takes key=value, got {p!r}")
-        k, v = p.split("=", 1)
-        k = k.strip()
-        if k not in fields:
-            raise RecutilsError(
-                f"model {model_cls.name!r} has no parameter {k!r}; valid: {', '.join(fields) or '(none)'}"
-            )
-        try:
-            out[k] = _coerce(v.strip(), hints.get(k, str))
-        except RecutilsError as exc:
-            raise RecutilsError(f"model {model_cls.name!r}: {k}: {exc}") from None
-    return out
+__all__ = ["dumps_json", "format_table", "main", "parse_params", "run"]  # parse_params: see models.config
 
 
 def run(model: str, protocol: str = "study", k: int = K, params: dict | None = None, data_dir=None) -> dict:
@@ -120,12 +55,12 @@ def format_table(r: dict) -> str:
 
 
 def main(argv=None) -> int:
-    from .models import MODELS, get_model_class
+    from .models import available, get_model_class
     from .splits import PROTOCOLS
 
     ap = argparse.ArgumentParser(prog="python -m recutils.evaluate", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", required=True, help=f"one of: {', '.join(sorted(MODELS))}")
+    ap.add_argument("--model", required=True, help=f"one of: {', '.join(available())}")
     ap.add_argument("--protocol", default="study", help=f"one of: {', '.join(PROTOCOLS)} (default: study)")
     ap.add_argument("--k", type=int, default=K, help=f"cut-off (default {K})")
     ap.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="override a model config field")

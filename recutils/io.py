@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -83,3 +84,21 @@ def write_parquet(path: str | os.PathLike, df) -> Path:
     with atomic_path(path, suffix=".parquet") as tmp:
         df.to_parquet(tmp, index=False)
     return Path(path)
+
+
+def _finite(obj):
+    """``obj`` with every non-finite float (NaN, ±inf) replaced by ``None`` (JSON ``null``)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def dumps_json(obj) -> str:
+    """Strict JSON (never ``NaN`` / ``Infinity``, which JSON does not have): non-finite floats
+    become ``null``."""
+    return json.dumps(_finite(obj), allow_nan=False)
+

@@ -42,7 +42,8 @@ def grid_search(model: str, split, grid: dict[str, list], k: int = K, metric: st
 
 def main(argv=None) -> int:
     from .datasets import load_ratings
-    from .evaluate import dumps_json, parse_params
+    from .io import dumps_json
+    from .models.config import parse_params
     from .models import check_params, get_model_class
     from .splits import PROTOCOLS, get_protocol
 

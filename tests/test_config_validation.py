@@ -11,7 +11,8 @@ import pytest
 
 from recutils import evaluate, tuning
 from recutils.errors import ConfigError, RecutilsError
-from recutils.models import MODELS, check_params, create, get_model_class
+from recutils.io import dumps_json
+from recutils.models import available, check_params, create, get_model_class
 from recutils.models.config import field_problem, param, validate_config
 
 NUMBER_TYPES = (int, float, int | None, float | None, list[int])
@@ -23,14 +24,14 @@ def _fields(name):
     return [(f, hints[f.name]) for f in dataclasses.fields(cls.Config)]
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", available())
 def test_defaults_are_valid_and_unchanged(name):
     m = create(name)
     assert m.config == get_model_class(name).Config()  # validation never rewrites a value
     assert check_params(name) == m.config
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", available())
 def test_every_numeric_field_declares_a_constraint(name):
     """A new model cannot forget: every int / float field says what it accepts."""
     undeclared = [f.name for f, t in _fields(name)
@@ -38,7 +39,7 @@ def test_every_numeric_field_declares_a_constraint(name):
     assert not undeclared, f"{name}: declare constraints (param(..., ge=...)) for {undeclared}"
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", available())
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
 def test_non_finite_floats_are_rejected_everywhere(name, bad):
     for f, t in _fields(name):
@@ -167,7 +168,7 @@ def test_grid_search_rejects_a_bad_value_before_fitting_anything():
 
 
 def test_dumps_json_is_strict_json():
-    s = evaluate.dumps_json({"a": math.nan, "b": [math.inf, 1.5], "c": {"d": -math.inf}, "e": "x"})
+    s = dumps_json({"a": math.nan, "b": [math.inf, 1.5], "c": {"d": -math.inf}, "e": "x"})
     assert json.loads(s) == {"a": None, "b": [None, 1.5], "c": {"d": None}, "e": "x"}
     assert "NaN" not in s and "Infinity" not in s
 

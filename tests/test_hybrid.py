@@ -225,10 +225,10 @@ def test_mine_pairs_uses_train_only(toy_split):
 
 
 def test_registered_and_cli_params():
-    from recutils.evaluate import parse_params
-    from recutils.models import MODELS, create, get_model_class
+    from recutils.models.config import parse_params
+    from recutils.models import available, create, get_model_class
 
-    assert {"content", "hybrid"} <= set(MODELS)
+    assert {"content", "hybrid"} <= set(available())
     p = parse_params(get_model_class("hybrid"), ["alpha=0.7", "finetune=true", "base=ease", "base_params=lambda_=300"])
     h = create("hybrid", **p)
     assert h.config.alpha == 0.7 and h.config.finetune is True and h.config.base == "ease"

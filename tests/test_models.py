@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 
 from recutils.errors import ConfigError, NotFoundError, RecutilsError
-from recutils.models import MODELS, create
+from recutils.models import available, create
 from recutils.models.baselines import EASE, ItemKNN, MostPop
 from recutils.splits import study_split
 
@@ -69,7 +69,7 @@ def test_recommend_clear_errors(toy_split):
 
 
 def test_registry_and_create():
-    assert {"mostpop", "itemknn", "ease", "pmf", "als"} <= set(MODELS)
+    assert {"mostpop", "itemknn", "ease", "pmf", "als"} <= set(available())
     m = create("ease", lambda_=10.0)
     assert m.config.lambda_ == 10.0 and m.config_dict()["model"] == "ease"
     with pytest.raises(RecutilsError, match="valid models"):

@@ -1,39 +1,15 @@
 """Every recommender, one interface (:class:`Recommender`), one registry.
 
-``MODELS`` maps a CLI name to ``"module:Class"``; classes are imported lazily so that
-``mostpop`` never pays for importing torch.
+Models register themselves with the :func:`register` class decorator (key: the class's
+``name``); :func:`get_model_class` imports model modules on demand, so ``mostpop`` never pays
+for importing torch. ``python -m recutils.models list`` prints every model with its config.
 """
 
 from __future__ import annotations
 
-import importlib
-
-from ..errors import RecutilsError
 from .base import NotFittedError, Recommender
 from .config import build_config
-
-MODELS: dict[str, str] = {
-    "mostpop": "recutils.models.baselines:MostPop",
-    "itemknn": "recutils.models.baselines:ItemKNN",
-    "ease": "recutils.models.baselines:EASE",
-    "pmf": "recutils.models.pmf:PMF",
-    "als": "recutils.models.als:ALS",
-    "itemcf": "recutils.models.item_cf:ItemCF",
-    "torch_cf": "recutils.models.torch_cf:TorchCF",
-    "globalmean": "recutils.models.rating_baselines:GlobalMean",
-    "bias": "recutils.models.rating_baselines:BiasBaseline",
-    "cornac_mf": "recutils.models.rating_baselines:CornacMF",
-    "content": "recutils.models.content:Content",
-    "hybrid": "recutils.models.hybrid:Hybrid",
-    "ease_r": "recutils.models.rating_ease:RatingEASE",
-}
-
-
-def get_model_class(name: str) -> type[Recommender]:
-    if name not in MODELS:
-        raise RecutilsError(f"unknown model {name!r}; valid models: {', '.join(sorted(MODELS))}")
-    mod, cls = MODELS[name].split(":")
-    return getattr(importlib.import_module(mod), cls)
+from .registry import available, get_model_class, register, registry
 
 
 def create(name: str, **overrides) -> Recommender:
@@ -50,4 +26,5 @@ def check_params(name: str, **overrides):
     return build_config(cls.Config, f"model {cls.name!r}", overrides)
 
 
-__all__ = ["MODELS", "NotFittedError", "Recommender", "check_params", "create", "get_model_class"]
+__all__ = ["NotFittedError", "Recommender", "available", "check_params", "create", "get_model_class",
+           "register", "registry"]

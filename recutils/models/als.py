@@ -9,6 +9,7 @@ import numpy as np
 
 from ..constants import SEED
 from .base import Recommender
+from .registry import register
 from .config import param
 
 
@@ -23,6 +24,7 @@ class ALSConfig:
     num_threads: int = param(1, ge=0)  #: 0: implicit's default (all cores)
 
 
+@register
 class ALS(Recommender):
     """Implicit-feedback MF: score(u) = x_u · Y. Items with no training data score ``-inf``."""
 

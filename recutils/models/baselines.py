@@ -9,6 +9,7 @@ import scipy.sparse as sp
 
 from ..evaluation.metrics import top_k
 from .base import Recommender
+from .registry import register
 from .config import param
 
 
@@ -17,6 +18,7 @@ class MostPopConfig:
     pass
 
 
+@register
 class MostPop(Recommender):
     """Scores every item by its number of training interactions (same list for everyone)."""
 
@@ -38,6 +40,7 @@ class ItemKNNConfig:
     binary: bool = True  #: cosine on 0/1 interactions (True) or on ratings (False)
 
 
+@register
 class ItemKNN(Recommender):
     """Item-based CF: cosine similarity between item columns, pruned to the top
     ``n_neighbors`` per item, shrunk by support; score(u) = x_u · S."""
@@ -107,6 +110,7 @@ class EASEConfig:
     lambda_: float = param(300.0, gt=0)
 
 
+@register
 class EASE(Recommender):
     """EASE (Steck 2019): B = I − P·diag(1/diag P), P = (XᵀX + λI)⁻¹, B_ii = 0; score = X·B.
 

@@ -135,6 +135,30 @@ def field_problem(value, ftype, meta) -> str | None:
     return None
 
 
+def describe_fields(config_cls: type) -> list[str]:
+    """``"name: type = default (constraint)"`` for each init field of a config dataclass."""
+    if not dataclasses.is_dataclass(config_cls):
+        return []
+    hints = _hints(config_cls)
+    out = []
+    for f in dataclasses.fields(config_cls):
+        if not f.init:
+            continue
+        t = hints.get(f.name, f.type)
+        tname = getattr(t, "__name__", None) or str(t).replace("typing.", "")
+        if f.default is not dataclasses.MISSING:
+            default = repr(f.default)
+        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            default = repr(f.default_factory())  # type: ignore[misc]
+        else:
+            default = "(required)"
+        m = f.metadata
+        rule = _range_text(m) or (f"one of {', '.join(map(repr, m['choices']))}" if "choices" in m else None) \
+            or m.get("expect")
+        out.append(f"{f.name}: {tname} = {default}" + (f"  ({rule})" if rule else ""))
+    return out
+
+
 def config_problems(config) -> list[str]:
     """``"field must be …, got value"`` for every bad field of a config dataclass instance."""
     if not dataclasses.is_dataclass(config) or isinstance(config, type):
@@ -172,9 +196,61 @@ def new_config(config_cls: type, owner: str, overrides: dict, base=None):
         raise ConfigError(f"{owner}: {exc}") from None
 
 
+def coerce_value(value: str, ftype):
+    """Turn a ``key=value`` string value (a CLI ``--param``, a ``base_params`` entry) into the
+    config field's type; a value that does not convert is a :class:`ConfigError`."""
+    t = ftype if not isinstance(ftype, str) else {"int": int, "float": float, "bool": bool, "str": str}.get(ftype.split(" ")[0], str)
+    origin = typing.get_origin(t)
+    if origin is typing.Union or str(t).startswith("typing.Optional") or " | " in str(ftype):
+        if value.lower() in ("none", "null"):
+            return None
+        args = [a for a in typing.get_args(t) if a is not type(None)] if origin else [str]
+        t = args[0] if args else str
+    if t is bool:
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"expected true/false, got {value!r}")
+    if t in (int, float, str):
+        try:
+            return t(value)
+        except ValueError:
+            raise ConfigError(f"expected {t.__name__}, got {value!r}") from None
+    if typing.get_origin(t) in (tuple, list):
+        args = [a for a in typing.get_args(t) if a is not Ellipsis]
+        elem = args[0] if args and args[0] in (int, float, str, bool) else str
+        items = [coerce_value(v.strip(), elem) for v in value.split(",") if v.strip()]
+        return list(items) if typing.get_origin(t) is list else tuple(items)
+    return value
+
+
+def parse_params(model_cls, pairs: list[str]) -> dict:
+    """``["key=value", …]`` → typed overrides for ``model_cls.Config`` (not yet validated:
+    :func:`build_config` does that, once, where the config is built)."""
+    fields = {f.name: f for f in dataclasses.fields(model_cls.Config)}
+    hints = _hints(model_cls.Config)
+    out = {}
+    for p in pairs:
+        if "=" not in p:
+            raise ConfigError(f"--param takes key=value, got {p!r}")
+        k, v = p.split("=", 1)
+        k = k.strip()
+        if k not in fields:
+            raise ConfigError(
+                f"model {model_cls.name!r} has no parameter {k!r}; valid: {', '.join(fields) or '(none)'}"
+            )
+        try:
+            out[k] = coerce_value(v.strip(), hints.get(k, str))
+        except ConfigError as exc:
+            raise ConfigError(f"model {model_cls.name!r}: {k}: {exc}") from None
+    return out
+
+
 def build_config(config_cls: type, owner: str, overrides: dict):
     """:func:`new_config` then :func:`validate_config`."""
     return validate_config(new_config(config_cls, owner, overrides), owner)
 
 
-__all__ = ["build_config", "new_config", "config_problems", "field_problem", "param", "validate_config"]
+__all__ = ["build_config", "coerce_value", "parse_params", "new_config", "config_problems", "describe_fields", "field_problem", "param",
+           "validate_config"]

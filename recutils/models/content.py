@@ -32,6 +32,7 @@ import scipy.sparse as sp
 from ..constants import COL_ITEM, COL_RATING, COL_TIMESTAMP, SEED
 from ..errors import RecutilsError
 from .base import Recommender
+from .registry import register
 from .config import param
 
 #: The study's embedding model.
@@ -286,6 +287,7 @@ def finetune_config_from(c) -> "object":
                           load_in_4bit=c.ft_load_in_4bit, dtype=c.dtype, seed=c.seed)
 
 
+@register
 class Content(Recommender):
     """Pure content recommender: the study's weighted-mean-cosine profile score.
 

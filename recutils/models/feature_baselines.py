@@ -15,6 +15,7 @@ import pandas as pd
 from ..constants import COL_ITEM, SEED
 from ..errors import RecutilsError
 from .base import Recommender
+from .registry import register
 from .config import param
 
 
@@ -23,6 +24,7 @@ class MetadataPopularityConfig:
     column: str = param("vote_count", check=lambda v: bool(v.strip()), expect="a column name")  #: movie-table column to rank by (TMDB vote_count / popularity)
 
 
+@register
 class MetadataPopularity(Recommender):
     """Same list for everyone: items by ``item_table[column]`` (descending); items with no value
     (no TMDB metadata) come last (score −1, values are log1p-transformed and ≥ 0)."""
@@ -57,6 +59,7 @@ class RandomScoresConfig:
     seed: int = param(SEED, ge=0)
 
 
+@register
 class RandomScores(Recommender):
     """Uniform random scores, a fixed draw per (user, item) for a given seed."""
 

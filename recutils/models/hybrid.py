@@ -22,6 +22,7 @@ import numpy as np
 from ..constants import K
 from ..errors import RecutilsError
 from .base import Recommender
+from .registry import register
 from .config import param
 from .content import Content, ContentConfig, ItemEmbeddings
 
@@ -130,15 +131,15 @@ def tune_alpha(split, base_scores: np.ndarray, content_scores: np.ndarray, alpha
 
 
 def _is_cf_model(name) -> bool:
-    from . import MODELS
+    from .registry import available
 
-    return name in MODELS and name not in ("hybrid", "content")
+    return name in available() and name not in ("hybrid", "content")
 
 
 def _parse_base_params(base: str, spec: str) -> dict:
     """``"lambda_=300,n_neighbors=50"`` → typed overrides for model ``base``."""
-    from ..evaluate import parse_params
-    from . import get_model_class
+    from .config import parse_params
+    from .registry import get_model_class
 
     pairs = [p.strip() for p in spec.replace(";", ",").split(",") if p.strip()]
     return parse_params(get_model_class(base), pairs) if pairs else {}
@@ -155,6 +156,7 @@ class HybridConfig(ContentConfig):
     base_norm: str = param("all", choices=BASE_NORMS)  #: "all" (study: min/max over every item incl. seen) or "candidates"
 
 
+@register
 class Hybrid(Recommender):
     """``α·minmax(CF) + (1 − α)·minmax(content)`` (the study's hybrid, vectorised).
 

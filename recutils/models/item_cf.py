@@ -30,6 +30,7 @@ import scipy.sparse as sp
 from ..constants import COL_ITEM, COL_TITLE
 from ..errors import RecutilsError
 from .base import Recommender
+from .registry import register
 from .baselines import item_cosine
 from .config import param
 
@@ -186,6 +187,7 @@ class ItemCFConfig:
     normalize: bool = False  #: divide by Σ|sim| (weighted average) or not (weighted sum)
 
 
+@register
 class ItemCF(Recommender):
     """Item-based CF on explicit ratings: a similarity-weighted aggregate of the user's
     (centred) ratings of the items similar to each candidate (see the module docstring)."""

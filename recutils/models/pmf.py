@@ -8,6 +8,7 @@ import numpy as np
 
 from ..constants import COL_ITEM, COL_RATING, COL_USER, SEED
 from .base import Recommender
+from .registry import register
 from .config import param
 
 
@@ -22,6 +23,7 @@ class PMFConfig:
     seed: int = param(SEED, ge=0)
 
 
+@register
 class PMF(Recommender):
     """Probabilistic MF (cornac ``PMF``) fitted on the explicit train ratings.
 

@@ -14,6 +14,7 @@ import numpy as np
 from ..constants import COL_RATING, SEED
 from ..errors import RecutilsError
 from .base import Recommender
+from .registry import register
 from .config import param
 
 
@@ -47,6 +48,7 @@ class GlobalMeanConfig:
     pass
 
 
+@register
 class GlobalMean(_RatingModel):
     """Predicts the mean training rating for every pair (ranking: all ties)."""
 
@@ -73,6 +75,7 @@ class BiasConfig:
     n_sweeps: int = param(10, ge=1)  #: alternating closed-form sweeps (item biases first)
 
 
+@register
 class BiasBaseline(_RatingModel):
     """r̂_ui = μ + b_u + b_i with ridge-regularised biases, fitted by alternating exact
     least-squares sweeps (each sweep solves every b_i, then every b_u, in closed form)."""
@@ -116,6 +119,7 @@ class CornacMFConfig:
     seed: int = param(SEED, ge=0)
 
 
+@register
 class CornacMF(_RatingModel):
     """cornac's biased matrix factorisation: r̂_ui = μ + b_u + b_i + p_u·q_i (SGD, one thread
     so that a seed gives the same model). Items without training ratings: μ + b_u."""

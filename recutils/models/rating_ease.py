@@ -13,6 +13,7 @@ import numpy as np
 
 from .baselines import EASE
 from .config import param
+from .registry import register
 
 
 @dataclass
@@ -29,6 +30,7 @@ class _TrainView:
         self.train_binary = X
 
 
+@register
 class RatingEASE(EASE):
     """EASE fitted on rating-weighted interactions (see module docstring)."""
 

@@ -24,14 +24,14 @@ SEARCH_METHODS = ("tfidf", "dense", "fusion")
 
 
 def _is_model(name) -> bool:
-    from ..models import MODELS
+    from ..models import available
 
-    return name in MODELS
+    return name in available()
 
 
 @dataclass
 class ServiceConfig:
-    model: str = param("ease", check=_is_model, expect="a registered model")  #: any name in recutils.models.MODELS
+    model: str = param("ease", check=_is_model, expect="a registered model")  #: any registered model (python -m recutils.models list)
     #: "tfidf", "dense" or "fusion" (tfidf + dense, reciprocal-rank fusion)
     search: str = param("tfidf", choices=SEARCH_METHODS)
     dense_model: str = param("sentence-transformers/all-MiniLM-L6-v2", check=lambda v: bool(v.strip()),

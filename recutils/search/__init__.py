@@ -9,11 +9,12 @@
 - :func:`clean_prompt`: prompt checks shared by every method (clear errors).
 """
 
+from ..torch_threads import torch_threads
 from .base import MAX_PROMPT_CHARS, SEARCH_TEXT, Searcher, check_k, clean_prompt, corpus_texts
 from .benchmark import TagBenchmark, evaluate_scores, evaluate_searcher, most_tagged, tag_benchmark
 from .dense import DenseConfig, DenseSearch
 from .fusion import FusionConfig, FusionSearch, rrf_scores
-from .latency import dense_breakdown, query_latency, torch_threads
+from .latency import dense_breakdown, query_latency
 from .tfidf import TfidfConfig, TfidfSearch
 from .titles import TitleIndex
 

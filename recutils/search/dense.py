@@ -11,8 +11,8 @@ import pandas as pd
 from ..constants import COL_ITEM, COL_TITLE
 from ..datasets import TextBuilder
 from ..embeddings import cached_encode, canonical_name, encode, load_model
+from ..torch_threads import torch_threads
 from .base import SEARCH_TEXT, Searcher, corpus_texts
-from .latency import torch_threads
 
 
 @dataclass(frozen=True)

@@ -2,37 +2,19 @@
 
 :func:`query_latency` times whole searches one prompt at a time (what a user waits for);
 :func:`dense_breakdown` splits a dense search into its stages (tokenise, transformer
-forward pass, cosine + top-k) to show where the time goes. :func:`torch_threads` sets
-torch's intra-op thread count for a block (cheap enough to wrap every query).
+forward pass, cosine + top-k) to show where the time goes. :func:`torch_threads` (re-exported
+from :mod:`recutils.torch_threads`) sets torch's intra-op thread count for a block.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
+from ..torch_threads import torch_threads
 from .base import Searcher, clean_prompt
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``n`` torch intra-op threads, then restore the previous count (None: no change)."""
-    if n is None:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    if before != n:
-        torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        if before != n:
-            torch.set_num_threads(before)
 
 
 def _percentiles(ms: np.ndarray) -> dict:

@@ -1,0 +1,50 @@
+"""Hyper-parameters of :class:`~recutils.models.torch_cf.TorchCF`.
+
+Each field declares what it accepts through :func:`recutils.models.config.param`; the
+:class:`~recutils.models.base.Recommender` base class validates every config it is built with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...constants import SEED
+from ..config import param
+
+__all__ = ["TorchCFConfig"]
+
+
+@dataclass
+class TorchCFConfig:
+    """Hyper-parameters of :class:`TorchCF` (defaults: chosen on the study validation split)."""
+
+    embedding_dim: int = param(64, ge=1)  #: size of user / item embeddings
+    feature_dim: int = param(16, ge=1)  #: output size of the numeric-feature and genre MLPs
+    hidden: list[int] = param(default_factory=lambda: [256, 128], min_len=1, ge=1)  #: widths of the final MLP
+    dropout: float = param(0.05, ge=0, lt=1)  #: dropout after every hidden block (0.3 as in the app overfits less but fits worse)
+    dot: bool = True  #: add the dot product p_u·q_i (a matrix-factorisation term)
+    biases: bool = True  #: add μ + b_u + b_i (otherwise μ only)
+    side_features: bool = True  #: False: the feature MLPs are bypassed (ablation: a pure CF network)
+    implicit: bool = True  #: SVD++-style user term: p_u + |N(u)|^-½ Σ_{j∈N(u)} y_j (N(u): training items of u)
+    lr: float = param(1e-3, gt=0)  #: Adam learning rate of the MLP weights
+    emb_lr: float | None = param(None, gt=0)  #: Adam learning rate of embeddings and biases (None: ``lr``)
+    lr_decay: float = param(1.0, gt=0, le=1)  #: the learning rate is multiplied by this after every epoch
+    weight_decay: float = param(1e-4, ge=0)  #: Adam weight decay on MLP weights
+    emb_l2: float = param(1e-2, ge=0)  #: L2 penalty on the looked-up embeddings and biases, per example
+    batch_size: int = param(1024, ge=2)  #: ≥ 2: BatchNorm needs a batch
+    max_epochs: int = param(30, ge=1)
+    patience: int = param(3, ge=1)  #: epochs without validation improvement before stopping
+    min_delta: float = param(1e-4, ge=0)  #: improvement in validation RMSE that counts
+    refit: bool = True  #: after early stopping, retrain on all of split.train for the best epoch count
+    num_threads: int = param(1, ge=1)  #: torch intra-op threads in fit / score (restored afterwards); 1 measured faster than 2 here
+    score_chunk: int = param(4096, ge=1)  #: user × item pairs per block in ``score`` (small blocks stay in cache)
+    progress: bool = False  #: tqdm bar over epochs
+    seed: int = param(SEED, ge=0)
+
+    def __post_init__(self):
+        # whole-number widths as ints (e.g. from JSON); anything else is left for validation to report
+        if isinstance(self.hidden, (list, tuple)) and all(
+                isinstance(h, (int, np.integer)) or (isinstance(h, float) and h.is_integer()) for h in self.hidden):
+            self.hidden = [int(h) for h in self.hidden]

@@ -279,7 +279,7 @@ def test_reproduce_stops_at_first_failure_and_writes_readme(tmp_path, monkeypatc
     import io
 
     _write_project(tmp_path, names=("01_a", "02_b", "03_c"))
-    monkeypatch.setattr(nbm, "run", _fake_run({"02_b"}))
+    monkeypatch.setattr(nbm.report, "run", _fake_run({"02_b"}))  # the name reproduce looks up
     stream = io.StringIO()
     assert nbm.reproduce("full", root=tmp_path, stream=stream) == 1
     out = stream.getvalue().splitlines()
@@ -296,7 +296,7 @@ def test_reproduce_keep_going_and_only(tmp_path, monkeypatch):
     import io
 
     _write_project(tmp_path, names=("01_a", "02_b", "03_c"))
-    monkeypatch.setattr(nbm, "run", _fake_run({"01_a"}))
+    monkeypatch.setattr(nbm.report, "run", _fake_run({"01_a"}))
     stream = io.StringIO()
     assert nbm.reproduce("full", only=["1", "03"], keep_going=True, root=tmp_path, stream=stream) == 1
     text = stream.getvalue()
@@ -358,7 +358,7 @@ def test_bad_param_type_fails_before_any_cell_runs(tmp_path, capsys):
 def test_cli_bad_param_type_is_one_line(tmp_path, monkeypatch, capsys):
     _write_project(tmp_path)
     (tmp_path / "params" / "01_toy.smoke.yaml").write_text('output_dir: reports/_smoke/01_toy\nn: "abc"\n')
-    monkeypatch.setattr(nbm, "ROOT", tmp_path)
+    monkeypatch.setattr(nbm.discovery, "ROOT", tmp_path)
     monkeypatch.setattr(nbm.discover, "__defaults__", (tmp_path,))
     monkeypatch.setattr(nbm.run, "__defaults__", ("full", None, tmp_path))
     assert nbm.main(["run", "01", "--params", "smoke"]) == 2

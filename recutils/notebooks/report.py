@@ -1,7 +1,7 @@
 """The report index: run every notebook in order and write ``reports/README.md``.
 
 Each notebook's section shows the headline tables of its ``metrics.json`` (``"table"`` and
-``"tables"``, as markdown tables) and links its figures.
+``"tables"``, rendered with :meth:`pandas.DataFrame.to_markdown`) and links its figures.
 """
 
 from __future__ import annotations
@@ -35,15 +35,20 @@ def _cell(v: Any) -> str:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    """A list of row dicts as a markdown table (columns in order of first appearance)."""
+    """A list of row dicts as a markdown table (columns in order of first appearance).
+
+    Cells are formatted by :func:`_cell` first, so ``to_markdown`` only lays the text out
+    (``disable_numparse``: "0.2500" stays as written)."""
+    import pandas as pd
+
     if not rows:
         return "_(empty table)_"
     cols: list[str] = []
     for r in rows:
         cols += [c for c in r if c not in cols]
-    lines = ["| " + " | ".join(_cell(c) for c in cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(_cell(r.get(c)) for c in cols) + " |" for r in rows]
-    return "\n".join(lines)
+    frame = pd.DataFrame([[_cell(r.get(c)) for c in cols] for r in rows], dtype=object)
+    return frame.to_markdown(index=False, tablefmt="github", headers=[_cell(c) for c in cols],
+                             disable_numparse=True)
 
 
 def metrics_tables(metrics: dict) -> list[tuple[str | None, list[dict]]]:

@@ -2,6 +2,13 @@
 
 ``tests/golden/NN_name.ipynb`` keeps outputs and execution counts (nbval compares the checked
 cells); ``tests/golden/NN_name.metrics.json`` is the regression reference for the recorded numbers.
+
+Notes
+-----
+:func:`strip_volatile` is not nbstripout's ``strip_output``: with outputs, counts and ids kept
+(as nbval needs) that reduces to popping metadata keys, while dropping images inside an output,
+keeping papermill's parameters, pinning the kernelspec and the ``cell-NNN`` ids have no
+equivalent there (its own ids, ``"0"``, ``"1"``, ..., would rewrite every golden).
 """
 
 from __future__ import annotations

@@ -1,0 +1,58 @@
+"""Notebook machinery: discovery, parameters, pair checks, execution, goldens, the report index.
+
+One concern per module, each importing only the ones listed before it:
+
+- :mod:`.discovery` -- :class:`Notebook`, :func:`discover`, :func:`find` (names and paths);
+- :mod:`.params` -- the ``parameters`` cell, ``params/NN_name.LEVEL.yaml``, type checks;
+- :mod:`.sync` -- code-cell comparison of ``.py`` / ``.ipynb`` / golden, orphans, ``jupytext --sync``;
+- :mod:`.execution` -- :func:`run` / :func:`execute` with papermill, :class:`NotebookFailed`;
+- :mod:`.goldens` -- :func:`strip_volatile`, :func:`golden` and its ``metrics.json`` reference;
+- :mod:`.report` -- :func:`reproduce` and ``reports/README.md``;
+- :mod:`.cli` -- ``python -m recutils.notebooks list|run|reproduce|golden|check-sync``
+  (its docstring states the conventions).
+
+The public names of every module are re-exported here (``from recutils import notebooks as nbm;
+nbm.run(...)``); patch a name in the module that looks it up (e.g. ``report.run`` for
+:func:`reproduce`), not here.
+"""
+
+from .discovery import GOLDEN_DIR, NOTEBOOKS_DIR, PARAMS_DIR, REPORTS_DIR, ROOT, Notebook, discover, find
+from .params import (
+    _NOT_A_LITERAL,
+    LEVELS,
+    PARAMETERS_TAG,
+    REQUIRED_PARAMETERS,
+    check_param_types,
+    declared_parameters,
+    load_params,
+    notebook_params,
+    parameter_defaults,
+    parameter_names,
+    parameters_cell,
+    read_source,
+    resolve_params,
+)
+from .sync import INJECTED_TAG, check_notebook, check_sync, code_cells, compare_code_cells, orphans, sync_pair
+from .execution import KERNEL, NotebookFailed, execute, run
+from .goldens import golden, strip_volatile
+from .report import (
+    ReportEntry,
+    collect_entry,
+    markdown_table,
+    metrics_tables,
+    render_readme,
+    report_dir,
+    reproduce,
+    write_readme,
+)
+from .cli import main
+
+__all__ = [
+    "GOLDEN_DIR", "INJECTED_TAG", "KERNEL", "LEVELS", "NOTEBOOKS_DIR", "PARAMETERS_TAG", "PARAMS_DIR",
+    "REPORTS_DIR", "REQUIRED_PARAMETERS", "ROOT", "Notebook", "NotebookFailed", "ReportEntry",
+    "check_notebook", "check_param_types", "check_sync", "code_cells", "collect_entry", "compare_code_cells",
+    "declared_parameters", "discover", "execute", "find", "golden", "load_params", "main", "markdown_table",
+    "metrics_tables", "notebook_params", "orphans", "parameter_defaults", "parameter_names", "parameters_cell",
+    "read_source", "render_readme", "report_dir", "reproduce", "resolve_params", "strip_volatile", "sync_pair",
+    "write_readme",
+]

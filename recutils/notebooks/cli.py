@@ -1,0 +1,100 @@
+"""Notebook machinery: discovery, parameters, execution, goldens, pair checks, the report index.
+
+    python -m recutils.notebooks list
+    python -m recutils.notebooks run NAME [--params smoke|full] [--output-dir DIR]
+    python -m recutils.notebooks reproduce [--params full] [--only NN ...] [--keep-going]
+    python -m recutils.notebooks golden [NAME ...]
+    python -m recutils.notebooks check-sync
+
+Conventions (nothing is listed by hand):
+
+- a notebook is ``notebooks/NN_name.py`` (jupytext percent format, the reviewed source) paired
+  with ``notebooks/NN_name.ipynb`` through ``jupytext.toml``; ``NAME`` is ``NN_name`` (or just
+  ``NN``);
+- its parameters are ``params/NN_name.smoke.yaml`` (tiny, for tests) and
+  ``params/NN_name.full.yaml`` (the real run): literals overriding the cell tagged
+  ``parameters``, which always declares ``output_dir``, ``data_dir`` and ``seed``;
+- ``run`` executes with papermill (kernel ``python3``, working directory = the repository
+  root) into ``<output_dir>/NN_name.ipynb``; the notebook writes ``metrics.json`` and its
+  figures (PNG) into ``output_dir`` (default ``reports/NN_name``);
+- ``metrics.json`` may hold the notebook's headline table(s) for ``reports/README.md``: a list
+  of row dicts under ``"table"`` and/or ``{"title": rows}`` under ``"tables"``;
+- ``tests/golden/NN_name.ipynb`` is the smoke run with volatile metadata stripped; pytest's
+  nbval plugin re-executes it and compares the cells marked ``# NBVAL_CHECK_OUTPUT``.
+"""
+
+# The docstring above is the --help text of `python -m recutils.notebooks` (argparse description).
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from ..errors import RecutilsError
+from .discovery import NOTEBOOKS_DIR, _rel, discover, find
+from .execution import NotebookFailed, run
+from .goldens import golden
+from .params import LEVELS
+from .report import reproduce
+from .sync import check_sync
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m recutils.notebooks", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="the notebooks found, with their params files")
+    p = sub.add_parser("run", help="execute one notebook")
+    p.add_argument("name", help="NN_name or NN")
+    p.add_argument("--params", default="full", metavar="LEVEL",
+                   help="smoke, full, or any params/NAME.LEVEL.yaml that exists (e.g. gpu for 05)")
+    p.add_argument("--output-dir", default=None, help="default: the params file's output_dir, else reports/NAME")
+    p = sub.add_parser("reproduce", help="execute every notebook in order and write reports/README.md")
+    p.add_argument("--params", default="full", choices=LEVELS)
+    p.add_argument("--only", nargs="+", metavar="NN", help="only these notebooks (numbers or names)")
+    p.add_argument("--keep-going", action="store_true", help="continue after a failing notebook")
+    p = sub.add_parser("golden", help="regenerate tests/golden/NAME.ipynb from the smoke params")
+    p.add_argument("names", nargs="*", metavar="NAME", help="default: every notebook")
+    sub.add_parser("check-sync", help="verify .py/.ipynb pairs, params files and goldens agree")
+    a = ap.parse_args(argv)
+    try:
+        if a.cmd == "list":
+            for nb in discover():
+                have = [lvl for lvl in LEVELS if nb.params_file(lvl).is_file()]
+                print(f"{nb.name}\tparams: {', '.join(have) or '-'}\tgolden: {'yes' if nb.golden.is_file() else 'no'}")
+            return 0
+        if a.cmd == "run":
+            t0 = time.perf_counter()
+            out = run(a.name, a.params, a.output_dir)
+            print(f"{find(a.name, discover()).name}: ok in {time.perf_counter() - t0:.1f} s -> {_rel(out)}")
+            return 0
+        if a.cmd == "reproduce":
+            return 1 if reproduce(a.params, a.only, a.keep_going) else 0
+        if a.cmd == "golden":
+            names = a.names or [nb.name for nb in discover()]
+            if not names:
+                raise RecutilsError(f"no notebooks found under {NOTEBOOKS_DIR}/")
+            for n in names:
+                t0 = time.perf_counter()
+                print(f"golden {n} ...", end=" ", flush=True)
+                path = golden(n)
+                print(f"ok in {time.perf_counter() - t0:.1f} s -> {_rel(path)}", flush=True)
+            return 0
+        if a.cmd == "check-sync":
+            res = check_sync()
+            bad = {k: v for k, v in res.items() if v}
+            for name, probs in res.items():
+                if name == "(orphans)" and not probs:
+                    continue
+                print(f"{name}: {'ok' if not probs else 'MISMATCH'}")
+                for pr in probs:
+                    print("  " + pr.replace("\n", "\n  "))
+            return 1 if bad else 0
+    except NotebookFailed as exc:
+        print(f"FAILED {exc}", file=sys.stderr)
+        return 1
+    except RecutilsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 2

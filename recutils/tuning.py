@@ -1,4 +1,5 @@
-"""Hyper-parameter selection on the validation carve-out (never on test).
+"""``python -m recutils.tuning``: hyper-parameter selection on the validation carve-out (never on
+test), from the command line; the search itself is :func:`recutils.experiments.grid_search`.
 
     python -m recutils.tuning --model ease --grid lambda_=100,200,500,1000
 
@@ -9,35 +10,13 @@ a bad value (``lambda_=-5``, ``nan``, an unknown parameter) is a one-line error 
 from __future__ import annotations
 
 import argparse
-import itertools
 import sys
 
 from .constants import K
 from .errors import RecutilsError
+from .experiments.tuning import grid_search
 
-
-def grid_search(model: str, split, grid: dict[str, list], k: int = K, metric: str = "ndcg",
-                fixed: dict | None = None) -> tuple[dict, list[dict]]:
-    """Fit ``model`` for every combination in ``grid`` on ``validation_split(split)``'s train part
-    and score on its validation part. Returns ``(best_params, rows)``; ties keep the first."""
-    from .evaluation import evaluate_ranking
-    from .models import check_params, create
-    from .splits import validation_split
-
-    keys = list(grid)
-    combos = [{**(fixed or {}), **dict(zip(keys, combo))} for combo in itertools.product(*(grid[k_] for k_ in keys))]
-    for params in combos:  # every config first: a bad value fails before anything is fitted
-        check_params(model, **params)
-    val = validation_split(split)
-    rows = []
-    for params in combos:
-        m = create(model, **params).fit(val.without_test())
-        r = evaluate_ranking(m, val, k)
-        rows.append({**params, **{x: r.metrics[x] for x in ("precision", "recall", "ndcg", "map")}})
-    if not rows:
-        raise RecutilsError("empty grid")
-    best = max(rows, key=lambda r: r[metric])
-    return {k_: best[k_] for k_ in keys}, rows
+__all__ = ["grid_search", "main"]  # grid_search lives in recutils.experiments.tuning
 
 
 def main(argv=None) -> int:

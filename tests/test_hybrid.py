@@ -16,7 +16,8 @@ from recutils.models.content import (
     profile_weights,
     study_movie_texts,
 )
-from recutils.models.hybrid import Hybrid, ScoreMatrix, blend, minmax_rows, seen_mask, tune_alpha
+from recutils.experiments import tune_alpha
+from recutils.models.hybrid import Hybrid, ScoreMatrix, blend, minmax_rows, seen_mask
 from recutils.splits import make_split
 
 
@@ -247,7 +248,7 @@ def test_rating_ease(toy_split):
 
 
 def test_learned_blend(toy_split, toy_emb):
-    from recutils.models.hybrid import apply_learned_blend, fit_learned_blend
+    from recutils.experiments import apply_learned_blend, fit_learned_blend
 
     users = np.arange(toy_split.n_users)
     rng = np.random.default_rng(0)

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..constants import K
 from ..errors import RecutilsError
 from .base import Recommender
 from .registry import register
@@ -110,26 +109,6 @@ def blend_scores_all(split, base_scores: np.ndarray, content_scores: np.ndarray,
     return out
 
 
-def tune_alpha(split, base_scores: np.ndarray, content_scores: np.ndarray, alphas, k: int = K,
-               metric: str = "ndcg", base_norm: str = "all") -> tuple[float, list[dict]]:
-    """Evaluate the blend for each ``α`` on ``split`` (a *validation* split: its test part is the
-    validation carve-out) and return ``(best α, rows)``; ties keep the larger α (closer to the base)."""
-    from ..evaluation import evaluate_ranking
-
-    users = split.evaluable_users()
-    seen = seen_mask(split, users)
-    rows = []
-    for a in alphas:
-        full = np.full((split.n_users, split.n_items), -np.inf)
-        full[users] = blend(base_scores[users], content_scores[users], float(a), seen, base_norm)
-        r = evaluate_ranking(ScoreMatrix(full).fit(split), split, k, users=users)
-        rows.append({"alpha": float(a), **{m: r.metrics[m] for m in ("precision", "recall", "ndcg", "map")}})
-    if not rows:
-        raise RecutilsError("empty alpha grid")
-    best = max(rows, key=lambda r: (round(r[metric], 12), r["alpha"]))
-    return best["alpha"], rows
-
-
 def _is_cf_model(name) -> bool:
     from .registry import available
 
@@ -212,66 +191,3 @@ class Hybrid(Recommender):
         b = self.base_model.score(users)
         ct = self.content_model.score(users)
         return blend(b, ct, self.config.alpha, seen_mask(self.split_, users), self.config.base_norm)
-
-
-# --- a learned blend ------------------------------------------------------------------------
-@dataclass
-class LearnedBlend:
-    """``score = Σ_f w_f · minmax_f + b`` over a shortlist: the top ``shortlist`` unseen items of the
-    *first* model; each model's scores min-max normalised per user over the unseen items. The
-    weights are a logistic regression of "relevant in the validation part" on those features,
-    fitted on a validation split (:func:`fit_learned_blend`) and applied unchanged to test."""
-
-    names: list
-    coef: list
-    intercept: float
-    shortlist: int
-    C: float = 1.0
-
-    def as_dict(self) -> dict:
-        return {"names": list(self.names), "coef": [round(float(c), 6) for c in self.coef],
-                "intercept": round(float(self.intercept), 6), "shortlist": self.shortlist, "C": self.C}
-
-
-def _shortlist_features(split, scores: dict, users: np.ndarray, shortlist: int):
-    from ..evaluation.metrics import top_k
-
-    mats = [np.asarray(s[users], dtype=np.float64) for s in scores.values()]
-    seen = seen_mask(split, users)
-    first = np.where(seen, -np.inf, mats[0])
-    top = top_k(first, min(shortlist, split.n_items))
-    rows = np.repeat(np.arange(len(users)), top.shape[1])
-    cols = top.ravel()
-    X = np.stack([minmax_rows(M, ~seen)[rows, cols] for M in mats], axis=1)
-    X[~np.isfinite(X)] = 0.0
-    ok = np.isfinite(first[rows, cols])
-    return top, rows, cols, X, ok
-
-
-def fit_learned_blend(split, scores: dict, shortlist: int = 200, C: float = 1.0) -> LearnedBlend:
-    """Fit :class:`LearnedBlend` on ``split`` (a *validation* split) from full users × items score
-    matrices ``{name: scores}`` (first = the shortlist model), over its evaluable users."""
-    from sklearn.linear_model import LogisticRegression
-
-    if not scores:
-        raise RecutilsError("fit_learned_blend needs at least one score matrix")
-    users = split.evaluable_users()
-    _, rows, cols, X, ok = _shortlist_features(split, scores, users, shortlist)
-    y = np.asarray(split.relevant()[users][rows, cols]).ravel() > 0
-    if y[ok].all() or not y[ok].any():
-        raise RecutilsError("the validation shortlist has only one class: cannot fit a blend")
-    lr = LogisticRegression(C=C, max_iter=2000).fit(X[ok], y[ok])
-    return LearnedBlend(list(scores), lr.coef_[0].tolist(), float(lr.intercept_[0]), shortlist, C)
-
-
-def apply_learned_blend(blend_: LearnedBlend, split, scores: dict, users=None) -> np.ndarray:
-    """Full users × items scores of a fitted :class:`LearnedBlend` (``-inf`` outside the shortlist)."""
-    if list(scores) != list(blend_.names):
-        raise RecutilsError(f"scores must be given for {blend_.names} in that order, got {list(scores)}")
-    users = np.arange(split.n_users) if users is None else np.asarray(users, dtype=np.int64)
-    top, rows, cols, X, ok = _shortlist_features(split, scores, users, blend_.shortlist)
-    s = X @ np.asarray(blend_.coef) + blend_.intercept
-    s[~ok] = -np.inf
-    out = np.full((split.n_users, split.n_items), -np.inf)
-    out[users[rows], cols] = s
-    return out

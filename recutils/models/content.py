@@ -19,7 +19,6 @@ and any :class:`~recutils.datasets.TextBuilder` field list.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import time
@@ -31,6 +30,7 @@ import scipy.sparse as sp
 
 from ..constants import COL_ITEM, COL_RATING, COL_TIMESTAMP, SEED
 from ..errors import RecutilsError
+from ..torch_threads import torch_threads
 from .base import Recommender
 from .registry import register
 from .config import param
@@ -169,27 +169,6 @@ def align_embeddings(movie_ids: np.ndarray, E: np.ndarray, items: np.ndarray) ->
 
 
 # --- item embeddings (base or fine-tuned) ------------------------------------------------
-@contextlib.contextmanager
-def torch_threads(n: int | None):
-    """Run the block with ``torch.set_num_threads(n)`` (restored after); ``None``/0 leaves it alone.
-
-    On a machine shared with other busy processes, one thread is often several times faster
-    than two: OpenMP threads spin-wait for each other when a core is taken.
-    """
-    if not n:
-        yield
-        return
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-
 @dataclass
 class ItemEmbeddings:
     """Embeddings of movies: ``matrix[k]`` belongs to ``movie_ids[k]`` (rows L2-normalised)."""

@@ -25,6 +25,7 @@ from ...errors import RecutilsError
 from ...io import atomic_path, write_json
 from ...torch_threads import torch_threads
 from ..base import NotFittedError, Recommender
+from ..registry import register
 from .config import TorchCFConfig
 from .features import ItemFeatures
 
@@ -34,6 +35,7 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 
 
+@register
 class TorchCF(Recommender):
     """Hybrid rating model (see :mod:`recutils.models.torch_cf`).
 
@@ -165,7 +167,6 @@ class TorchCF(Recommender):
     @classmethod
     def load(cls, directory) -> "TorchCF":
         """Rebuild a fitted model from :meth:`save`'s folder (identical predictions)."""
-        import torch
         from safetensors.torch import load_file
 
         from ...splits import Split

@@ -9,7 +9,8 @@ import scipy.sparse as sp
 
 from recutils.errors import RecutilsError
 from recutils.models import create
-from recutils.models.item_cf import ItemCF, item_similarity, similar_items
+from recutils.models.item_cf import ItemCF, similar_items
+from recutils.similarity import item_similarity
 from recutils.splits import make_split
 
 # users × items, 0 = not rated

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
-from ..evaluation.metrics import top_k
+from ..similarity import item_cosine
 from .base import Recommender
 from .registry import register
 from .config import param
@@ -57,50 +56,6 @@ class ItemKNN(Recommender):
     def score(self, user_indices):
         self._check_fitted()
         return (self.X_[np.atleast_1d(user_indices)] @ self.sim_).toarray()
-
-
-def item_cosine(X: sp.csr_matrix, B: sp.csr_matrix, n_neighbors: int, shrinkage: float,
-                block: int = 1024, min_support: int = 1) -> sp.csr_matrix:
-    """Sparse item×item cosine of the columns of ``X`` with support shrinkage
-    s_ij · n_ij / (n_ij + shrinkage) (co-counts n_ij from binary ``B``), zero diagonal,
-    each column pruned to its ``n_neighbors`` largest entries (0 keeps all). Pairs with fewer
-    than ``min_support`` co-interactions get 0 (1 keeps all).
-
-    Computed in dense column blocks (items × ``block``): a block product, the shrinkage and a
-    :func:`~recutils.evaluation.metrics.top_k` per block (ties by item index, the same on every
-    CPU), so memory stays O(n_items · block)."""
-    X = sp.csc_matrix(X, dtype=np.float64)
-    n = X.shape[1]
-    norms = np.sqrt(np.asarray(X.multiply(X).sum(0)).ravel())
-    norms[norms == 0] = 1.0
-    Xn = (X @ sp.diags(1.0 / norms)).tocsc()
-    XnT = Xn.T.tocsr()
-    Bc = sp.csc_matrix(B, dtype=np.float64)
-    BT = Bc.T.tocsr()
-    rows, cols, vals = [], [], []
-    for s in range(0, n, block):
-        e = min(n, s + block)
-        S = (XnT @ Xn[:, s:e]).toarray()  # n × (e − s)
-        if shrinkage > 0 or min_support > 1:
-            co = (BT @ Bc[:, s:e]).toarray()
-            if shrinkage > 0:
-                S *= co / (co + shrinkage)
-            if min_support > 1:
-                S[co < min_support] = 0.0
-        S[np.arange(s, e), np.arange(e - s)] = 0.0
-        if n_neighbors and n_neighbors < n:
-            # each column's largest entries, ties by lower item index (not argpartition's CPU-dependent pick)
-            top = top_k(S.T, n_neighbors).T
-            v = np.take_along_axis(S, top, axis=0)
-            r, c = top.ravel(), np.broadcast_to(np.arange(s, e), top.shape).ravel()
-            v = v.ravel()
-        else:
-            r, c = np.nonzero(S)
-            v = S[r, c]
-            c = c + s
-        keep = v != 0
-        rows.append(r[keep]); cols.append(c[keep]); vals.append(v[keep])
-    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
 
 
 @dataclass

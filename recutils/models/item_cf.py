@@ -6,7 +6,7 @@ Definitions (``R`` users × items ratings, ``U_ij`` the users who rated both ``i
 
 - **cosine**: ``cos(i, j) = Σ_u r_ui r_uj / (‖r_i‖ ‖r_j‖)``, missing ratings count as 0, so the
   dot product runs over the co-raters and the norms over each item's raters
-  (:func:`recutils.models.baselines.item_cosine`).
+  (:func:`recutils.similarity.item_cosine`).
 - **pearson**: the correlation of the two rating columns on the co-raters only, each item
   centred on its mean *over* ``U_ij`` (what ``pandas.DataFrame.corr`` / the app's
   ``corrwith`` compute); undefined (0) where ``n_ij < 2`` or a column is constant on ``U_ij``.
@@ -29,19 +29,10 @@ import scipy.sparse as sp
 
 from ..constants import COL_ITEM, COL_TITLE
 from ..errors import RecutilsError
+from ..similarity import KINDS, binary_pattern, check_kind, item_similarity
 from .base import Recommender
 from .registry import register
-from .baselines import item_cosine
 from .config import param
-
-KINDS = ("cosine", "pearson")
-
-
-def _check_kind(kind: str) -> str:
-    if kind not in KINDS:
-        raise RecutilsError(f"unknown similarity kind {kind!r}; valid kinds: {', '.join(KINDS)}")
-    return kind
-
 
 def _centre_value(centre) -> str | float | None:
     """``"user"``, ``"none"`` or the number a ``centre`` setting names (None: not valid)."""
@@ -53,100 +44,6 @@ def _centre_value(centre) -> str | float | None:
     except ValueError:
         return None
     return v if np.isfinite(v) else None
-
-
-def _pattern(matrix: sp.spmatrix) -> sp.csc_matrix:
-    """0/1 matrix of the stored non-zero entries of ``matrix`` (CSC, float64)."""
-    m = sp.csc_matrix(matrix, dtype=np.float64, copy=True)
-    m.eliminate_zeros()
-    m.data[:] = 1.0
-    return m
-
-
-def _pearson_block(XT, BT, X2T, X, B, X2, J: np.ndarray, min_support: int, shrinkage: float) -> sp.csc_matrix:
-    """Shrunk Pearson similarities between every item and the items ``J`` (sparse, n_items × |J|).
-
-    Every sum over the co-raters ``U_ij`` is one sparse product (``n = BᵀB``, ``Σx = XᵀB``,
-    ``Σy = BᵀX``, ``Σx² = (X²)ᵀB``, ``Σy² = Bᵀ(X²)``, ``Σxy = XᵀX``); with strictly positive
-    ratings all six share the sparsity pattern of ``n``, so the formula
-    ``cov / sqrt(var_x var_y)`` with ``cov = Σxy − Σx Σy / n``, ``var_x = Σx² − (Σx)² / n``
-    runs on their ``data`` arrays.
-    """
-    XJ, BJ, X2J = X[:, J], B[:, J], X2[:, J]
-    prods = [BT @ BJ, XT @ XJ, XT @ BJ, BT @ XJ, X2T @ BJ, BT @ X2J]
-    prods = [sp.csc_matrix(m) for m in prods]
-    for m in prods:
-        m.sort_indices()
-    n = prods[0]
-    for m in prods[1:]:
-        if not (np.array_equal(m.indptr, n.indptr) and np.array_equal(m.indices, n.indices)):
-            raise AssertionError("co-rating sums do not share a sparsity pattern (non-positive ratings?)")
-    cnt, sxy, sx, sy, sxx, syy = (m.data for m in prods)
-    cov = sxy - sx * sy / cnt
-    vx = sxx - sx * sx / cnt
-    vy = syy - sy * sy / cnt
-    # a column constant on U_ij has zero variance up to rounding: treat as undefined
-    tol = 1e-9 * np.maximum(np.maximum(sxx, syy), 1.0)
-    ok = (cnt >= max(int(min_support), 2)) & (vx > tol) & (vy > tol)
-    sim = np.zeros_like(cnt)
-    sim[ok] = np.clip(cov[ok] / np.sqrt(vx[ok] * vy[ok]), -1.0, 1.0)
-    if shrinkage > 0:
-        sim *= cnt / (cnt + shrinkage)
-    col = np.repeat(np.arange(len(J)), np.diff(n.indptr))
-    sim[n.indices == J[col]] = 0.0  # diagonal
-    out = sp.csc_matrix((sim, n.indices, n.indptr), shape=n.shape)
-    out.eliminate_zeros()
-    return out
-
-
-def _prune_columns(S: sp.csc_matrix, k: int) -> sp.csc_matrix:
-    """Keep the ``k`` largest entries of each column of a sparse matrix (vectorised)."""
-    S = sp.csc_matrix(S)
-    lens = np.diff(S.indptr)
-    if lens.max(initial=0) <= k:
-        return S
-    col = np.repeat(np.arange(S.shape[1]), lens)
-    order = np.lexsort((S.indices, -S.data, col))  # by column, then value desc, then row
-    rank = np.arange(len(order)) - np.repeat(S.indptr[:-1], lens)
-    keep = order[rank < k]
-    return sp.csc_matrix((S.data[keep], (S.indices[keep], col[keep])), shape=S.shape)
-
-
-def item_similarity(matrix: sp.spmatrix, kind: str = "cosine", shrinkage: float = 0.0, min_support: int = 1,
-                    n_neighbors: int = 0, block_size: int = 2048) -> sp.csr_matrix:
-    """Item × item similarity of the columns of a users × items rating ``matrix``.
-
-    ``kind`` is ``"cosine"`` or ``"pearson"`` (see the module docstring); ``shrinkage``
-    multiplies each similarity by ``n_ij / (n_ij + shrinkage)``; pairs with fewer than
-    ``min_support`` co-raters are dropped; ``n_neighbors > 0`` keeps only the largest
-    ``n_neighbors`` similarities of each column (item). The diagonal is zero. Column ``i`` of
-    the result holds the neighbours of item ``i`` (symmetric when nothing is pruned).
-    Pearson is computed in column blocks of ``block_size`` items (bounded memory); it is
-    invariant to shifting all ratings, so non-positive ratings are shifted to be positive.
-    """
-    _check_kind(kind)
-    if shrinkage < 0:
-        raise RecutilsError(f"shrinkage must be >= 0, got {shrinkage}")
-    X = sp.csc_matrix(matrix, dtype=np.float64, copy=True)
-    X.eliminate_zeros()
-    B = _pattern(X)
-    if kind == "cosine":
-        return item_cosine(X, B, n_neighbors, shrinkage, min_support=min_support)
-    if X.nnz and X.data.min() <= 0:
-        X.data = X.data - X.data.min() + 1.0
-    X2 = X.multiply(X).tocsc()
-    XT, BT, X2T = X.T.tocsr(), B.T.tocsr(), X2.T.tocsr()
-    n_items = X.shape[1]
-    blocks = []
-    for start in range(0, n_items, block_size):
-        J = np.arange(start, min(start + block_size, n_items))
-        S = _pearson_block(XT, BT, X2T, X, B, X2, J, min_support, float(shrinkage))
-        if n_neighbors and n_neighbors > 0:
-            S = _prune_columns(S, n_neighbors)
-        blocks.append(S)
-    S = sp.hstack(blocks, format="csr") if blocks else sp.csr_matrix((n_items, n_items))
-    S.sort_indices()
-    return S
 
 
 def similar_items(sim: sp.spmatrix, split, movie_id, k: int = 10, movies: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -163,7 +60,7 @@ def similar_items(sim: sp.spmatrix, split, movie_id, k: int = 10, movies: pd.Dat
     col[j] = 0.0
     nz = np.flatnonzero(col)
     order = nz[np.lexsort((nz, -col[nz]))][:k]
-    B = _pattern(split.train_binary)
+    B = binary_pattern(split.train_binary)
     n_co = np.asarray((B.T @ B[:, j]).toarray()).ravel()
     out = pd.DataFrame({COL_ITEM: split.items[order], "similarity": col[order], "n_co": n_co[order].astype(np.int64)})
     if movies is not None:
@@ -209,7 +106,7 @@ class ItemCF(Recommender):
 
     def _fit(self, split):
         c = self.config
-        _check_kind(c.kind)
+        check_kind(c.kind)
         R = split.train_ratings.tocsr()
         self.sim_ = item_similarity(R, c.kind, c.shrinkage, c.min_support, c.n_neighbors)
         self.abs_sim_ = abs(self.sim_)
@@ -217,7 +114,7 @@ class ItemCF(Recommender):
         Rc = R.copy()
         Rc.data = Rc.data - np.repeat(centre, np.diff(R.indptr))
         self.centred_ = Rc
-        self.binary_ = _pattern(R).tocsr()
+        self.binary_ = binary_pattern(R).tocsr()
         self.centre_ = centre
 
     def score(self, user_indices):

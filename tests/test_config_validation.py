@@ -9,7 +9,7 @@ import typing
 
 import pytest
 
-from recutils import evaluate, tuning
+from recutils import tuning
 from recutils.errors import ConfigError, RecutilsError
 from recutils.io import dumps_json
 from recutils.models import available, check_params, create, get_model_class

@@ -37,7 +37,9 @@ def server():
             hits.append(self.path)
             body = files.get(self.path)
             if body is None:
-                self.send_response(404); self.end_headers(); return
+                self.send_response(404)
+                self.end_headers()
+                return
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

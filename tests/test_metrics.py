@@ -13,7 +13,9 @@ def rel_matrix(rows, n_items):
     data, r, c = [], [], []
     for u, items in enumerate(rows):
         for i in items:
-            r.append(u); c.append(i); data.append(1.0)
+            r.append(u)
+            c.append(i)
+            data.append(1.0)
     return sp.csr_matrix((data, (r, c)), shape=(len(rows), n_items))
 
 

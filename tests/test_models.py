@@ -1,8 +1,6 @@
-import dataclasses
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 from recutils.errors import ConfigError, NotFoundError, RecutilsError
 from recutils.models import available, create

@@ -1,6 +1,5 @@
 import numpy as np
 import pandas as pd
-import pytest
 from sklearn.model_selection import train_test_split
 
 from recutils.splits import cold_item_split, study_split, temporal_split, validation_split

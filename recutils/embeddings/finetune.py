@@ -161,7 +161,7 @@ class _Quiet:
             logging.getLogger(name).setLevel(lvl)
 
 
-def finetune(model, anchors: list[str], positives: list[str], config: FinetuneConfig = FinetuneConfig(),
+def finetune(model, anchors: list[str], positives: list[str], config: FinetuneConfig | None = None,
              progress: bool = False, output_dir: str | None = None) -> dict:
     """Train ``model`` in place with ``MultipleNegativesRankingLoss`` on (anchor, positive) texts.
 
@@ -174,6 +174,7 @@ def finetune(model, anchors: list[str], positives: list[str], config: FinetuneCo
     from sentence_transformers.base.sampler import BatchSamplers
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
+    config = config or FinetuneConfig()
     if len(anchors) != len(positives) or not anchors:
         raise RecutilsError("fine-tuning needs a non-empty list of (anchor, positive) pairs")
     if config.lora and not model.has_peft_compatible_model():

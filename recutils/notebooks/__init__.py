@@ -48,11 +48,11 @@ from .report import (
 from .cli import main
 
 __all__ = [
-    "GOLDEN_DIR", "INJECTED_TAG", "KERNEL", "LEVELS", "NOTEBOOKS_DIR", "PARAMETERS_TAG", "PARAMS_DIR",
+    "_NOT_A_LITERAL", "GOLDEN_DIR", "INJECTED_TAG", "KERNEL", "LEVELS", "NOTEBOOKS_DIR", "PARAMETERS_TAG", "PARAMS_DIR",
     "REPORTS_DIR", "REQUIRED_PARAMETERS", "ROOT", "Notebook", "NotebookFailed", "ReportEntry",
     "check_notebook", "check_param_types", "check_sync", "code_cells", "collect_entry", "compare_code_cells",
     "declared_parameters", "discover", "execute", "find", "golden", "load_params", "main", "markdown_table",
     "metrics_tables", "notebook_params", "orphans", "parameter_defaults", "parameter_names", "parameters_cell",
-    "read_source", "render_readme", "report_dir", "reproduce", "resolve_params", "strip_volatile", "sync_pair",
+    "read_source", "render_readme", "report_dir", "reproduce", "resolve_params", "run", "strip_volatile", "sync_pair",
     "write_readme",
 ]

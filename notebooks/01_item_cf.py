@@ -43,9 +43,10 @@ from recutils.datasets import load_movies, load_ratings
 from recutils.evaluation import evaluate_ranking, paired_bootstrap_ci
 from recutils.io import write_json
 from recutils.models import create
-from recutils.models.item_cf import ItemCF, item_similarity, similar_items
+from recutils.models.item_cf import ItemCF, similar_items
+from recutils.similarity import item_similarity
 from recutils.splits import sample_users, study_split
-from recutils.tuning import grid_search
+from recutils.experiments import grid_search
 
 out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)

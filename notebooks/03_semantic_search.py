@@ -68,7 +68,6 @@ from recutils.search import (
     corpus_texts,
     dense_breakdown,
     evaluate_scores,
-    evaluate_searcher,
     most_tagged,
     query_latency,
     tag_benchmark,

@@ -46,8 +46,6 @@ thread_repeats = 2
 thread_batches = 10
 
 # %%
-import dataclasses
-import itertools
 import time
 from pathlib import Path
 
@@ -57,6 +55,7 @@ import pandas as pd
 
 from recutils.datasets import load_ratings, movie_table
 from recutils.evaluation import evaluate_ranking, evaluate_rating
+from recutils.experiments import cold_item_comparison, rating_grid_search
 from recutils.io import write_json
 from recutils.models.baselines import EASE, MostPop
 from recutils.models.feature_baselines import MetadataPopularity, RandomScores
@@ -117,37 +116,32 @@ print(f"{'items with 0 votes':>20}: {int(feats.numeric[:, names.index('missing_v
 # validation part; the best is refitted on the whole training part.
 
 # %%
-def val_rmse(model):
-    return evaluate_rating(model.fit(val.without_test()), val)["rmse"]
-
-
-tuning_rows = []
-bias_scores = {}
-for ru, ri in itertools.product(bias_regs, bias_regs):
-    bias_scores[(ru, ri)] = val_rmse(BiasBaseline(reg_user=ru, reg_item=ri))
-    tuning_rows.append({"model": "bias", "params": {"reg_user": ru, "reg_item": ri}, "val_rmse": bias_scores[(ru, ri)]})
-best_bias = min(bias_scores, key=bias_scores.get)
-
-mf_scores = {}
-for combo in itertools.product(*mf_grid.values()):
-    params = dict(zip(mf_grid, combo))
-    mf_scores[combo] = val_rmse(CornacMF(seed=seed, **params))
-    tuning_rows.append({"model": "cornac_mf", "params": params, "val_rmse": mf_scores[combo]})
-best_mf = dict(zip(mf_grid, min(mf_scores, key=mf_scores.get)))
-print("bias:", dict(zip(("reg_user", "reg_item"), best_bias)), f"val RMSE {bias_scores[best_bias]:.4f}")
-print("cornac MF:", best_mf, f"val RMSE {min(mf_scores.values()):.4f}")
+searches = {  # model → (its grid, fixed settings): recutils.experiments.rating_grid_search picks the lowest RMSE
+    "globalmean": ({}, {}),
+    "bias": ({"reg_user": bias_regs, "reg_item": bias_regs}, {}),
+    "cornac_mf": (mf_grid, {"seed": seed}),
+}
+tuning_rows, best, best_val_rmse = [], {}, {}
+for name, (grid, fixed) in searches.items():
+    best[name], rows = rating_grid_search(name, split, grid, fixed=fixed)
+    best_val_rmse[name] = min(r["rmse"] for r in rows)
+    if grid:
+        tuning_rows += [{"model": name, "params": {p: r[p] for p in grid}, "val_rmse": r["rmse"]} for r in rows]
+best_bias, best_mf = best["bias"], best["cornac_mf"]
+print("bias:", best_bias, f"val RMSE {best_val_rmse['bias']:.4f}")
+print("cornac MF:", best_mf, f"val RMSE {best_val_rmse['cornac_mf']:.4f}")
 
 # %%
 baselines = {}
 fit_seconds = {}
 for label, model in (("global mean", GlobalMean()),
-                     ("bias (μ + b_u + b_i)", BiasBaseline(reg_user=best_bias[0], reg_item=best_bias[1])),
+                     ("bias (μ + b_u + b_i)", BiasBaseline(**best_bias)),
                      ("cornac MF (biased)", CornacMF(seed=seed, **best_mf))):
     t0 = time.perf_counter()
     baselines[label] = model.fit(split.without_test())
     fit_seconds[label] = time.perf_counter() - t0
-val_of = {"global mean": val_rmse(GlobalMean()), "bias (μ + b_u + b_i)": bias_scores[best_bias],
-          "cornac MF (biased)": min(mf_scores.values())}
+val_of = {"global mean": best_val_rmse["globalmean"], "bias (μ + b_u + b_i)": best_val_rmse["bias"],
+          "cornac MF (biased)": best_val_rmse["cornac_mf"]}
 
 # %% [markdown]
 # ## 3. The PyTorch model
@@ -281,13 +275,11 @@ cold_models = {
     "TMDB popularity": MetadataPopularity(column="popularity", item_table=movies).fit(cold.without_test()),
     "torch_cf (side features)": cold_model,
 }
-cold_rows = []
-for label, m in cold_models.items():
-    r = evaluate_ranking(m, cold, k, candidates=cold.cold_items)
-    cold_rows.append({"model": label, **{f"{x}@{k}": float(r.metrics[x]) for x in ("precision", "recall", "ndcg")},
-                      "n_users": r.metrics["n_users"]})
+cold_results = cold_item_comparison(cold_models, cold, k, fit=False)  # fitted above (torch_cf timed)
+cold_rows = [{"model": label, **{f"{x}@{k}": float(r.metrics[x]) for x in ("precision", "recall", "ndcg")},
+              "n_users": r.metrics["n_users"]} for label, r in cold_results.items()]
 cold_rmse = evaluate_rating(cold_model, cold)
-cold_bias_rmse = evaluate_rating(BiasBaseline(reg_user=best_bias[0], reg_item=best_bias[1]).fit(cold.without_test()), cold)
+cold_bias_rmse = evaluate_rating(BiasBaseline(**best_bias).fit(cold.without_test()), cold)
 cold_table = pd.DataFrame(cold_rows)
 display(cold_table.round(4))
 print(f"RMSE on the cold items' ratings (n={cold_rmse['n_ratings']}): torch_cf {cold_rmse['rmse']:.4f}, "
@@ -333,7 +325,7 @@ reloaded = TorchCF.load(out / "model")
 t = split.test
 same = np.array_equal(model.predict(t["uidx"], t["iidx"]), reloaded.predict(t["uidx"], t["iidx"]))
 write_json(out / "config.json", {"model": model.config_dict(), "chosen": chosen_label,
-                                 "bias": dict(zip(("reg_user", "reg_item"), best_bias)), "cornac_mf": best_mf,
+                                 "bias": best_bias, "cornac_mf": best_mf,
                                  "ease_lambda": ease_lambda, "k": k, "seed": seed, "n_users": n_users})
 metrics = {
     "tables": {"Rating accuracy": rating_rows, "Ranking (study split)": ranking_rows, "Cold items": cold_rows},

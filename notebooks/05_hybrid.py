@@ -75,16 +75,9 @@ from recutils.io import write_json
 from recutils.models import create
 from recutils.models.content import Content, compute_item_embeddings, movie_texts
 from recutils.models.feature_baselines import MetadataPopularity, RandomScores
-from recutils.models.hybrid import (
-    Hybrid,
-    ScoreMatrix,
-    apply_learned_blend,
-    blend_scores_all,
-    fit_learned_blend,
-    tune_alpha,
-)
+from recutils.experiments import apply_learned_blend, cold_item_comparison, fit_learned_blend, grid_search, select_blend
+from recutils.models.hybrid import Hybrid, ScoreMatrix, blend_scores_all
 from recutils.splits import cold_item_split, sample_users, study_split, validation_split
-from recutils.tuning import grid_search
 
 if torch_threads:
     import torch
@@ -202,12 +195,13 @@ pmf = create("pmf").fit(train)
 pmf_seconds = time.perf_counter() - t0
 contents = {label: Content(embeddings=e).fit(train) for label, e in embeddings.items()}
 results = {"PMF": evaluate_ranking(pmf, split, k)}
-hybrids = {}
+hybrids = {}  # name → (the CF base it is built on, the fitted hybrid)
 for label in embeddings:
     h = Hybrid(base_model=pmf, content_model=contents[label], alpha=alpha_study, base_norm="all").fit(train)
     name = f"PMF + {label} (α={alpha_study:g})"
-    hybrids[name] = h
+    hybrids[name] = ("PMF", h)
     results[name] = evaluate_ranking(h, split, k)
+study_hybrids = list(hybrids)
 first = next(n for n in hybrids)
 print(f"PMF fitted in {pmf_seconds:.1f} s; scoring + evaluating all {results[first].metrics['n_users']} users "
       f"for '{first}': {results[first].eval_seconds:.2f} s")
@@ -299,28 +293,23 @@ test_content = full_scores(contents[content_label])
 val_scores = {b: full_scores(m) for b, m in val_models.items()}
 test_scores = {b: full_scores(m) for b, m in test_models.items()}
 
-tuned, alpha_rows = {}, []
+tuned, alpha_rows = {}, []  # base → BlendChoice (α, base normalisation, validation NDCG)
 for b in val_models:
-    best = None
-    for norm in ("all", "candidates"):
-        a, rows_ = tune_alpha(val, val_scores[b], val_content, alphas, k=k, base_norm=norm)
-        alpha_rows += [{"base": b, "base_norm": norm, **r} for r in rows_]
-        score = next(r["ndcg"] for r in rows_ if r["alpha"] == a)
-        if best is None or score > best[2]:
-            best = (a, norm, score)
-    tuned[b] = best
-    name = f"{base_labels[b]} + {content_label} (α={best[0]:g}, {best[1]}, tuned)"
-    S = blend_scores_all(split, test_scores[b], test_content, best[0], best[1])
-    results[name] = evaluate_ranking(ScoreMatrix(S, name).fit(train), split, k)
-    hybrids[name] = (b, S)
+    choice = select_blend(val, val_scores[b], val_content, alphas, k=k)
+    alpha_rows += [{"base": b, **r} for r in choice.rows]
+    tuned[b] = choice
+    name = f"{base_labels[b]} + {content_label} (α={choice.alpha:g}, {choice.base_norm}, tuned)"
+    S = blend_scores_all(split, test_scores[b], test_content, choice.alpha, choice.base_norm)
+    hybrids[name] = (b, ScoreMatrix(S, name).fit(train))
+    results[name] = evaluate_ranking(hybrids[name][1], split, k)
 # the fine-tuned MiniLM on the strongest base, with the α tuned for the base embeddings
 ft_label = next((lab for lab in embeddings if lab.endswith("fine-tuned")), None)
 if ft_label is not None:
-    a, norm, _ = tuned["EASE-r"]
-    name = f"{easer_label} + {ft_label} (α={a:g}, {norm}, α from base MiniLM)"
-    S = blend_scores_all(split, test_scores["EASE-r"], full_scores(contents[ft_label]), a, norm)
-    results[name] = evaluate_ranking(ScoreMatrix(S, name).fit(train), split, k)
-    hybrids[name] = ("EASE-r", S)
+    choice = tuned["EASE-r"]
+    name = f"{easer_label} + {ft_label} (α={choice.alpha:g}, {choice.base_norm}, α from base MiniLM)"
+    S = blend_scores_all(split, test_scores["EASE-r"], full_scores(contents[ft_label]), choice.alpha, choice.base_norm)
+    hybrids[name] = ("EASE-r", ScoreMatrix(S, name).fit(train))
+    results[name] = evaluate_ranking(hybrids[name][1], split, k)
 
 # learned blend on validation, applied to test
 lb_names = ["EASE-r", "content", "PMF"]
@@ -328,21 +317,22 @@ lb = fit_learned_blend(val, {"EASE-r": val_scores["EASE-r"], "content": val_cont
                        shortlist=blend_shortlist)
 S = apply_learned_blend(lb, split, {"EASE-r": test_scores["EASE-r"], "content": test_content, "PMF": test_scores["PMF"]})
 lb_label = f"Learned blend (EASE-r, {content_label}, PMF)"
-results[lb_label] = evaluate_ranking(ScoreMatrix(S, lb_label).fit(train), split, k)
-hybrids[lb_label] = ("EASE-r", S)
+hybrids[lb_label] = ("EASE-r", ScoreMatrix(S, lb_label).fit(train))
+results[lb_label] = evaluate_ranking(hybrids[lb_label][1], split, k)
 
 # %%
 print("chosen on validation (NDCG@%d):" % k)
 print(f"  EASE λ = {ease_best['lambda_']:g}; EASE-r λ = {easer_best['lambda_']:g}, p = {easer_best['power']:g}")
-for b, (a, norm, score) in tuned.items():
-    print(f"  {b} + content: α = {a:g}, base normalised over {norm} (validation NDCG {score:.4f})")
+for b, choice in tuned.items():
+    print(f"  {b} + content: α = {choice.alpha:g}, base normalised over {choice.base_norm} "
+          f"(validation NDCG {choice.score:.4f})")
 print("  learned blend weights:", {n: round(c, 3) for n, c in zip(lb.names, lb.coef)})
 
 # %%
 beyond_rows = [row(label, results[label], note="CF baseline") for label in bases]
-for name, v in hybrids.items():
-    if isinstance(v, tuple):  # (base key, test scores): the hybrids beyond the study
-        beyond_rows.append(row(name, results[name], note=f"hybrid on {base_labels[v[0]]}; weights from validation"))
+for name, (b, _) in hybrids.items():
+    if name not in study_hybrids:  # the hybrids beyond the study
+        beyond_rows.append(row(name, results[name], note=f"hybrid on {base_labels[b]}; weights from validation"))
 table_rows = study_rows + beyond_rows
 table = pd.DataFrame(table_rows)
 
@@ -359,8 +349,7 @@ print(table[["method", *METRICS]].dropna().round(4).to_string(index=False))
 
 # %%
 boot_rows = []
-for name, v in hybrids.items():
-    b = v[0] if isinstance(v, tuple) else "PMF"  # the study's hybrids are Hybrid models on PMF
+for name, (b, _) in hybrids.items():
     ref = results[base_labels[b]]
     for metric in ("precision", "recall", "ndcg"):
         ci = paired_bootstrap_ci(results[name].per_user[metric], ref.per_user[metric], n_boot=n_boot, rng=seed)
@@ -397,11 +386,9 @@ for m in finetune_models:
     e = embed(m, finetune_on=cold_train)
     cold_ft_info[short(m)] = {kk: v for kk, v in e.info.items() if kk != "finetune"}
     cold_models[f"content, {short(m)} fine-tuned (cold-split train pairs)"] = Content(embeddings=e)
-cold_rows = []
-for label, m in cold_models.items():
-    r = evaluate_ranking(m.fit(cold_train), cold, k, candidates=cold.cold_items)
-    cold_rows.append({"method": label, **{x: float(r.metrics[x]) for x in ("precision", "recall", "ndcg")},
-                      "n_users": int(r.metrics["n_users"])})
+cold_results = cold_item_comparison(cold_models, cold, k)
+cold_rows = [{"method": label, **{x: float(r.metrics[x]) for x in ("precision", "recall", "ndcg")},
+              "n_users": int(r.metrics["n_users"])} for label, r in cold_results.items()]
 cold_table = pd.DataFrame(cold_rows)
 
 # %%
@@ -441,11 +428,12 @@ u = split.uidx(user)[0]
 last = tr[tr["userId"] == user].sort_values("timestamp", ascending=False).head(8)
 print(f"user {user}: {int((tr['userId'] == user).sum())} training ratings; last rated:")
 print(last.assign(title=last["movieId"].map(title_of))[["title", "rating"]].to_string(index=False))
-demo_methods = {"PMF": pmf, f"PMF + {content_label} (α={alpha_study:g})": hybrids.get(f"PMF + {content_label} (α={alpha_study:g})"),
+study_content = f"PMF + {content_label} (α={alpha_study:g})"
+demo_methods = {"PMF": pmf, study_content: hybrids[study_content][1] if study_content in hybrids else None,
                 easer_label: bases[easer_label]}
-for name, v in hybrids.items():
-    if isinstance(v, tuple) and ("EASE-r" in name or "Learned" in name):
-        demo_methods[name] = ScoreMatrix(v[1], name).fit(train)
+for name, (b, m) in hybrids.items():
+    if b == "EASE-r":
+        demo_methods[name] = m
 demo = {}
 for name, m in demo_methods.items():
     if m is None:
@@ -480,7 +468,7 @@ config = {
     "finetune": {m: dataclasses.asdict(ft_config(m)) for m in finetune_models},
     "models": {label: m.config_dict() for label, m in bases.items()} | {"PMF": pmf.config_dict()},
     "chosen_on_validation": {"ease": ease_best, "ease_r": easer_best,
-                             "alpha": {b: {"alpha": a, "base_norm": n} for b, (a, n, _) in tuned.items()}},
+                             "alpha": {b: {"alpha": c.alpha, "base_norm": c.base_norm} for b, c in tuned.items()}},
 }
 write_json(out / "metrics.json", metrics)
 write_json(out / "config.json", config)

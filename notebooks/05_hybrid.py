@@ -73,7 +73,9 @@ from recutils.embeddings.qwen import is_qwen
 from recutils.evaluation import evaluate_ranking, paired_bootstrap_ci
 from recutils.io import write_json
 from recutils.models import create
-from recutils.models.content import Content, compute_item_embeddings, movie_texts
+from recutils.datasets.text import movie_texts
+from recutils.embeddings.items import compute_item_embeddings
+from recutils.models.content import Content
 from recutils.models.feature_baselines import MetadataPopularity, RandomScores
 from recutils.experiments import apply_learned_blend, cold_item_comparison, fit_learned_blend, grid_search, select_blend
 from recutils.models.hybrid import Hybrid, ScoreMatrix, blend_scores_all

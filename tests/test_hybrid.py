@@ -8,14 +8,9 @@ import pandas as pd
 import pytest
 
 from recutils.errors import RecutilsError
-from recutils.models.content import (
-    Content,
-    ItemEmbeddings,
-    content_scores,
-    normalize_rows,
-    profile_weights,
-    study_movie_texts,
-)
+from recutils.datasets.text import study_movie_texts
+from recutils.embeddings.items import ItemEmbeddings, normalize_rows
+from recutils.models.content import Content, content_scores, profile_weights
 from recutils.experiments import tune_alpha
 from recutils.models.hybrid import Hybrid, ScoreMatrix, blend, minmax_rows, seen_mask
 from recutils.splits import make_split

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_failed_install_leaves_no_stamp(tmp_path):
-    for f in ("Makefile", "requirements.txt", "requirements-models.txt"):
+    for f in ("Makefile", "requirements.txt", "requirements-models.txt", "pyproject.toml"):
         shutil.copy(ROOT / f, tmp_path / f)
     # a "python" whose venv works but whose pip always fails (a registry hiccup, a full disk)
     fake = tmp_path / "fakepython"

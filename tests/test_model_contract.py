@@ -47,7 +47,7 @@ def _item_table(n_items=16, seed=1) -> pd.DataFrame:
 
 
 def _embeddings(split):
-    from recutils.models.content import ItemEmbeddings, normalize_rows
+    from recutils.embeddings.items import ItemEmbeddings, normalize_rows
 
     rng = np.random.default_rng(2)
     return ItemEmbeddings(split.items, normalize_rows(rng.normal(size=(split.n_items, 6))), "toy")

@@ -10,6 +10,7 @@
 
 from .encode import cache_identity, cache_paths, cached_encode, encode, library_versions, texts_sha256, weights_identity
 from .finetune import FinetuneConfig, finetune, finetuned_item_embeddings, mine_pairs
+from .items import ItemEmbeddings, compute_item_embeddings, normalize_rows
 from .qwen import QWEN3_EMBEDDING_4B, add_lora, is_qwen, load_adapter, load_qwen, save_adapter
 from .resolve import (
     MINILM,
@@ -28,6 +29,7 @@ __all__ = [
     "MINILM", "MPNET", "cache_paths", "cache_root", "cached_encode", "canonical_name", "encode",
     "extract_split_zip", "load_model", "minilm_path", "mpnet_parts", "mpnet_path", "resolve_model",
     "texts_sha256", "cache_identity", "library_versions", "weights_identity",
+    "ItemEmbeddings", "compute_item_embeddings", "normalize_rows",
     "FinetuneConfig", "finetune", "finetuned_item_embeddings", "mine_pairs",
     "QWEN3_EMBEDDING_4B", "add_lora", "is_qwen", "load_adapter", "load_qwen", "save_adapter",
 ]

@@ -23,7 +23,8 @@ from ..errors import RecutilsError
 from .base import Recommender
 from .registry import register
 from .config import param
-from .content import Content, ContentConfig, ItemEmbeddings
+from ..embeddings.items import ItemEmbeddings
+from .content import Content, ContentConfig
 
 BASE_NORMS = ("all", "candidates")
 

@@ -19,7 +19,7 @@ from ..evaluation import top_k
 
 #: The index texts of every search method: title, genres and TMDB overview — never tags
 #: (tags are the benchmark's queries, so indexing them would leak the answers).
-SEARCH_TEXT = TextBuilder(fields=("title", "genres", "overview"), style="study")
+SEARCH_TEXT = TextBuilder(fields=("title", "genres", "overview"), style="plain")
 
 #: Prompts longer than this are cut (at a word boundary) before searching.
 MAX_PROMPT_CHARS = 1000

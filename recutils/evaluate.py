@@ -19,7 +19,7 @@ import time
 from .constants import K
 from .errors import RecutilsError
 from .io import dumps_json
-from .models.config import parse_params
+from .config import parse_params
 
 __all__ = ["dumps_json", "format_table", "main", "parse_params", "run"]  # parse_params: see models.config
 

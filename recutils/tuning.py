@@ -22,7 +22,7 @@ __all__ = ["grid_search", "main"]  # grid_search lives in recutils.experiments.t
 def main(argv=None) -> int:
     from .datasets import load_ratings
     from .io import dumps_json
-    from .models.config import parse_params
+    from .config import parse_params
     from .models import check_params, get_model_class
     from .splits import PROTOCOLS, get_protocol
 

@@ -1,4 +1,4 @@
-"""Model config validation: one declarative path (recutils.models.config) for every model."""
+"""Model config validation: one declarative path (recutils.config) for every model."""
 
 import dataclasses
 import json
@@ -13,7 +13,7 @@ from recutils import tuning
 from recutils.errors import ConfigError, RecutilsError
 from recutils.io import dumps_json
 from recutils.models import available, check_params, create, get_model_class
-from recutils.models.config import field_problem, param, validate_config
+from recutils.config import field_problem, param, validate_config
 
 NUMBER_TYPES = (int, float, int | None, float | None, list[int])
 
@@ -78,8 +78,9 @@ def test_non_finite_floats_are_rejected_everywhere(name, bad):
     ("torch_cf", {"hidden": [8, 0]}, "hidden", "values ≥ 1"),
     ("torch_cf", {"hidden": []}, "hidden", "at least 1 element"),
     ("torch_cf", {"emb_lr": 0.0}, "emb_lr", "> 0"),
-    ("content", {"ft_learning_rate": 0.0}, "ft_learning_rate", "> 0"),
-    ("content", {"ft_epochs": 0}, "ft_epochs", "≥ 1"),
+    ("content", {"finetune": {"learning_rate": 0.0}}, "finetune.learning_rate", "> 0"),
+    ("content", {"finetune": {"epochs": 0}}, "finetune.epochs", "> 0"),
+    ("hybrid", {"content": {"finetune": {"batch_size": 1}}}, "content.finetune.batch_size", "≥ 2"),
     ("content", {"dtype": "int8"}, "dtype", "one of 'float32'"),
     ("content", {"text": "title+plot"}, "text", "'study', 'study+overview'"),
     ("hybrid", {"alpha": 1.5}, "alpha", "in [0, 1]"),
@@ -92,7 +93,10 @@ def test_out_of_range_values_name_model_field_value_and_range(name, params, fiel
         create(name, **params)
     msg = str(e.value)
     assert f"model {name!r}" in msg and field in msg and allowed in msg
-    assert repr(next(iter(params.values()))) in msg and "\n" not in msg
+    value = next(iter(params.values()))
+    while isinstance(value, dict):  # a nested config: the innermost value is named
+        value = next(iter(value.values()))
+    assert (repr(value) in msg or repr(float(value)) in msg) and "\n" not in msg
 
 
 def test_boundaries_and_none_are_accepted():
@@ -137,11 +141,29 @@ def test_direct_construction_and_a_passed_config_are_validated_too():
 
 
 def test_hybrid_base_params_are_checked_at_construction():
-    with pytest.raises(ConfigError, match=r"base_params.*lambda_ must be > 0"):
-        create("hybrid", base="ease", base_params="lambda_=-3")
+    with pytest.raises(ConfigError, match=r"hybrid' base: model 'ease': lambda_ must be > 0"):
+        create("hybrid", base={"name": "ease", "params": {"lambda_": -3.0}})
     with pytest.raises(RecutilsError, match="no parameter"):
-        create("hybrid", base="ease", base_params="nope=1")
-    assert create("hybrid", base="ease", base_params="lambda_=3").config.base_params == "lambda_=3"
+        create("hybrid", base={"name": "ease", "params": {"nope": 1}})
+    h = create("hybrid", base={"name": "ease", "params": {"lambda_": "3"}})  # strings typed by the base's config
+    assert h.config.base.params == {"lambda_": 3.0}
+
+
+def test_nested_configs_from_key_value_strings():
+    from recutils.config import parse_params
+
+    cls = get_model_class("hybrid")
+    p = parse_params(cls, ["base=ease", "base.lambda_=300", "content.finetune=true", "content.finetune.epochs=1"])
+    h = create("hybrid", **p)
+    assert (h.config.base.name, h.config.base.params) == ("ease", {"lambda_": 300.0})
+    assert h.config.content.finetune.epochs == 1 and h.config.content.finetune.batch_size == 16
+    assert create("hybrid", **parse_params(cls, ["content.finetune=false"])).config.content.finetune is None
+    with pytest.raises(ConfigError, match="content has no parameter 'nope'"):
+        parse_params(cls, ["content.nope=1"])
+    with pytest.raises(ConfigError, match="finetune takes true/false"):
+        parse_params(cls, ["content.finetune=maybe"])
+    d = h.config_dict()
+    assert d.pop("model") == "hybrid" and create("hybrid", **d).config == h.config  # round trip
 
 
 def test_mechanism_on_a_new_config():

@@ -50,7 +50,8 @@ def test_table_output_and_params(capsys):
     (["--model", "torch_cf", "--param", "hidden=8,x"], "hidden: expected int, got 'x'"),
     (["--model", "torch_cf", "--param", "hidden=8,0"], "hidden must list values ≥ 1, got [8, 0]"),
     (["--model", "hybrid", "--param", "alpha=2"], "model 'hybrid': alpha must be in [0, 1], got 2.0"),
-    (["--model", "hybrid", "--param", "base=ease", "--param", "base_params=lambda_=-1"], "lambda_ must be > 0"),
+    (["--model", "hybrid", "--param", "base=ease", "--param", "base.lambda_=-1"], "lambda_ must be > 0"),
+    (["--model", "hybrid", "--param", "content.finetune.epochs=0"], "content.finetune.epochs must be > 0"),
     (["--model", "itemcf", "--param", "centre=median"], "centre must be 'user', 'none' or a finite number"),
 ])
 def test_user_mistakes_give_clear_errors(argv, msg, capsys):

@@ -12,6 +12,7 @@ from recutils.datasets.text import study_movie_texts
 from recutils.embeddings.items import ItemEmbeddings, normalize_rows
 from recutils.models.content import Content, content_scores, profile_weights
 from recutils.experiments import tune_alpha
+from recutils.models import create
 from recutils.models.hybrid import Hybrid, ScoreMatrix, blend, minmax_rows, seen_mask
 from recutils.splits import make_split
 
@@ -132,7 +133,11 @@ def test_alpha_one_equals_base_ranking(toy_split, toy_emb):
     s = h.score(users)
     assert s.shape == (toy_split.n_users, toy_split.n_items)
     assert np.isneginf(s[seen_mask(toy_split, users)]).all()
-    assert Hybrid(base="ease", base_params="lambda_=3", embeddings=toy_emb).fit(toy_split).base_model.config.lambda_ == 3.0
+    assert Hybrid(base={"name": "ease", "params": {"lambda_": 3.0}}, embeddings=toy_emb).fit(toy_split).base_model.config.lambda_ == 3.0
+    other = make_split("other", toy_split.train, toy_split.test)
+    fitted_elsewhere = create("ease").fit(other)
+    with pytest.raises(RecutilsError, match="fitted on another split"):
+        Hybrid(base_model=fitted_elsewhere, embeddings=toy_emb).fit(toy_split)
 
 
 def test_hybrid_config_errors():
@@ -221,13 +226,13 @@ def test_mine_pairs_uses_train_only(toy_split):
 
 
 def test_registered_and_cli_params():
-    from recutils.models.config import parse_params
+    from recutils.config import parse_params
     from recutils.models import available, create, get_model_class
 
     assert {"content", "hybrid"} <= set(available())
-    p = parse_params(get_model_class("hybrid"), ["alpha=0.7", "finetune=true", "base=ease", "base_params=lambda_=300"])
+    p = parse_params(get_model_class("hybrid"), ["alpha=0.7", "content.finetune=true", "base=ease", "base.lambda_=300"])
     h = create("hybrid", **p)
-    assert h.config.alpha == 0.7 and h.config.finetune is True and h.config.base == "ease"
+    assert h.config.alpha == 0.7 and h.config.content.finetune is not None and h.config.base.name == "ease"
 
 
 def test_rating_ease(toy_split):

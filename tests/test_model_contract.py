@@ -200,7 +200,7 @@ class TestContent(ModelContract):
 
 class TestHybrid(ModelContract):
     name = "hybrid"
-    params = {"base": "ease", "base_params": "lambda_=5"}
+    params = {"base": {"name": "ease", "params": {"lambda_": 5.0}}}
 
     def make(self, split):
         from recutils.models.hybrid import Hybrid

@@ -26,29 +26,31 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import param, validate_config
 from ..constants import COL_RATING, RELEVANCE_THRESHOLD, SEED
 from ..errors import RecutilsError
 
 
 @dataclass
 class FinetuneConfig:
-    """Pair mining and training settings (defaults: the study's)."""
+    """Pair mining and training settings (defaults: the study's); the one place fine-tuning is
+    configured — a content model nests it (``ContentConfig.finetune``)."""
 
-    epochs: float = 2
-    pairs_per_user: int = 10
-    max_pairs: int = 10_000
-    batch_size: int = 16
-    learning_rate: float = 2e-5
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.0
-    threshold: float = RELEVANCE_THRESHOLD
+    epochs: float = param(2, gt=0)
+    pairs_per_user: int = param(10, ge=1)
+    max_pairs: int = param(10_000, ge=1)
+    batch_size: int = param(16, ge=2)  #: in-batch negatives need at least one other pair
+    learning_rate: float = param(2e-5, gt=0)
+    weight_decay: float = param(0.01, ge=0)
+    warmup_ratio: float = param(0.0, ge=0, lt=1)
+    threshold: float = param(RELEVANCE_THRESHOLD, ge=0)  #: both movies rated ≥ this make a positive pair
     no_duplicates: bool = False  #: batches without repeated texts (the study: plain shuffled batches)
-    length_buckets: int = 4  #: embed each batch column in sub-batches of this many length-sorted texts (0: off)
+    length_buckets: int = param(4, ge=0)  #: embed each batch column in sub-batches of this many length-sorted texts (0: off)
     bf16: bool = False  #: bfloat16 autocast while training (faster on CPUs with AVX512-BF16; not the study)
     lora: bool = False  #: train a LoRA adapter (r=16, α=32, q/v projections) instead of all weights
     load_in_4bit: bool = False  #: bitsandbytes NF4 base weights (QLoRA; needs lora)
-    dtype: str = "float32"  #: weights dtype for Qwen models (the study: float16 on GPU)
-    seed: int = SEED
+    dtype: str = param("float32", choices=("float32", "float16", "bfloat16"))  #: weights dtype for Qwen models (the study: float16 on GPU)
+    seed: int = param(SEED, ge=0)
 
 
 # --- pair mining ----------------------------------------------------------------------------
@@ -174,7 +176,7 @@ def finetune(model, anchors: list[str], positives: list[str], config: FinetuneCo
     from sentence_transformers.base.sampler import BatchSamplers
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
-    config = config or FinetuneConfig()
+    config = validate_config(config or FinetuneConfig(), "fine-tuning")
     if len(anchors) != len(positives) or not anchors:
         raise RecutilsError("fine-tuning needs a non-empty list of (anchor, positive) pairs")
     if config.lora and not model.has_peft_compatible_model():
@@ -258,7 +260,7 @@ def finetuned_item_embeddings(model_name: str, texts, text_key: str, split, conf
     from . import cache_paths, cached_encode, texts_sha256
     from .qwen import save_adapter
 
-    config = config or FinetuneConfig()
+    config = validate_config(config or FinetuneConfig(), "fine-tuning")
     rng = np.random.default_rng(config.seed)
     pairs = mine_pairs(split, config.pairs_per_user, config.max_pairs, config.threshold, rng)
     if len(pairs) == 0:

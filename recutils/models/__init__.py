@@ -8,7 +8,7 @@ for importing torch. ``python -m recutils.models list`` prints every model with 
 from __future__ import annotations
 
 from .base import NotFittedError, Recommender
-from .config import build_config
+from ..config import build_config
 from .registry import available, get_model_class, register, registry
 
 

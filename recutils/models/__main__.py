@@ -11,7 +11,7 @@ import sys
 
 
 def main(argv=None) -> int:
-    from .config import describe_fields
+    from ..config import describe_fields
     from .registry import registry
 
     ap = argparse.ArgumentParser(prog="python -m recutils.models", description=__doc__,

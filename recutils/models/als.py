@@ -10,7 +10,7 @@ import numpy as np
 from ..constants import SEED
 from .base import Recommender
 from .registry import register
-from .config import param
+from ..config import param
 
 
 @dataclass

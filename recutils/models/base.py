@@ -8,7 +8,7 @@
   raw-id mapping live here once.
 
 Each model has a dataclass ``Config``; ``config_dict()`` is saved next to its metrics. Its
-fields declare what they accept (:mod:`recutils.models.config`); every config a model is built
+fields declare what they accept (:mod:`recutils.config`); every config a model is built
 with is validated once, here, so a bad value is a clear :class:`~recutils.errors.ConfigError`.
 """
 
@@ -23,7 +23,7 @@ import pandas as pd
 from ..constants import COL_ITEM, K
 from ..errors import NotFoundError, RecutilsError
 from ..evaluation.metrics import top_k
-from .config import new_config, validate_config
+from ..config import new_config, validate_config
 
 
 class NotFittedError(RecutilsError):

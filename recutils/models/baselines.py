@@ -9,7 +9,7 @@ import numpy as np
 from ..similarity import item_cosine
 from .base import Recommender
 from .registry import register
-from .config import param
+from ..config import param
 
 
 @dataclass

@@ -24,13 +24,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..constants import COL_RATING, COL_TIMESTAMP, SEED
+from ..constants import COL_RATING, COL_TIMESTAMP
 from ..datasets.text import valid_text_spec
+from ..embeddings.finetune import FinetuneConfig
 from ..embeddings.items import DEFAULT_EMBEDDING_MODEL, DTYPES, ItemEmbeddings, compute_item_embeddings, normalize_rows
 from ..torch_threads import torch_threads
 from .base import Recommender
 from .registry import register
-from .config import param
+from ..config import param
 
 
 
@@ -97,30 +98,14 @@ class ContentConfig:
     #: "study", "study+overview" or TextBuilder fields joined by "+"
     text: str = param("study", check=valid_text_spec,
                       expect="'study', 'study+overview' or fields from title, genres, tags, overview joined by '+'")
-    finetune: bool = False  #: fine-tune on positive pairs mined from the train part first
-    ft_epochs: int = param(2, ge=1)
-    ft_pairs_per_user: int = param(10, ge=1)
-    ft_max_pairs: int = param(10_000, ge=1)
-    ft_batch_size: int = param(16, ge=1)
-    ft_learning_rate: float = param(2e-5, gt=0)
-    ft_lora: bool = False  #: LoRA adapters (r=16, α=32, q/v projections) instead of full fine-tuning
-    ft_load_in_4bit: bool = False  #: bitsandbytes NF4 base weights (with ft_lora; QLoRA)
+    #: fine-tune on pairs mined from the train part first (None: use the model as it is)
+    finetune: FinetuneConfig | None = None
     recency: bool = True  #: exp(min-max timestamp) profile weights (the study); False = rating/5 only
     batch_size: int = param(64, ge=1)  #: encoding batch size
     device: str = param("cpu", check=lambda v: bool(v.strip()), expect="a torch device name (cpu, cuda, cuda:0, mps)")
     #: weights dtype for Qwen models (float16 on a GPU, as in the study)
     dtype: str = param("float32", choices=DTYPES)
     num_threads: int = param(0, ge=0)  #: torch threads while encoding / fine-tuning (0: torch's default)
-    seed: int = param(SEED, ge=0)
-
-
-def finetune_config_from(c) -> "object":
-    """The :class:`~recutils.embeddings.finetune.FinetuneConfig` named by a Content/Hybrid config."""
-    from ..embeddings.finetune import FinetuneConfig
-
-    return FinetuneConfig(epochs=c.ft_epochs, pairs_per_user=c.ft_pairs_per_user, max_pairs=c.ft_max_pairs,
-                          batch_size=c.ft_batch_size, learning_rate=c.ft_learning_rate, lora=c.ft_lora,
-                          load_in_4bit=c.ft_load_in_4bit, dtype=c.dtype, seed=c.seed)
 
 
 @register
@@ -129,7 +114,8 @@ class Content(Recommender):
 
     Pass ``embeddings=ItemEmbeddings(...)`` to reuse precomputed embeddings; otherwise ``fit``
     computes (or loads from cache) the configured model's embeddings, fine-tuning it on the
-    split's train pairs first when ``finetune`` is set. Any item with an embedding can be scored,
+    split's train pairs first when ``finetune`` holds a
+    :class:`~recutils.embeddings.finetune.FinetuneConfig`. Any item with an embedding can be scored,
     cold items included.
     """
 
@@ -147,10 +133,9 @@ class Content(Recommender):
         if self.embeddings is not None:
             return self.embeddings
         c = self.config
-        ft_split = split if c.finetune else None
-        ft_cfg = finetune_config_from(c) if c.finetune else None
+        ft_split = split if c.finetune is not None else None
         with torch_threads(c.num_threads):
-            self.embeddings = compute_item_embeddings(c.embedding_model, c.text, ft_split, ft_cfg,
+            self.embeddings = compute_item_embeddings(c.embedding_model, c.text, ft_split, c.finetune,
                                                       data_dir=self.data_dir, batch_size=c.batch_size,
                                                       progress=self.progress, device=c.device, dtype=c.dtype)
         return self.embeddings

@@ -16,7 +16,7 @@ from ..constants import COL_ITEM, SEED
 from ..errors import RecutilsError
 from .base import Recommender
 from .registry import register
-from .config import param
+from ..config import param
 
 
 @dataclass

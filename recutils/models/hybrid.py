@@ -15,14 +15,14 @@ For each user, over the *candidates* (items not rated in train that both parts c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import RecutilsError
 from .base import Recommender
-from .registry import register
-from .config import param
+from .registry import ModelSpec, register
+from ..config import param
 from ..embeddings.items import ItemEmbeddings
 from .content import Content, ContentConfig
 
@@ -110,28 +110,20 @@ def blend_scores_all(split, base_scores: np.ndarray, content_scores: np.ndarray,
     return out
 
 
-def _is_cf_model(name) -> bool:
+def _is_cf_spec(spec) -> bool:
     from .registry import available
 
-    return name in available() and name not in ("hybrid", "content")
-
-
-def _parse_base_params(base: str, spec: str) -> dict:
-    """``"lambda_=300,n_neighbors=50"`` → typed overrides for model ``base``."""
-    from .config import parse_params
-    from .registry import get_model_class
-
-    pairs = [p.strip() for p in spec.replace(";", ",").split(",") if p.strip()]
-    return parse_params(get_model_class(base), pairs) if pairs else {}
+    return isinstance(spec, ModelSpec) and spec.name in available() and spec.name not in ("hybrid", "content")
 
 
 @dataclass
-class HybridConfig(ContentConfig):
-    """The content part's fields (see :class:`ContentConfig`) plus the CF base and the blend."""
+class HybridConfig:
+    """A CF base (any registered collaborative model with its own parameters), a content part
+    (:class:`~recutils.models.content.ContentConfig`) and the blend between them."""
 
-    #: any registered CF model (pmf, ease, als, itemknn, mostpop)
-    base: str = param("pmf", check=_is_cf_model, expect="a registered collaborative model (not 'hybrid' or 'content')")
-    base_params: str = ""  #: overrides for the base, "key=value,key=value" (e.g. "lambda_=300")
+    base: ModelSpec = param(default_factory=ModelSpec, check=_is_cf_spec,
+                            expect="a registered collaborative model (not 'hybrid' or 'content')")
+    content: ContentConfig = field(default_factory=ContentConfig)
     alpha: float = param(0.85, ge=0, le=1)  #: weight of the normalised CF score (the study's 0.85)
     base_norm: str = param("all", choices=BASE_NORMS)  #: "all" (study: min/max over every item incl. seen) or "candidates"
 
@@ -140,8 +132,9 @@ class HybridConfig(ContentConfig):
 class Hybrid(Recommender):
     """``α·minmax(CF) + (1 − α)·minmax(content)`` (the study's hybrid, vectorised).
 
-    ``base_model`` / ``content_model`` may be passed already fitted on the same split (they are
-    then reused, not refitted); otherwise they are created from the config.
+    ``base_model`` / ``content_model`` may be passed in: unfitted (``fit`` fits them) or already
+    fitted on the very split ``fit`` receives (reused); a part fitted on another split is an
+    error. Otherwise both are created from the config.
     """
 
     name = "hybrid"
@@ -149,16 +142,10 @@ class Hybrid(Recommender):
 
     def __init__(self, config=None, base_model: Recommender | None = None, content_model: Content | None = None,
                  embeddings: ItemEmbeddings | None = None, data_dir=None, progress: bool = False, **overrides):
-        super().__init__(config, **overrides)  # validates alpha, base_norm and base
-        c = self.config
-        if base_model is None:  # the base's own parameters, checked now rather than at fit time
-            from ..errors import ConfigError
-            from . import check_params
-
-            try:
-                check_params(c.base, **_parse_base_params(c.base, c.base_params))
-            except RecutilsError as exc:
-                raise ConfigError(f"model 'hybrid': base_params={c.base_params!r}: {exc}") from None
+        super().__init__(config, **overrides)  # validates alpha, base_norm, the base's name and the content part
+        if base_model is None:  # the base's own parameters, checked (and typed) now rather than at fit time
+            base_cfg = self.config.base.config("model 'hybrid' base")
+            self.config.base.params = {k: getattr(base_cfg, k) for k in self.config.base.params}
         self.base_model = base_model
         self.content_model = content_model
         self._embeddings = embeddings
@@ -166,25 +153,23 @@ class Hybrid(Recommender):
         self.progress = progress
 
     @staticmethod
-    def _fitted_on(model: Recommender | None, split) -> bool:
-        s = getattr(model, "split_", None)
-        return (s is not None and s.n_users == split.n_users and np.array_equal(s.items, split.items)
-                and len(s.train) == len(split.train))
+    def _fit_part(model: Recommender, split, what: str) -> None:
+        fitted_on = getattr(model, "split_", None)
+        if fitted_on is None:
+            model.fit(split)
+        elif fitted_on is not split:
+            raise RecutilsError(f"hybrid: the {what} passed in was fitted on another split; pass it unfitted "
+                                "or fitted on the split given to fit()")
 
     def _fit(self, split):
-        from . import create
-
         c = self.config
         if self.base_model is None:
-            self.base_model = create(c.base, **_parse_base_params(c.base, c.base_params))
-        if not self._fitted_on(self.base_model, split):
-            self.base_model.fit(split)
+            self.base_model = c.base.build("model 'hybrid' base")
+        self._fit_part(self.base_model, split, "base model")
         if self.content_model is None:
-            fields = {f: getattr(c, f) for f in ContentConfig.__dataclass_fields__}
-            self.content_model = Content(ContentConfig(**fields), embeddings=self._embeddings,
-                                         data_dir=self.data_dir, progress=self.progress)
-        if not self._fitted_on(self.content_model, split):
-            self.content_model.fit(split)
+            self.content_model = Content(c.content, embeddings=self._embeddings, data_dir=self.data_dir,
+                                         progress=self.progress)
+        self._fit_part(self.content_model, split, "content model")
 
     def score(self, user_indices):
         self._check_fitted()

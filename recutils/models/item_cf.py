@@ -32,7 +32,7 @@ from ..errors import RecutilsError
 from ..similarity import KINDS, binary_pattern, check_kind, item_similarity
 from .base import Recommender
 from .registry import register
-from .config import param
+from ..config import param
 
 def _centre_value(centre) -> str | float | None:
     """``"user"``, ``"none"`` or the number a ``centre`` setting names (None: not valid)."""

@@ -9,7 +9,7 @@ import numpy as np
 from ..constants import COL_ITEM, COL_RATING, COL_USER, SEED
 from .base import Recommender
 from .registry import register
-from .config import param
+from ..config import param
 
 
 @dataclass

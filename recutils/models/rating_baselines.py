@@ -15,7 +15,7 @@ from ..constants import COL_RATING, SEED
 from ..errors import RecutilsError
 from .base import Recommender
 from .registry import register
-from .config import param
+from ..config import param
 
 
 def _train_arrays(split):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .baselines import EASE
-from .config import param
+from ..config import param
 from .registry import register
 
 

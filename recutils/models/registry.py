@@ -10,8 +10,10 @@ model is found (``mostpop`` never pays for importing torch); :func:`available` i
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import pkgutil
+from typing import ClassVar
 
 from ..errors import RecutilsError
 
@@ -75,3 +77,40 @@ def get_model_class(name: str) -> type:
     if not isinstance(name, str) or name not in _REGISTRY:
         raise RecutilsError(f"unknown model {name!r}; valid models: {', '.join(available())}")
     return _REGISTRY[name]
+
+
+@dataclasses.dataclass
+class ModelSpec:
+    """A registered model by ``name`` with overrides of its config (``params``): e.g. a hybrid's
+    CF base. From ``key=value`` strings (``--param base=ease --param base.lambda_=300``) the
+    params arrive as strings and are converted to the named model's field types by
+    :meth:`config`; a bad name or value is a :class:`~recutils.errors.ConfigError` naming it."""
+
+    name: str = "pmf"
+    params: dict = dataclasses.field(default_factory=dict)
+
+    #: keys that are not ModelSpec fields go into ``params`` (recutils.config.parse_params)
+    EXTRA_FIELD: ClassVar[str] = "params"
+
+    @classmethod
+    def parse(cls, text: str) -> dict:
+        return {"name": text.strip()}
+
+    def config(self, owner: str = "model"):
+        """The named model's validated config with ``params`` applied."""
+        from ..config import build_config, parse_params
+        from ..errors import ConfigError
+
+        model_cls = get_model_class(self.name)
+        raw = {k: v for k, v in self.params.items() if isinstance(v, str)}
+        typed = parse_params(model_cls, [f"{k}={v}" for k, v in raw.items()]) if raw else {}
+        # a string given for a str field stays as given
+        values = {**self.params, **typed}
+        try:
+            return build_config(model_cls.Config, f"model {self.name!r}", values)
+        except ConfigError as exc:
+            raise ConfigError(f"{owner}: {exc}") from None
+
+    def build(self, owner: str = "model"):
+        """A new, unfitted instance of the named model with ``params``."""
+        return get_model_class(self.name)(self.config(owner))

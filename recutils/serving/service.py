@@ -16,7 +16,7 @@ from rapidfuzz import fuzz
 
 from ..constants import COL_ITEM, COL_TITLE, COL_USER
 from ..errors import NotFoundError, RecutilsError
-from ..models.config import param, validate_config
+from ..config import param, validate_config
 from ..similarity import cosine_to, unit_columns
 
 MODES = ("auto", "title", "prompt")

@@ -1,6 +1,6 @@
 """Hyper-parameters of :class:`~recutils.models.torch_cf.TorchCF`.
 
-Each field declares what it accepts through :func:`recutils.models.config.param`; the
+Each field declares what it accepts through :func:`recutils.config.param`; the
 :class:`~recutils.models.base.Recommender` base class validates every config it is built with.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...constants import SEED
-from ..config import param
+from ...config import param
 
 __all__ = ["TorchCFConfig"]
 

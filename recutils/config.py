@@ -30,7 +30,7 @@ import types
 import typing
 from typing import Any, Callable
 
-from ..errors import ConfigError
+from .errors import ConfigError
 
 _KEYS = ("ge", "gt", "le", "lt", "choices", "min_len", "check", "expect")
 
@@ -71,6 +71,21 @@ def _in_range(v, m) -> bool:
 
 def _is_bool(v) -> bool:
     return isinstance(v, bool) or type(v).__name__ == "bool_"  # numpy.bool_
+
+
+def nested_type(t) -> type | None:
+    """The config dataclass behind a field annotated ``D`` or ``D | None`` (else None)."""
+    origin = typing.get_origin(t)
+    if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
+        args = [a for a in typing.get_args(t) if a is not type(None)]
+        t = args[0] if len(args) == 1 else None
+    return t if isinstance(t, type) and dataclasses.is_dataclass(t) else None
+
+
+def _optional(t) -> bool:
+    origin = typing.get_origin(t)
+    return (origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType)) \
+        and type(None) in typing.get_args(t)
 
 
 def _type_problem(v, t) -> str | None:
@@ -135,8 +150,9 @@ def field_problem(value, ftype, meta) -> str | None:
     return None
 
 
-def describe_fields(config_cls: type) -> list[str]:
-    """``"name: type = default (constraint)"`` for each init field of a config dataclass."""
+def describe_fields(config_cls: type, prefix: str = "") -> list[str]:
+    """``"name: type = default (constraint)"`` for each init field of a config dataclass; the
+    fields of a nested config follow as ``name.field: …``."""
     if not dataclasses.is_dataclass(config_cls):
         return []
     hints = _hints(config_cls)
@@ -145,6 +161,12 @@ def describe_fields(config_cls: type) -> list[str]:
         if not f.init:
             continue
         t = hints.get(f.name, f.type)
+        nt = nested_type(t)
+        if nt is not None:
+            off = " (false/none: off; true: these defaults)" if _optional(t) else ""
+            out.append(f"{prefix}{f.name}: {nt.__name__}{' | None' if _optional(t) else ''}{off}")
+            out += describe_fields(nt, f"{prefix}{f.name}.")
+            continue
         tname = getattr(t, "__name__", None) or str(t).replace("typing.", "")
         if f.default is not dataclasses.MISSING:
             default = repr(f.default)
@@ -155,21 +177,29 @@ def describe_fields(config_cls: type) -> list[str]:
         m = f.metadata
         rule = _range_text(m) or (f"one of {', '.join(map(repr, m['choices']))}" if "choices" in m else None) \
             or m.get("expect")
-        out.append(f"{f.name}: {tname} = {default}" + (f"  ({rule})" if rule else ""))
+        out.append(f"{prefix}{f.name}: {tname} = {default}" + (f"  ({rule})" if rule else ""))
     return out
 
 
-def config_problems(config) -> list[str]:
-    """``"field must be …, got value"`` for every bad field of a config dataclass instance."""
+def config_problems(config, prefix: str = "") -> list[str]:
+    """``"field must be …, got value"`` for every bad field of a config dataclass instance;
+    nested configs are checked too (``"finetune.epochs must be ≥ 1, got 0"``)."""
     if not dataclasses.is_dataclass(config) or isinstance(config, type):
         return []
     hints = _hints(type(config))
     out = []
     for f in dataclasses.fields(config):
         v = getattr(config, f.name)
-        p = field_problem(v, hints.get(f.name), f.metadata)
+        nt = nested_type(hints.get(f.name))
+        if nt is not None and isinstance(v, nt):
+            out += config_problems(v, f"{prefix}{f.name}.")
+            p = field_problem(v, None, {k: f.metadata[k] for k in ("check", "expect") if k in f.metadata})
+        elif nt is not None and v is not None:
+            p = f"must be a {nt.__name__}"
+        else:
+            p = field_problem(v, hints.get(f.name), f.metadata)
         if p:
-            out.append(f"{f.name} {p}, got {v!r}")
+            out.append(f"{prefix}{f.name} {p}, got {v!r}")
     return out
 
 
@@ -182,16 +212,50 @@ def validate_config(config, owner: str):
     return config
 
 
+def _default(config_cls: type, name: str):
+    f = next(f for f in dataclasses.fields(config_cls) if f.name == name)
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return None
+
+
+def _nested_value(config_cls: type, owner: str, name: str, value, base):
+    """A nested config field's value from a mapping of its fields (overriding the current or
+    default value), ``True`` (the current value, else the defaults), ``False``/``None`` (none,
+    for an optional field) or a string its class can ``parse`` (e.g. a model name)."""
+    t = _hints(config_cls).get(name)
+    nt = nested_type(t)
+    if nt is None or isinstance(value, nt):
+        return value
+    current = getattr(base, name) if base is not None else _default(config_cls, name)
+    current = current if isinstance(current, nt) else None
+    if value is None or value is False:
+        if _optional(t):
+            return None
+        raise ConfigError(f"{owner}: {name} cannot be turned off")
+    if value is True:
+        return current if current is not None else new_config(nt, f"{owner} {name}", {})
+    if isinstance(value, str) and hasattr(nt, "parse"):
+        value = nt.parse(value)
+    if isinstance(value, dict):
+        return new_config(nt, f"{owner} {name}", value, base=current)
+    raise ConfigError(f"{owner}: {name} takes a mapping of its own parameters, got {value!r}")
+
+
 def new_config(config_cls: type, owner: str, overrides: dict, base=None):
     """``config_cls(**overrides)`` (or ``dataclasses.replace(base, **overrides)``), *not yet
-    validated*; an unknown field name, or a value its ``__post_init__`` cannot take, is a
-    :class:`ConfigError`."""
+    validated*; nested config fields take a mapping of their own fields (see
+    :func:`_nested_value`). An unknown field name, or a value its ``__post_init__`` cannot
+    take, is a :class:`ConfigError`."""
     names = [f.name for f in dataclasses.fields(config_cls) if f.init]
     bad = [k for k in overrides if k not in names]
     if bad:
         raise ConfigError(f"{owner} has no parameter(s) {bad}; valid: {', '.join(names) or '(none)'}")
+    values = {k: _nested_value(config_cls, owner, k, v, base) for k, v in overrides.items()}
     try:
-        return config_cls(**overrides) if base is None else dataclasses.replace(base, **overrides)
+        return config_cls(**values) if base is None else dataclasses.replace(base, **values)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{owner}: {exc}") from None
 
@@ -225,25 +289,60 @@ def coerce_value(value: str, ftype):
     return value
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "none", "null")
+
+
+def _assign(config_cls: type, path: list[str], text: str, out: dict, owner: str) -> None:
+    fields = {f.name: f for f in dataclasses.fields(config_cls) if f.init}
+    name = path[0]
+    if name not in fields:
+        extra = getattr(config_cls, "EXTRA_FIELD", None)  # e.g. ModelSpec: unknown keys are the model's own
+        if extra:
+            out.setdefault(extra, {})[".".join(path)] = text
+            return
+        raise ConfigError(f"{owner} has no parameter {'.'.join(path)!r}; valid: {', '.join(fields) or '(none)'}")
+    t = _hints(config_cls).get(name, str)
+    nt = nested_type(t)
+    if nt is None:
+        if len(path) > 1:
+            raise ConfigError(f"{owner}: {name} has no parameter {'.'.join(path[1:])!r}")
+        try:
+            out[name] = coerce_value(text, t)
+        except ConfigError as exc:
+            raise ConfigError(f"{owner}: {name}: {exc}") from None
+        return
+    sub = out.get(name)
+    if len(path) == 1:
+        low = text.strip().lower()
+        if low in _FALSE:
+            out[name] = None
+        elif low in _TRUE:
+            out[name] = sub if isinstance(sub, dict) else {}
+        elif hasattr(nt, "parse"):
+            out[name] = {**(sub if isinstance(sub, dict) else {}), **nt.parse(text)}
+        else:
+            raise ConfigError(f"{owner}: {name} takes true/false or {name}.<parameter>=value, got {text!r}")
+        return
+    if not isinstance(sub, dict):
+        sub = out[name] = {}
+    _assign(nt, path[1:], text, sub, f"{owner} {name}")
+
+
 def parse_params(model_cls, pairs: list[str]) -> dict:
     """``["key=value", …]`` → typed overrides for ``model_cls.Config`` (not yet validated:
-    :func:`build_config` does that, once, where the config is built)."""
-    fields = {f.name: f for f in dataclasses.fields(model_cls.Config)}
-    hints = _hints(model_cls.Config)
-    out = {}
+    :func:`build_config` does that, once, where the config is built). ``a.b=value`` sets field
+    ``b`` of the nested config ``a`` (``content.finetune.epochs=1``); ``a=true`` / ``a=false``
+    turns an optional nested config on (its defaults) or off."""
+    out: dict = {}
     for p in pairs:
         if "=" not in p:
             raise ConfigError(f"--param takes key=value, got {p!r}")
         k, v = p.split("=", 1)
-        k = k.strip()
-        if k not in fields:
-            raise ConfigError(
-                f"model {model_cls.name!r} has no parameter {k!r}; valid: {', '.join(fields) or '(none)'}"
-            )
-        try:
-            out[k] = coerce_value(v.strip(), hints.get(k, str))
-        except ConfigError as exc:
-            raise ConfigError(f"model {model_cls.name!r}: {k}: {exc}") from None
+        path = [x.strip() for x in k.strip().split(".")]
+        if not all(path):
+            raise ConfigError(f"--param key {k!r} is not a name or dotted path")
+        _assign(model_cls.Config, path, v.strip(), out, f"model {model_cls.name!r}")
     return out
 
 
@@ -252,5 +351,5 @@ def build_config(config_cls: type, owner: str, overrides: dict):
     return validate_config(new_config(config_cls, owner, overrides), owner)
 
 
-__all__ = ["build_config", "coerce_value", "parse_params", "new_config", "config_problems", "describe_fields", "field_problem", "param",
+__all__ = ["build_config", "coerce_value", "nested_type", "parse_params", "new_config", "config_problems", "describe_fields", "field_problem", "param",
            "validate_config"]

@@ -35,28 +35,9 @@ from .constants import (
 )
 
 
-@dataclass
-class Split:
-    """Train / test ratings with shared index maps.
-
-    ``users`` and ``items`` hold raw ids in index order: row ``u`` of every user×item matrix
-    is user ``users[u]``, column ``i`` is movie ``items[i]``. ``train`` and ``test`` keep the
-    raw columns and add ``uidx`` / ``iidx``; test rows whose user or item is outside the
-    universe are dropped (they cannot be recommended). ``cold_items`` is a boolean mask of
-    items with no training ratings (only the cold-item protocol has any).
-    """
-
-    name: str
-    train: pd.DataFrame
-    test: pd.DataFrame
-    users: np.ndarray
-    items: np.ndarray
-    cold_items: np.ndarray = field(default=None)  # type: ignore[assignment]
-    info: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        if self.cold_items is None:
-            self.cold_items = np.zeros(len(self.items), dtype=bool)
+class _Universe:
+    """Index maps and training matrices shared by :class:`Split` and :class:`TrainData`
+    (both carry ``name``, ``train``, ``users``, ``items`` and ``cold_items``)."""
 
     # --- index maps -------------------------------------------------------------
     @property
@@ -103,6 +84,48 @@ class Split:
         """users × items 0/1 interactions of the train part (CSR)."""
         return self._csr(self.train, np.ones(len(self.train)))
 
+
+@dataclass(eq=False)
+class TrainData(_Universe):
+    """What a model learns from: the training ratings and the index maps, and nothing else.
+
+    Models are fitted on this type only (:meth:`recutils.models.Recommender.fit` turns a
+    :class:`Split` into its :meth:`Split.without_test`), so a test or validation part cannot
+    reach a model by construction. ``train`` keeps the raw columns plus ``uidx`` / ``iidx``.
+    """
+
+    name: str
+    train: pd.DataFrame
+    users: np.ndarray
+    items: np.ndarray
+    cold_items: np.ndarray
+    info: dict = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class Split(_Universe):
+    """Train / test ratings with shared index maps.
+
+    ``users`` and ``items`` hold raw ids in index order: row ``u`` of every user×item matrix
+    is user ``users[u]``, column ``i`` is movie ``items[i]``. ``train`` and ``test`` keep the
+    raw columns and add ``uidx`` / ``iidx``; test rows whose user or item is outside the
+    universe are dropped (they cannot be recommended). ``cold_items`` is a boolean mask of
+    items with no training ratings (only the cold-item protocol has any). Models see only
+    :meth:`without_test`.
+    """
+
+    name: str
+    train: pd.DataFrame
+    test: pd.DataFrame
+    users: np.ndarray
+    items: np.ndarray
+    cold_items: np.ndarray = field(default=None)  # type: ignore[assignment]
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.cold_items is None:
+            self.cold_items = np.zeros(len(self.items), dtype=bool)
+
     def relevant(self, threshold: float = RELEVANCE_THRESHOLD) -> sp.csr_matrix:
         """users × items 0/1 matrix of test ratings ≥ ``threshold`` (relevance ground truth)."""
         t = self.test[self.test[COL_RATING] >= threshold]
@@ -112,11 +135,14 @@ class Split:
         """Row indices of users with at least one relevant test item."""
         return np.flatnonzero(np.diff(self.relevant(threshold).indptr) > 0)
 
-    def without_test(self) -> "Split":
-        """The same split with an empty test part: what models are fitted on."""
-        import dataclasses
+    @cached_property
+    def _train_data(self) -> TrainData:
+        return TrainData(self.name, self.train, self.users, self.items, self.cold_items, self.info)
 
-        return dataclasses.replace(self, test=self.test.iloc[:0].copy())
+    def without_test(self) -> TrainData:
+        """The training part with the index maps (no test): what models are fitted on. The same
+        object on every call, so parts fitted on it can be recognised (e.g. by a hybrid)."""
+        return self._train_data
 
     def summary(self) -> dict:
         return {
@@ -195,8 +221,9 @@ def study_split(ratings: pd.DataFrame, test_size: float = TEST_SIZE, seed: int =
     return make_split("study", train, test, info={"seed": seed, "test_size": test_size})
 
 
-def validation_split(split: Split, test_size: float = TEST_SIZE, seed: int = SEED + 1) -> Split:
-    """Carve a validation set out of ``split.train`` with the study procedure (another seed).
+def validation_split(split: Split | TrainData, test_size: float = TEST_SIZE, seed: int = SEED + 1) -> Split:
+    """Carve a validation set out of ``split.train`` with the study procedure (another seed);
+    ``split`` may be a :class:`Split` or the :class:`TrainData` a model was given.
 
     The returned split's ``test`` is the validation part. Its item universe is the parent's,
     so scores line up column for column with the parent split.

@@ -4,6 +4,7 @@ needs more than its config, how to build it on toy data. A registered model with
 class fails ``test_every_registered_model_opts_in``.
 
 The contract: ``fit`` returns ``self``; ``score`` gives ``(len(users), n_items)`` with no NaN;
+``fit`` receives only the training part (a ``TrainData``), whatever it is given;
 ``rank`` never returns a seen item and returns each item once; a fresh model with the same
 config fitted on the same data gives the same scores (seeded); scoring before ``fit`` and an
 unknown user are clear errors; ``config_dict`` rebuilds the same config through ``create``;
@@ -80,6 +81,16 @@ class ModelContract:
     def test_fit_returns_self(self, split):
         m = self.make(split)
         assert m.fit(split.without_test()) is m
+
+    def test_fit_never_sees_the_test_part(self, split, monkeypatch):
+        from recutils.splits import TrainData
+
+        m = self.make(split)
+        seen = []
+        original = type(m)._fit
+        monkeypatch.setattr(type(m), "_fit", lambda self, data: (seen.append(data), original(self, data))[1])
+        m.fit(split)  # a whole Split: reduced to its training part before _fit
+        assert seen and all(isinstance(d, TrainData) and not hasattr(d, "test") for d in seen)
 
     def test_scores_shape_and_no_nan(self, split):
         m = self._fitted(split)

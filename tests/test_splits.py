@@ -69,7 +69,12 @@ def test_matrices_and_index_maps(toy_ratings):
     assert s.uidx([s.users[2], -99]).tolist() == [2, -1]
     rel = s.relevant()
     assert rel.sum() == (s.test.rating >= 4).sum()
-    assert s.without_test().test.empty and not s.test.empty
+    from recutils.splits import TrainData
+
+    train = s.without_test()
+    assert isinstance(train, TrainData) and not hasattr(train, "test") and not s.test.empty
+    assert s.without_test() is train  # one object per split: parts fitted on it are recognised
+    assert train.train_binary.nnz == s.train_binary.nnz and train.n_items == s.n_items
 
 
 def test_sample_users_is_seeded_and_keeps_whole_users(ratings):

@@ -1,7 +1,8 @@
 """The one interface every model implements (in the spirit of cornac's ``Recommender``).
 
-- ``fit(split) -> self`` learns from ``split.train`` only (the evaluator passes
-  ``split.without_test()``, so a model cannot peek);
+- ``fit(data) -> self`` learns from a :class:`~recutils.splits.TrainData` only (a
+  :class:`~recutils.splits.Split` is reduced to its ``without_test()`` first), so a model
+  cannot see a test or validation part by construction;
 - ``score(user_indices) -> ndarray (len(users), n_items)``: higher is better, for every item
   of the split's universe (``-inf`` where a model cannot score an item);
 - ``rank`` / ``recommend`` are shared: seen-item exclusion, optional candidate masks and the
@@ -56,10 +57,19 @@ class Recommender:
         raise NotImplementedError
 
     # --- shared --------------------------------------------------------------------
-    def fit(self, split) -> "Recommender":
-        """Learn from ``split.train``; returns ``self``."""
-        self.split_ = split
-        self._fit(split)
+    def fit(self, data) -> "Recommender":
+        """Learn from the training data; returns ``self``.
+
+        ``data`` is a :class:`~recutils.splits.TrainData`, or a :class:`~recutils.splits.Split`
+        whose :meth:`~recutils.splits.Split.without_test` is used: ``_fit`` only ever receives
+        the training part, so nothing held out can leak into a model."""
+        from ..splits import Split, TrainData
+
+        train = data.without_test() if isinstance(data, Split) else data
+        if not isinstance(train, TrainData):
+            raise RecutilsError(f"{self.name}.fit() takes a Split or TrainData, got {type(data).__name__}")
+        self.split_ = train
+        self._fit(train)
         return self
 
     def _check_fitted(self):

@@ -79,9 +79,13 @@ class EASE(Recommender):
     name = "ease"
     Config = EASEConfig
 
-    def _fit(self, split):
+    def _fit(self, train):
+        self._fit_matrix(train.train_binary)
+
+    def _fit_matrix(self, X):
+        """EASE on the users × items interaction matrix ``X`` (0/1 here; graded in ease_r)."""
         lam = float(self.config.lambda_)  # > 0: checked when the config was built
-        X = split.train_binary.astype(np.float64).tocsr()
+        X = X.astype(np.float64).tocsr()
         G = (X @ X.T).toarray()
         G[np.diag_indices_from(G)] += lam
         Ginv = np.linalg.inv(G)  # (λI + XXᵀ)⁻¹, users × users

@@ -23,13 +23,6 @@ class RatingEASEConfig:
     rating_scale: float = param(5.0, gt=0)
 
 
-class _TrainView:
-    """What :class:`EASE` reads from a split (``train_binary``), with graded values."""
-
-    def __init__(self, X):
-        self.train_binary = X
-
-
 @register
 class RatingEASE(EASE):
     """EASE fitted on rating-weighted interactions (see module docstring)."""
@@ -41,4 +34,4 @@ class RatingEASE(EASE):
         c = self.config  # power ≥ 0, rating_scale > 0: checked when the config was built
         X = split.train_ratings.tocsr().astype(np.float64)
         X.data = (X.data / c.rating_scale) ** c.power if c.power > 0 else np.ones_like(X.data)
-        super()._fit(_TrainView(X))
+        self._fit_matrix(X)

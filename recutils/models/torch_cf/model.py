@@ -169,7 +169,7 @@ class TorchCF(Recommender):
         """Rebuild a fitted model from :meth:`save`'s folder (identical predictions)."""
         from safetensors.torch import load_file
 
-        from ...splits import Split
+        from ...splits import TrainData
         from .net import TorchCFNet
 
         d = Path(directory)
@@ -194,7 +194,7 @@ class TorchCF(Recommender):
         model.net_ = net.eval()
         train = pd.DataFrame({COL_USER: users[uidx], COL_ITEM: items[iidx], COL_RATING: rating,
                               "uidx": uidx, "iidx": iidx})
-        model.split_ = Split(meta.get("split_name", "loaded"), train, train.iloc[:0].copy(), users, items, cold)
+        model.split_ = TrainData(meta.get("split_name", "loaded"), train, users, items, cold)
         model.rating_range_ = tuple(meta["rating_range"])
         model.features_ = ItemFeatures(state["item_numeric"].numpy(), state["item_genres"].numpy(),
                                        meta["numeric_features"], meta["genre_features"],

@@ -151,6 +151,13 @@ def test_finetuned_item_embeddings_cached(tiny_qwen, toy_ratings, tmp_path):
     M2, info2 = finetuned_item_embeddings(tiny_qwen, texts, "toytext", split, cfg, cache_dir=tmp_path)
     assert info2["cached"] and info2["ft_key"] == info["ft_key"]
     np.testing.assert_array_equal(M, M2)
+    # a hit reports what the training run reported (notebook metrics do not depend on the cache)
+    assert {k: info2[k] for k in ("steps", "train_loss")} == {k: info[k] for k in ("steps", "train_loss")}
+    # an entry without its training record (an older cache) is trained again, not half-reported
+    for rec in tmp_path.rglob("*.training.json"):
+        rec.unlink()
+    M3, info3 = finetuned_item_embeddings(tiny_qwen, texts, "toytext", split, cfg, cache_dir=tmp_path)
+    assert not info3["cached"] and "train_loss" in info3
 
 
 def test_half_precision_base_keeps_float32_adapter(tiny_qwen):

@@ -29,6 +29,7 @@ import numpy as np
 from ..config import param, validate_config
 from ..constants import COL_RATING, RELEVANCE_THRESHOLD, SEED
 from ..errors import RecutilsError
+from ..io import read_json, write_json
 
 
 @dataclass
@@ -270,10 +271,19 @@ def finetuned_item_embeddings(model_name: str, texts, text_key: str, split, conf
     tlist = [str(t) for t in texts]
     npy, meta = cache_paths(ft_name, key, texts_sha256(tlist), True, cache_dir)
     info = {"ft_key": key, "n_pairs": int(len(pairs)), "finetune": dataclasses.asdict(config)}
-    if use_cache and npy.is_file() and meta.is_file():
-        info["cached"] = True
-        return cached_encode(ft_name, tlist, key, cache_dir=cache_dir), info
-    for f in (npy, meta):
+    # what training reported (steps, loss, seconds), kept beside the cached embeddings so that a
+    # cache hit reports the same numbers as the run that trained (an entry without it is redone)
+    record = npy.with_name(npy.stem + ".training.json")
+    if use_cache and npy.is_file() and meta.is_file() and record.is_file():
+        try:
+            trained = read_json(record)
+        except (OSError, ValueError):
+            trained = None
+        if isinstance(trained, dict):
+            info.update(trained)
+            info["cached"] = True
+            return cached_encode(ft_name, tlist, key, cache_dir=cache_dir), info
+    for f in (npy, meta, record):
         f.unlink(missing_ok=True)
     model = load_for_finetuning(model_name, config, device)
     a, p = pair_texts(pairs, split, texts)
@@ -287,4 +297,5 @@ def finetuned_item_embeddings(model_name: str, texts, text_key: str, split, conf
     t0 = time.perf_counter()
     M = cached_encode(ft_name, tlist, key, cache_dir=cache_dir, model=model, batch_size=batch_size, progress=progress)
     info["encode_seconds"] = time.perf_counter() - t0
+    write_json(record, {k: info[k] for k in ("steps", "train_seconds", "train_loss") if k in info})
     return M, info

@@ -55,7 +55,7 @@ import numpy as np
 import pandas as pd
 
 from recutils.datasets import load_tags, movie_table
-from recutils.embeddings import canonical_name, load_model, resolve_model
+from recutils.embeddings import load_model, model_label, resolve_model
 from recutils.evaluation import paired_bootstrap_ci
 from recutils.io import write_json
 from recutils.search import (
@@ -77,11 +77,6 @@ out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
 pd.set_option("display.width", 160)
 pd.set_option("display.max_colwidth", 60)
-
-
-def short(name: str) -> str:
-    """``sentence-transformers/all-mpnet-base-v2`` → ``all-mpnet-base-v2``."""
-    return canonical_name(name).rsplit("/", 1)[-1]
 
 
 # %% [markdown]
@@ -114,8 +109,8 @@ for name in models:
     model = load_model(name)
     searcher = DenseSearch.from_movies(movies, DenseConfig(model_name=name, batch_size=batch_size), model=model,
                                        progress=progress)
-    dense[short(name)] = searcher
-    print(f"{short(name)}: {resolve_model(name)} | embeddings {searcher.doc_embeddings.shape}, "
+    dense[model_label(name)] = searcher
+    print(f"{model_label(name)}: {resolve_model(name)} | embeddings {searcher.doc_embeddings.shape}, "
           f"ready in {time.perf_counter() - t0:.1f} s")
 tfidf = TfidfSearch(texts, movies["movieId"], movies["title"])
 

@@ -68,6 +68,7 @@ import numpy as np
 import pandas as pd
 
 from recutils.datasets import load_ratings, movie_table
+from recutils.embeddings import model_label
 from recutils.embeddings.finetune import FinetuneConfig
 from recutils.embeddings.qwen import is_qwen
 from recutils.evaluation import evaluate_ranking, paired_bootstrap_ci
@@ -145,10 +146,6 @@ def ft_config(model_name: str) -> FinetuneConfig:
                           load_in_4bit=q and qwen_4bit, dtype=embedding_dtype, seed=seed)
 
 
-def short(name: str) -> str:
-    return {"all-MiniLM-L6-v2": "MiniLM", "Qwen/Qwen3-Embedding-4B": "Qwen3-Emb-4B"}.get(name, name.split("/")[-1])
-
-
 def embed(model_name: str, finetune_on=None, text_spec: str = text):
     t0 = time.perf_counter()
     emb = compute_item_embeddings(model_name, text_spec, finetune_split=finetune_on,
@@ -163,9 +160,9 @@ def embed(model_name: str, finetune_on=None, text_spec: str = text):
 
 embeddings = {}  # label → ItemEmbeddings
 for m in embedding_models:
-    embeddings[f"{short(m)} base"] = embed(m)
+    embeddings[f"{model_label(m, short=True)} base"] = embed(m)
 for m in finetune_models:
-    embeddings[f"{short(m)} fine-tuned"] = embed(m, finetune_on=train)
+    embeddings[f"{model_label(m, short=True)} fine-tuned"] = embed(m, finetune_on=train)
 if overview_text and "all-MiniLM-L6-v2" in embedding_models:
     embeddings["MiniLM base, +overview"] = embed("all-MiniLM-L6-v2", text_spec="study+overview")
 for label, e in embeddings.items():
@@ -386,8 +383,8 @@ for label, e in embeddings.items():
 cold_ft_info = {}
 for m in finetune_models:
     e = embed(m, finetune_on=cold_train)
-    cold_ft_info[short(m)] = {kk: v for kk, v in e.info.items() if kk != "finetune"}
-    cold_models[f"content, {short(m)} fine-tuned (cold-split train pairs)"] = Content(embeddings=e)
+    cold_ft_info[model_label(m, short=True)] = {kk: v for kk, v in e.info.items() if kk != "finetune"}
+    cold_models[f"content, {model_label(m, short=True)} fine-tuned (cold-split train pairs)"] = Content(embeddings=e)
 cold_results = cold_item_comparison(cold_models, cold, k)
 cold_rows = [{"method": label, **{x: float(r.metrics[x]) for x in ("precision", "recall", "ndcg")},
               "n_users": int(r.metrics["n_users"])} for label, r in cold_results.items()]

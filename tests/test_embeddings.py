@@ -222,3 +222,11 @@ def test_cache_key_changes_with_library_versions_and_weights(tmp_path, monkeypat
     # a hub-only name is identified by its name, a fine-tuned copy by its base
     assert E.weights_identity("org/not-installed-model") == "name:org/not-installed-model"
     assert E.weights_identity(f"{model_dir}#ft") == E.weights_identity(str(model_dir))
+
+
+def test_model_label_full_and_short():
+    assert E.model_label("all-MiniLM-L6-v2") == "all-MiniLM-L6-v2"
+    assert E.model_label("sentence-transformers/all-MiniLM-L6-v2", short=True) == "MiniLM"
+    assert E.model_label("sentence-transformers/all-mpnet-base-v2") == "all-mpnet-base-v2"
+    assert E.model_label("Qwen/Qwen3-Embedding-4B", short=True) == "Qwen3-Emb-4B"
+    assert E.model_label("org/other", short=True) == "other"

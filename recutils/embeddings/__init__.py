@@ -20,6 +20,7 @@ from .resolve import (
     extract_split_zip,
     load_model,
     minilm_path,
+    model_label,
     mpnet_parts,
     mpnet_path,
     resolve_model,
@@ -27,7 +28,7 @@ from .resolve import (
 
 __all__ = [
     "MINILM", "MPNET", "cache_paths", "cache_root", "cached_encode", "canonical_name", "encode",
-    "extract_split_zip", "load_model", "minilm_path", "mpnet_parts", "mpnet_path", "resolve_model",
+    "extract_split_zip", "load_model", "minilm_path", "model_label", "mpnet_parts", "mpnet_path", "resolve_model",
     "texts_sha256", "cache_identity", "library_versions", "weights_identity",
     "ItemEmbeddings", "compute_item_embeddings", "normalize_rows",
     "FinetuneConfig", "finetune", "finetuned_item_embeddings", "mine_pairs",

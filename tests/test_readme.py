@@ -9,11 +9,11 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
 
-def test_registered_models_line_matches_the_registry():
-    m = re.search(r"`python -m recutils.models list --names`\):\n(.+?)\.\n", README, re.S)
-    assert m, "README: the registered-models line is missing"
-    listed = re.findall(r"`([a-z_0-9]+)`", m.group(1))
-    assert listed == available(), f"README lists {listed}; the registry has {available()}"
+def test_readme_points_at_the_registry_instead_of_a_hand_list():
+    assert "python -m recutils.models list" in README
+    listed = set(re.findall(r"`([a-z_0-9]+)`", README)) & set(available())
+    # model names may appear in examples, but never all of them as a hand-kept list
+    assert len(listed) < len(available()), "README lists the models by hand; point at the registry instead"
 
 
 def test_layout_names_every_module_and_package():

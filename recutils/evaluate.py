@@ -31,7 +31,11 @@ def run(model: str, protocol: str = "study", k: int = K, params: dict | None = N
     from .models import create
     from .splits import get_protocol
 
-    m = create(model, **(params or {}))  # validates the name and parameters first
+    from .datasets import movie_table
+    from .models import get_model_class
+
+    item_table = movie_table(data_dir) if get_model_class(model).needs_item_table else None
+    m = create(model, item_table=item_table, **(params or {}))  # validates the name and parameters first
     split = get_protocol(protocol, load_ratings(data_dir))
     t0 = time.perf_counter()
     m.fit(split.without_test())

@@ -20,7 +20,7 @@ __all__ = ["grid_search", "main"]  # grid_search lives in recutils.experiments.t
 
 
 def main(argv=None) -> int:
-    from .datasets import load_ratings
+    from .datasets import load_ratings, movie_table
     from .io import dumps_json
     from .config import parse_params
     from .models import check_params, get_model_class
@@ -54,7 +54,8 @@ def main(argv=None) -> int:
             for v in grid[key]:  # each value on its own, so the error names the bad one
                 check_params(a.model, **{key: v})
         split = get_protocol(a.protocol, load_ratings())
-        best, rows = grid_search(a.model, split, grid, a.k, a.metric)
+        item_table = movie_table() if cls.needs_item_table else None
+        best, rows = grid_search(a.model, split, grid, a.k, a.metric, item_table=item_table)
     except RecutilsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

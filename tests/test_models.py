@@ -99,3 +99,20 @@ def test_baselines_on_movielens(study):
     # 1,314 hits in 600 × 25 slots; ties in popularity are broken by item index on every CPU
     assert pop["precision"] == pytest.approx(1314 / 15000, abs=1e-12)
     assert ease["precision"] >= 0.150 and ease["recall"] > pop["recall"]
+
+
+def test_models_reading_the_movie_table_get_it_and_never_load_it_in_fit(toy_split):
+    """metadata_pop and torch_cf declare needs_item_table: create() hands the table over, and
+    fit without one is a clear error (no hidden load of a default data folder)."""
+    import pandas as pd
+
+    from recutils.models import get_model_class
+
+    needs = [n for n in ("metadata_pop", "torch_cf") if get_model_class(n).needs_item_table]
+    assert needs == ["metadata_pop", "torch_cf"]
+    assert not get_model_class("ease").needs_item_table
+    with pytest.raises(RecutilsError, match="needs the movie table|movie-table column"):
+        create("metadata_pop").fit(toy_split)
+    table = pd.DataFrame({"movieId": toy_split.items, "vote_count": np.arange(toy_split.n_items, dtype=float)})
+    m = create("metadata_pop", item_table=table).fit(toy_split)
+    assert m.rank([0], k=1).shape == (1, 1)

@@ -38,9 +38,10 @@ def _combos(model: str, grid: dict, fixed: dict | None) -> tuple[list[str], list
 
 
 def grid_search(model: str, split, grid: dict[str, list], k: int = K, metric: str = "ndcg",
-                fixed: dict | None = None) -> GridResult:
+                fixed: dict | None = None, item_table=None) -> GridResult:
     """Rank with ``model`` for every combination of ``grid`` (plus ``fixed``) on the validation
-    split; the best by ``metric``@k. ``rows``: the parameters and P/R/NDCG/MAP of each."""
+    split; the best by ``metric``@k. ``rows``: the parameters and P/R/NDCG/MAP of each.
+    ``item_table`` goes to models that need the movie table."""
     from ..evaluation import evaluate_ranking
     from ..models import create
     from ..splits import validation_split
@@ -51,7 +52,7 @@ def grid_search(model: str, split, grid: dict[str, list], k: int = K, metric: st
     val = validation_split(split)
     rows = []
     for params in combos:
-        m = create(model, **params).fit(val.without_test())
+        m = create(model, item_table=item_table, **params).fit(val.without_test())
         r = evaluate_ranking(m, val, k)
         rows.append({**params, **{x: r.metrics[x] for x in RANKING_METRICS}})
     best = max(rows, key=lambda r: r[metric])
@@ -59,7 +60,7 @@ def grid_search(model: str, split, grid: dict[str, list], k: int = K, metric: st
 
 
 def rating_grid_search(model: str, split, grid: dict[str, list], metric: str = "rmse",
-                       fixed: dict | None = None) -> GridResult:
+                       fixed: dict | None = None, item_table=None) -> GridResult:
     """Predict ratings with ``model`` for every combination of ``grid`` (plus ``fixed``) on the
     validation split; the lowest ``metric``. ``rows``: the parameters, RMSE and MAE of each."""
     from ..evaluation import evaluate_rating
@@ -72,7 +73,7 @@ def rating_grid_search(model: str, split, grid: dict[str, list], metric: str = "
     val = validation_split(split)
     rows = []
     for params in combos:
-        r = evaluate_rating(create(model, **params).fit(val.without_test()), val)
+        r = evaluate_rating(create(model, item_table=item_table, **params).fit(val.without_test()), val)
         rows.append({**params, **{x: r[x] for x in RATING_METRICS}})
     best = min(rows, key=lambda r: r[metric])
     return GridResult({k_: best[k_] for k_ in keys}, rows)

@@ -12,10 +12,13 @@ from ..config import build_config
 from .registry import available, get_model_class, register, registry
 
 
-def create(name: str, **overrides) -> Recommender:
+def create(name: str, item_table=None, **overrides) -> Recommender:
     """Instantiate a registered model, overriding config fields by keyword. Unknown fields and
-    values outside a field's declared range are a :class:`~recutils.errors.ConfigError`."""
+    values outside a field's declared range are a :class:`~recutils.errors.ConfigError`.
+    ``item_table`` (the movie table) is handed to models that declare ``needs_item_table``."""
     cls = get_model_class(name)
+    if cls.needs_item_table:
+        return cls(item_table=item_table, **overrides)
     return cls(**overrides)  # Recommender.__init__ builds and validates the config
 
 

@@ -41,6 +41,9 @@ class Recommender:
 
     name: ClassVar[str] = "recommender"
     Config: ClassVar[type] = EmptyConfig
+    #: the model reads item metadata (the movie table), given to its constructor as ``item_table``
+    #: by whoever loads the data (CLIs, experiments, the service) — never loaded inside ``fit``
+    needs_item_table: ClassVar[bool] = False
 
     def __init__(self, config: Any = None, **overrides):
         owner = f"model {self.name!r}"

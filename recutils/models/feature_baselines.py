@@ -30,6 +30,7 @@ class MetadataPopularity(Recommender):
     (no TMDB metadata) come last (score −1, values are log1p-transformed and ≥ 0)."""
 
     name = "metadata_pop"
+    needs_item_table = True
     Config = MetadataPopularityConfig
 
     def __init__(self, config=None, item_table: pd.DataFrame | None = None, **overrides):
@@ -39,9 +40,8 @@ class MetadataPopularity(Recommender):
     def _fit(self, split):
         table = self.item_table
         if table is None:
-            from ..datasets import movie_table
-
-            table = movie_table()
+            raise RecutilsError("metadata_pop ranks by a movie-table column: pass "
+                                "item_table=recutils.datasets.movie_table(data_dir) (the CLIs and create() do)")
         col = self.config.column
         if col not in table:
             raise RecutilsError(f"metadata_pop: the item table has no column {col!r}")

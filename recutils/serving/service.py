@@ -59,7 +59,7 @@ class RecService:
         ratings = load_ratings(data_dir) if ratings is None else ratings
         self.movies = (movie_table(data_dir) if movies is None else movies).reset_index(drop=True)
         self.split = make_split("all", ratings, ratings.iloc[:0])
-        self.model = create(self.config.model).fit(self.split)
+        self.model = create(self.config.model, item_table=self.movies).fit(self.split)
         self._Xn = unit_columns(self.split.train_ratings)
         self._XnT = self._Xn.T.tocsr()
         self._B = self.split.train_binary.tocsc()

@@ -44,6 +44,7 @@ class TorchCF(Recommender):
     """
 
     name = "torch_cf"
+    needs_item_table = True
     Config = TorchCFConfig
 
     def __init__(self, config: TorchCFConfig | None = None, item_table: pd.DataFrame | None = None, **overrides):
@@ -64,9 +65,8 @@ class TorchCF(Recommender):
             raise RecutilsError("torch_cf: the split has no training ratings")
         table = self.item_table
         if table is None:
-            from ...datasets import movie_table
-
-            table = movie_table()
+            raise RecutilsError("torch_cf needs the movie table for its side features: pass "
+                                "item_table=recutils.datasets.movie_table(data_dir) (the CLIs and create() do)")
         t0 = time.perf_counter()
         fit = fit_net(split, table, self.config)
         self.features_ = fit.features

@@ -28,7 +28,7 @@ shrinkage = 10.0
 min_support = 5
 ease_lambdas = [50.0, 100.0, 200.0, 300.0, 500.0, 800.0]
 itemcf_kinds = ["cosine", "pearson"]
-itemcf_centres = ["user", "2", "none"]
+itemcf_centres = ["user", 2.0, "none"]  # "user": each user's mean; a number: a constant (the app: 2)
 itemcf_normalize = [True, False]
 
 # %%
@@ -197,7 +197,7 @@ candidates = {
     f"EASE (λ={ease_best['lambda_']:g})": create("ease", **ease_best),
     **{f"ItemCF {kind}": ItemCF(**cfg) for kind, cfg in itemcf_best.items()},
     # the app's recipe: Pearson on ≥ 10 co-raters, no shrinkage, Σ sim · (r − 2)
-    "ItemCF app-style": ItemCF(kind="pearson", shrinkage=0.0, min_support=10, centre="2", normalize=False),
+    "ItemCF app-style": ItemCF(kind="pearson", shrinkage=0.0, min_support=10, centre=2.0, normalize=False),
 }
 results = {}
 for label, model in candidates.items():

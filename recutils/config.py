@@ -88,15 +88,28 @@ def _optional(t) -> bool:
         and type(None) in typing.get_args(t)
 
 
+def _describe_type(t) -> str:
+    if typing.get_origin(t) is typing.Literal:
+        return ", ".join(map(repr, typing.get_args(t)))
+    return {bool: "true/false", int: "a whole number", float: "a finite number", str: "a string"}.get(t, str(t))
+
+
 def _type_problem(v, t) -> str | None:
     """Why ``v`` does not fit annotation ``t`` (None when it does or ``t`` is not checked)."""
     origin = typing.get_origin(t)
+    if origin is typing.Literal:
+        return None if any(v == a and type(v) is type(a) for a in typing.get_args(t)) else \
+            f"must be one of {', '.join(map(repr, typing.get_args(t)))}"
     if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
         args = typing.get_args(t)
         if v is None and type(None) in args:
             return None
         rest = [a for a in args if a is not type(None)]
-        return _type_problem(v, rest[0]) if len(rest) == 1 else None
+        if len(rest) == 1:
+            return _type_problem(v, rest[0])
+        if any(_type_problem(v, a) is None for a in rest):
+            return None
+        return "must be " + " or ".join(_describe_type(a) for a in rest)
     if origin in (list, tuple):
         if not isinstance(v, (list, tuple)):
             return "must be a list"
@@ -265,10 +278,21 @@ def coerce_value(value: str, ftype):
     config field's type; a value that does not convert is a :class:`ConfigError`."""
     t = ftype if not isinstance(ftype, str) else {"int": int, "float": float, "bool": bool, "str": str}.get(ftype.split(" ")[0], str)
     origin = typing.get_origin(t)
+    if origin is typing.Literal:
+        if value in typing.get_args(t):
+            return value
+        raise ConfigError(f"expected one of {', '.join(map(repr, typing.get_args(t)))}, got {value!r}")
     if origin is typing.Union or str(t).startswith("typing.Optional") or " | " in str(ftype):
-        if value.lower() in ("none", "null"):
-            return None
         args = [a for a in typing.get_args(t) if a is not type(None)] if origin else [str]
+        if value.lower() in ("none", "null") and (not origin or type(None) in typing.get_args(t)):
+            return None
+        if len(args) > 1:  # a choice or a number: the first type the text converts to
+            for a in args:
+                try:
+                    return coerce_value(value, a)
+                except ConfigError:
+                    continue
+            raise ConfigError(f"expected {' or '.join(_describe_type(a) for a in args)}, got {value!r}")
         t = args[0] if args else str
     if t is bool:
         if value.lower() in ("1", "true", "yes", "on"):

@@ -67,7 +67,7 @@ def test_non_finite_floats_are_rejected_everywhere(name, bad):
     ("itemcf", {"kind": "jaccard"}, "kind", "one of 'cosine', 'pearson'"),
     ("itemcf", {"min_support": 0}, "min_support", "≥ 1"),
     ("itemcf", {"centre": "median"}, "centre", "'user', 'none' or a finite number"),
-    ("itemcf", {"centre": "inf"}, "centre", "'user', 'none' or a finite number"),
+    ("itemcf", {"centre": float("inf")}, "centre", "'user', 'none' or a finite number"),
     ("bias", {"reg_item": -1.0}, "reg_item", "≥ 0"),
     ("bias", {"n_sweeps": 0}, "n_sweeps", "≥ 1"),
     ("cornac_mf", {"k": 0}, "k", "≥ 1"),
@@ -104,7 +104,7 @@ def test_boundaries_and_none_are_accepted():
     assert create("ease_r", power=0).config.power == 0
     assert create("torch_cf", dropout=0.0, lr_decay=1.0, emb_lr=None).config.emb_lr is None
     assert create("hybrid", alpha=0.0).config.alpha == 0.0 and create("hybrid", alpha=1).config.alpha == 1
-    assert create("itemcf", centre="-1.5").config.centre == "-1.5"
+    assert create("itemcf", centre=-1.5).config.centre == -1.5 and create("itemcf", centre="none").config.centre == "none"
     assert create("content", text="title+overview").config.text == "title+overview"
 
 
@@ -113,7 +113,7 @@ def test_boundaries_and_none_are_accepted():
     ("pmf", {"k": 2.5}, "whole number"),
     ("pmf", {"k": True}, "whole number"),
     ("ease", {"lambda_": "300"}, "must be a number"),
-    ("itemcf", {"centre": 2}, "must be a string"),
+    ("itemcf", {"centre": "2"}, "'user', 'none' or a finite number"),
     ("torch_cf", {"hidden": [8, "x"]}, "whole number"),
 ])
 def test_wrong_types_are_config_errors(name, params, words):

@@ -52,7 +52,7 @@ def test_table_output_and_params(capsys):
     (["--model", "hybrid", "--param", "alpha=2"], "model 'hybrid': alpha must be in [0, 1], got 2.0"),
     (["--model", "hybrid", "--param", "base=ease", "--param", "base.lambda_=-1"], "lambda_ must be > 0"),
     (["--model", "hybrid", "--param", "content.finetune.epochs=0"], "content.finetune.epochs must be > 0"),
-    (["--model", "itemcf", "--param", "centre=median"], "centre must be 'user', 'none' or a finite number"),
+    (["--model", "itemcf", "--param", "centre=median"], "centre: expected 'user', 'none' or a finite number, got 'median'"),
 ])
 def test_user_mistakes_give_clear_errors(argv, msg, capsys):
     assert evaluate.main(argv) == 2

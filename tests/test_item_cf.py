@@ -151,11 +151,11 @@ def test_itemcf_scores_are_the_weighted_aggregate(kind, normalize):
 def test_itemcf_constant_centre_and_none():
     split = _toy_split()
     S = item_similarity(sp.csr_matrix(R), "cosine").toarray()
-    for centre, value in (("2", 2.0), ("none", 0.0)):
+    for centre, value in ((2.0, 2.0), ("none", 0.0)):
         m = ItemCF(kind="cosine", shrinkage=0.0, min_support=1, centre=centre, normalize=False).fit(split)
         np.testing.assert_allclose(m.score([0, 3]), _expected_scores(R, S, np.full(5, value), False)[[0, 3]])
     with pytest.raises(RecutilsError, match="centre"):
-        ItemCF(centre="median").fit(split)
+        ItemCF(centre="median")  # rejected where the config is built
 
 
 def test_itemcf_recommend_excludes_seen_items_and_is_registered():

@@ -16,12 +16,13 @@ Definitions (``R`` users × items ratings, ``U_ij`` the users who rated both ``i
 Recommendation (:class:`ItemCF`): for user ``u`` with rated items ``I_u`` and centre ``c_u``,
 ``score(u, i) = Σ_{j∈I_u} s_ji (r_uj − c_u) / Σ_{j∈I_u} |s_ji|`` (``normalize=True``; items with
 no similar rated item cannot be scored: ``-inf``), or the un-normalised numerator
-(``normalize=False``, the app's aggregation when ``centre="2"``).
+(``normalize=False``, the app's aggregation when ``centre=2.0``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -33,18 +34,6 @@ from ..similarity import KINDS, binary_pattern, check_kind, item_similarity
 from .base import Recommender
 from .registry import register
 from ..config import param
-
-def _centre_value(centre) -> str | float | None:
-    """``"user"``, ``"none"`` or the number a ``centre`` setting names (None: not valid)."""
-    c = str(centre).strip().lower()
-    if c in ("user", "none"):
-        return c
-    try:
-        v = float(c)
-    except ValueError:
-        return None
-    return v if np.isfinite(v) else None
-
 
 def similar_items(sim: sp.spmatrix, split, movie_id, k: int = 10, movies: pd.DataFrame | None = None) -> pd.DataFrame:
     """The ``k`` items most similar to one raw ``movie_id`` under the item × item ``sim``.
@@ -78,9 +67,8 @@ class ItemCFConfig:
     shrinkage: float = param(10.0, ge=0)  #: sim · n_ij / (n_ij + shrinkage)
     min_support: int = param(5, ge=1)  #: drop pairs with fewer co-raters
     n_neighbors: int = param(0, ge=0)  #: keep the top-n similarities per item (0 = all)
-    #: subtract from r_uj: "user" (user's train mean), "none", or a number ("2", the app's)
-    centre: str = param("2", check=lambda v: _centre_value(v) is not None,
-                        expect="'user', 'none' or a finite number")
+    #: subtract from r_uj: "user" (the user's train mean), "none", or a constant (2.0, the app's)
+    centre: Literal["user", "none"] | float = 2.0
     normalize: bool = False  #: divide by Σ|sim| (weighted average) or not (weighted sum)
 
 
@@ -93,16 +81,13 @@ class ItemCF(Recommender):
     Config = ItemCFConfig
 
     def _centre_values(self, R: sp.csr_matrix) -> np.ndarray:
-        c = str(self.config.centre).strip().lower()
+        c = self.config.centre  # "user", "none" or a finite number: checked when the config was built
         if c == "user":
             counts = np.diff(R.indptr)
             return np.asarray(R.sum(1)).ravel() / np.maximum(counts, 1)
         if c == "none":
             return np.zeros(R.shape[0])
-        try:
-            return np.full(R.shape[0], float(c))
-        except ValueError:
-            raise RecutilsError(f"itemcf centre must be 'user', 'none' or a number, got {self.config.centre!r}") from None
+        return np.full(R.shape[0], float(c))
 
     def _fit(self, split):
         c = self.config

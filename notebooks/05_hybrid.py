@@ -39,12 +39,9 @@ embedding_dtype = "float32"  # Qwen weights dtype (the study: float16 on a GPU)
 qwen_4bit = True
 text = "study"  # the study's text builder; "study+overview" appends the TMDB overview
 overview_text = True  # also evaluate MiniLM base on "study+overview"
-# fine-tuning (the study: ≤ 10 pairs per user, ≤ 10,000 pairs, 2 epochs, batch 16)
-ft_epochs = 2
-ft_pairs_per_user = 10
-ft_max_pairs = 10000
-ft_batch_size = 16
-ft_learning_rate = 2e-5
+# fine-tuning: any fields of recutils.embeddings.finetune.FinetuneConfig (its defaults are the
+# study's: ≤ 10 pairs per user, ≤ 10,000 pairs, 2 epochs, batch 16, lr 2e-5)
+finetune = {}
 qwen_batch_size = 4  # the study's Qwen batch (training and encoding)
 # the study's blend weight, and the grid searched on validation beyond it
 alpha_study = 0.85
@@ -69,6 +66,7 @@ import pandas as pd
 
 from recutils.datasets import load_ratings, movie_table
 from recutils.embeddings import model_label
+from recutils.config import build_config
 from recutils.embeddings.finetune import FinetuneConfig
 from recutils.embeddings.qwen import is_qwen
 from recutils.evaluation import evaluate_ranking, paired_bootstrap_ci
@@ -140,10 +138,12 @@ for m in (1, 2, 3):
 
 # %%
 def ft_config(model_name: str) -> FinetuneConfig:
-    q = is_qwen(model_name)
-    return FinetuneConfig(epochs=ft_epochs, pairs_per_user=ft_pairs_per_user, max_pairs=ft_max_pairs,
-                          batch_size=qwen_batch_size if q else ft_batch_size, learning_rate=ft_learning_rate, lora=q,
-                          load_in_4bit=q and qwen_4bit, dtype=embedding_dtype, seed=seed)
+    """The `finetune` parameters as a validated FinetuneConfig; Qwen models get LoRA (4-bit base
+    when `qwen_4bit`), the Qwen batch size and `embedding_dtype`."""
+    cfg = build_config(FinetuneConfig, "params finetune", {"seed": seed, **finetune})
+    if is_qwen(model_name):
+        cfg = dataclasses.replace(cfg, batch_size=qwen_batch_size, lora=True, load_in_4bit=qwen_4bit, dtype=embedding_dtype)
+    return cfg
 
 
 def embed(model_name: str, finetune_on=None, text_spec: str = text):
@@ -228,7 +228,7 @@ for i, key in enumerate(["MiniLM base", "MiniLM fine-tuned", "Qwen3-Emb-4B base"
     if name in results:
         note = f"row {i}, re-run here"
         if "fine-tuned" in key:
-            note += f" ({embeddings[key].info['n_pairs']} train pairs, {ft_epochs} epochs)"
+            note += f" ({embeddings[key].info['n_pairs']} train pairs, {embeddings[key].info['finetune']['epochs']:g} epochs)"
         study_rows.append(row(name, results[name], PUBLISHED[key], note))
     else:
         study_rows.append(row(name, None, PUBLISHED[key], f"row {i}: {NOT_RUN}"))

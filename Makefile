@@ -65,7 +65,7 @@ test-portable: $(STAMP)  ## notebook regression under non-native CPU kernels and
 reproduce: $(STAMP)  ## run every notebook with its full params, then write reports/README.md (ONLY="01 03" for some)
 	$(PY) -m recutils.notebooks reproduce --params full $(if $(ONLY),--only $(ONLY))
 
-golden: $(STAMP)  ## regenerate tests/golden/*.ipynb from the smoke params (NB="01" for one)
+golden: $(STAMP)  ## regenerate the golden notebooks and their metrics.json references from the smoke params (NB="01" for one)
 	$(PY) -m recutils.notebooks golden $(NB)
 
 nbval: $(STAMP)  ## re-execute the golden notebooks: checked cells exact, metrics.json within tolerance

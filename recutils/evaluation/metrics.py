@@ -37,9 +37,10 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
         scores = np.where(np.isnan(scores), -np.inf, scores)
     if k < n_items:
         part = np.argpartition(-scores, k - 1, axis=1)[:, :k]  # fast, but arbitrary among boundary ties
-        kth = np.take_along_axis(scores, part, axis=1).min(axis=1, keepdims=True)
+        picked = np.take_along_axis(scores, part, axis=1)
+        kth = picked.min(axis=1, keepdims=True)
         # rows where items tied with the k-th value were left out: redo them deterministically
-        ambiguous = np.flatnonzero((scores == kth).sum(axis=1) > (np.take_along_axis(scores, part, axis=1) == kth).sum(axis=1))
+        ambiguous = np.flatnonzero((scores == kth).sum(axis=1) > (picked == kth).sum(axis=1))
         if len(ambiguous):
             part[ambiguous] = _top_k_set(scores[ambiguous], k)
     else:

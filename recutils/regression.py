@@ -231,10 +231,7 @@ def main(argv=None) -> int:
                     line += f"   (tolerance ±{limit:g}){flag}"
                 print(line)
         return 1 if beyond else 0
-    except RecutilsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError) as exc:
+    except (RecutilsError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -60,7 +60,7 @@ def format_table(r: dict) -> str:
 
 def main(argv=None) -> int:
     from .models import available, get_model_class
-    from .splits import PROTOCOLS
+    from .splits import PROTOCOLS, get_protocol
 
     ap = argparse.ArgumentParser(prog="python -m recutils.evaluate", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -75,7 +75,7 @@ def main(argv=None) -> int:
         if a.k <= 0:
             raise RecutilsError(f"--k must be a positive integer, got {a.k}")
         if a.protocol not in PROTOCOLS:
-            raise RecutilsError(f"unknown protocol {a.protocol!r}; valid protocols: {', '.join(PROTOCOLS)}")
+            get_protocol(a.protocol, None)  # raises the one-line error naming the valid protocols
         cls = get_model_class(a.model)
         params = parse_params(cls, a.param)
         r = run(a.model, a.protocol, a.k, params, a.data_dir)

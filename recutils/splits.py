@@ -8,7 +8,16 @@ Protocols (all seeded explicitly):
   ratings entirely in train. Item universe = train items.
 - :func:`validation_split` – the same procedure applied to a split's *train* part, for
   tuning (test is never used to choose anything).
-- :func:`temporal_split` – per user, the last 20 % of ratings by timestamp go to test.
+- :func:`global_time_split` – one cut-off time for everybody: train strictly before it, test
+  from it on (the last 20 % of all ratings). Test rows of users or items first seen after the
+  cut-off cannot be scored; they are counted in ``info`` and left out. No future leaks into
+  training.
+- :func:`per_user_last_split` – per user, the last 20 % of *their* ratings by timestamp go to
+  test (timestamp ties broken by a seeded shuffle). It leaks the future: other users' later
+  ratings are in training (on ml-latest-small ~40 % of its training rows are later than its
+  median test time; ``info["train_after_median_test"]``). Kept because it is common.
+- :func:`validation_split` follows the protocol: a random split's validation part is carved at
+  random, a time split's by the same time rule applied to the training part.
 - :func:`cold_item_split` – a share of items held out with all their ratings; they stay in
   the item universe (as columns with no training data) and are flagged in ``cold_items``.
 """
@@ -222,16 +231,31 @@ def study_split(ratings: pd.DataFrame, test_size: float = TEST_SIZE, seed: int =
 
 
 def validation_split(split: Split | TrainData, test_size: float = TEST_SIZE, seed: int = SEED + 1) -> Split:
-    """Carve a validation set out of ``split.train`` with the study procedure (another seed);
-    ``split`` may be a :class:`Split` or the :class:`TrainData` a model was given.
+    """Carve a validation set out of ``split.train`` by the split's own rule; ``split`` may be
+    a :class:`Split` or the :class:`TrainData` a model was given.
 
-    The returned split's ``test`` is the validation part. Its item universe is the parent's,
-    so scores line up column for column with the parent split.
+    Random splits (the study's) use the study procedure with another seed; a global-time
+    split cuts its training part at the time by which ``1 − test_size`` of it had been made;
+    a per-user-last split takes each user's last ratings of the training part. The returned
+    split's ``test`` is the validation part; its users and items are the parent's, so scores
+    line up row for row and column for column with the parent split.
     """
     base = split.train.drop(columns=["uidx", "iidx"])
-    train, val = _per_user_shuffle_split(base, test_size, seed, MIN_USER_RATINGS)
+    kind = split.info.get("time")
+    if kind == "global":
+        inner = global_time_split(base, test_size)
+        train, val, extra = inner.train, inner.test, {"cutoff": inner.info["cutoff"]}
+    elif kind == "per-user":
+        inner = per_user_last_split(base, test_size, seed)
+        train, val, extra = inner.train, inner.test, {}
+    else:
+        train, val = _per_user_shuffle_split(base, test_size, seed, MIN_USER_RATINGS)
+        extra = {}
+    if kind in ("global", "per-user"):
+        train, val = train.drop(columns=["uidx", "iidx"]), val.drop(columns=["uidx", "iidx"])
+    info = {"seed": seed, "parent": split.name, **({"time": kind} if kind else {}), **extra}
     s = make_split(f"{split.name}-validation", train, val, items=split.items,
-                   cold_items=split.cold_items.copy(), info={"seed": seed, "parent": split.name})
+                   cold_items=split.cold_items.copy(), info=info)
     # users must line up with the parent too
     if not np.array_equal(s.users, split.users):
         s = Split(s.name, _index(train, split.users, split.items), _index(val, split.users, split.items),
@@ -239,18 +263,71 @@ def validation_split(split: Split | TrainData, test_size: float = TEST_SIZE, see
     return s
 
 
-def temporal_split(ratings: pd.DataFrame, test_size: float = TEST_SIZE,
-                   min_ratings: int = MIN_USER_RATINGS) -> Split:
-    """Per user, the last ``test_size`` share of ratings by timestamp (ties by file order) to test."""
+def _tie_shuffled_order(ratings: pd.DataFrame, seed: int, by_user: bool) -> np.ndarray:
+    """Row positions sorted by (user,) timestamp, equal timestamps in a seeded random order
+    (file order would send the higher movieIds of a batch of same-second ratings to test)."""
+    key = np.random.default_rng(seed).permutation(len(ratings))
+    cols = [key, ratings[COL_TIMESTAMP].to_numpy()]
+    if by_user:
+        cols.append(ratings[COL_USER].to_numpy())
+    return np.lexsort(cols)
+
+
+def per_user_last_split(ratings: pd.DataFrame, test_size: float = TEST_SIZE, seed: int = SEED,
+                        min_ratings: int = MIN_USER_RATINGS) -> Split:
+    """Per user with ≥ ``min_ratings`` ratings, the last ``ceil(test_size · n)`` by timestamp to
+    test (ties broken by a seeded shuffle). Leaks the future across users (module docstring);
+    ``info["train_after_median_test"]`` is the share of training rows later than the median
+    test timestamp."""
     r = ratings.reset_index(drop=True)
-    order = np.lexsort((np.arange(len(r)), r[COL_TIMESTAMP].to_numpy(), r[COL_USER].to_numpy()))
-    rs = r.iloc[order]
+    rs = r.iloc[_tie_shuffled_order(r, seed, by_user=True)]
     rank = rs.groupby(COL_USER, sort=False).cumcount().to_numpy()
     n = rs.groupby(COL_USER, sort=False)[COL_USER].transform("size").to_numpy()
     n_test = np.ceil(test_size * n).astype(int)
     test_mask = (n >= min_ratings) & (rank >= n - n_test)
-    return make_split("temporal", rs[~test_mask].sort_index(), rs[test_mask].sort_index(),
-                      info={"test_size": test_size})
+    train, test = rs[~test_mask].sort_index(), rs[test_mask].sort_index()
+    later = float((train[COL_TIMESTAMP] > test[COL_TIMESTAMP].median()).mean()) if len(test) and len(train) else 0.0
+    return make_split("per-user-last", train, test,
+                      info={"test_size": test_size, "seed": seed, "time": "per-user",
+                            "train_after_median_test": round(later, 4)})
+
+
+def temporal_split(ratings: pd.DataFrame, test_size: float = TEST_SIZE, seed: int = SEED,
+                   min_ratings: int = MIN_USER_RATINGS) -> Split:
+    """Former name of :func:`per_user_last_split` (kept for code that imports it)."""
+    return per_user_last_split(ratings, test_size, seed, min_ratings)
+
+
+def global_time_split(ratings: pd.DataFrame, test_size: float = TEST_SIZE, cutoff: int | None = None) -> Split:
+    """Train: every rating strictly before ``cutoff``; test: every rating at or after it.
+
+    ``cutoff`` (a timestamp) defaults to the time by which ``1 − test_size`` of the ratings had
+    been made. Users and items are those of the training part; test rows of users or items
+    first seen at or after the cut-off cannot be scored by any model: ``info`` counts them
+    (``n_test_new_users`` / ``n_test_rows_new_users``, ``n_test_new_items`` /
+    ``n_test_rows_new_items``) and they are left out of evaluation.
+    """
+    from .errors import RecutilsError
+
+    ts = ratings[COL_TIMESTAMP].to_numpy()
+    if len(ts) == 0:
+        raise RecutilsError("global_time_split: no ratings")
+    if cutoff is None:
+        if not 0 < test_size < 1:
+            raise RecutilsError(f"test_size must be in (0, 1), got {test_size}")
+        cutoff = int(np.sort(ts)[min(len(ts) - 1, int(math.floor((1 - test_size) * len(ts))))])
+    before = ts < cutoff
+    train, test = ratings[before], ratings[~before]
+    if len(train) == 0 or len(test) == 0:
+        raise RecutilsError(f"cut-off {cutoff} leaves an empty {'train' if len(train) == 0 else 'test'} part")
+    new_user = ~test[COL_USER].isin(train[COL_USER].unique())
+    new_item = ~test[COL_ITEM].isin(train[COL_ITEM].unique())
+    info = {"cutoff": int(cutoff), "time": "global", "test_size": test_size,
+            "n_test_new_users": int(test.loc[new_user, COL_USER].nunique()),
+            "n_test_rows_new_users": int(new_user.sum()),
+            "n_test_new_items": int(test.loc[new_item, COL_ITEM].nunique()),
+            "n_test_rows_new_items": int(new_item.sum())}
+    return make_split("global-time", train, test, info=info)
 
 
 def cold_item_split(ratings: pd.DataFrame, share: float = 0.1, rng: np.random.Generator | int = SEED,
@@ -276,7 +353,8 @@ def cold_item_split(ratings: pd.DataFrame, share: float = 0.1, rng: np.random.Ge
 
 PROTOCOLS = {
     "study": study_split,
-    "temporal": temporal_split,
+    "global-time": global_time_split,
+    "per-user-last": per_user_last_split,
     "cold-item": cold_item_split,
 }
 
@@ -284,6 +362,9 @@ PROTOCOLS = {
 def get_protocol(name: str, ratings: pd.DataFrame) -> Split:
     from .errors import RecutilsError
 
+    if name == "temporal":
+        raise RecutilsError("protocol 'temporal' was split in two: 'global-time' (one cut-off for everybody, "
+                            "no future in training) or 'per-user-last' (each user's last ratings; leaks the future)")
     if name not in PROTOCOLS:
         raise RecutilsError(f"unknown protocol {name!r}; valid protocols: {', '.join(PROTOCOLS)}")
     return PROTOCOLS[name](ratings)

@@ -65,3 +65,30 @@ def test_segments():
     assert bins.tolist() == ["tail", "head", "mid", "mid", "tail", "tail"]
     with pytest.raises(ValueError, match="shape"):
         ba.segment_means([1.0], ["a", "b"])
+
+
+def test_genre_matrix():
+    import pandas as pd
+
+    movies = pd.DataFrame({"movieId": [1, 2, 3], "genres": ["Comedy|Drama", "(no genres listed)", "Drama"]})
+    G = ba.genre_matrix(movies, [3, 1, 2, 99]).toarray()
+    assert G.tolist() == [[0, 1], [1, 1], [0, 0], [0, 0]]  # columns: Comedy, Drama
+
+
+def test_metrics_by_k_matches_single_cutoffs():
+    from recutils.evaluation import ranking_metrics
+
+    rng = np.random.default_rng(1)
+    dense = (rng.random((30, 50)) < 0.1).astype(float)
+    dense[0] = 0  # a user without relevant items is left out
+    rel = sp.csr_matrix(dense)
+    topk = np.argsort(-rng.random((30, 50)), axis=1)[:, :20]
+    out = ba.metrics_by_k(topk, rel, [5, 20])
+    keep = np.diff(rel.tocsr().indptr) > 0
+    for j, k in enumerate([5, 20]):
+        ref = ranking_metrics(topk[keep, :k], rel.tocsr()[keep], k)
+        assert out["precision"][j] == pytest.approx(np.mean(ref["precision"]))
+        assert out["ndcg"][j] == pytest.approx(np.nanmean(ref["ndcg"]))
+    assert out["mrr"][0] <= out["mrr"][1]  # MRR can only grow with k
+    with pytest.raises(ValueError, match="fewer"):
+        ba.metrics_by_k(topk, rel, [25])

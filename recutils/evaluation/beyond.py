@@ -44,7 +44,7 @@ import scipy.sparse as sp
 __all__ = [
     "reciprocal_rank_at_k", "item_popularity", "average_popularity", "exposure_gini", "novelty",
     "intra_list_diversity", "beyond_accuracy", "SegmentMean", "segment_means", "activity_terciles",
-    "popularity_bins",
+    "popularity_bins", "genre_matrix", "metrics_by_k",
 ]
 
 
@@ -163,6 +163,40 @@ def beyond_accuracy(topk: np.ndarray, train: sp.spmatrix, genres=None, embedding
         out["ild_genre"] = float(np.nanmean(intra_list_diversity(topk, genres, "jaccard")))
     if embeddings is not None:
         out["ild_embedding"] = float(np.nanmean(intra_list_diversity(topk, embeddings, "cosine")))
+    return out
+
+
+def genre_matrix(movies, items) -> sp.csr_matrix:
+    """Binary ``len(items) × n_genres`` matrix of each item's MovieLens genres (``movies``: a
+    frame with ``movieId`` and ``genres`` as ``"A|B"`` strings or lists; ``"(no genres listed)"``
+    and unknown movies have no genre), columns in sorted genre order."""
+    g = movies.set_index("movieId")["genres"].reindex(np.asarray(items))
+    lists = [[x for x in (v.split("|") if isinstance(v, str) else list(v) if isinstance(v, (list, tuple, np.ndarray))
+                          else []) if x and x != "(no genres listed)"] for v in g]
+    vocab = sorted({x for lst in lists for x in lst})
+    pos = {x: j for j, x in enumerate(vocab)}
+    rows = [r for r, lst in enumerate(lists) for _ in lst]
+    cols = [pos[x] for lst in lists for x in lst]
+    return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(lists), len(vocab)))
+
+
+def metrics_by_k(topk: np.ndarray, relevant: sp.spmatrix, ks) -> dict[str, list[float]]:
+    """Mean P/R/NDCG/MAP and MRR at each cut-off in ``ks`` from one deep ``topk`` (its width ≥
+    max(ks); rows aligned with ``relevant``'s rows; users without relevant items left out)."""
+    from .metrics import ranking_metrics, topk_hits
+
+    rel = sp.csr_matrix(relevant)
+    n_rel = np.diff(rel.indptr)
+    keep = n_rel > 0
+    ks = [int(k) for k in ks]
+    if max(ks) > topk.shape[1]:
+        raise ValueError(f"topk has {topk.shape[1]} columns, fewer than the largest cut-off {max(ks)}")
+    out: dict[str, list[float]] = {m: [] for m in ("precision", "recall", "ndcg", "map", "mrr")}
+    for k in ks:
+        per = ranking_metrics(topk[keep, :k], rel[keep], k)
+        per["mrr"] = reciprocal_rank_at_k(topk_hits(topk[keep, :k], rel[keep]), n_rel[keep])
+        for m in out:
+            out[m].append(float(np.nanmean(per[m])) if keep.any() else float("nan"))
     return out
 
 

@@ -92,3 +92,15 @@ def test_metrics_by_k_matches_single_cutoffs():
     assert out["mrr"][0] <= out["mrr"][1]  # MRR can only grow with k
     with pytest.raises(ValueError, match="fewer"):
         ba.metrics_by_k(topk, rel, [25])
+
+
+def test_recall_by_item_bin_and_mean_ci():
+    rel = sp.csr_matrix(np.array([[1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]], float))
+    topk = np.array([[0, 3], [2, 1], [0, 1]])
+    out = ba.recall_by_item_bin(topk, rel, np.array(["head", "tail", "tail", "head"]))
+    np.testing.assert_allclose(out["head"], [1.0, np.nan, np.nan])  # user 0's head item 0 found
+    np.testing.assert_allclose(out["tail"], [0.0, 1.0, np.nan])  # user 0 missed item 1; user 1 found 2
+    m, lo, hi = ba.mean_ci([1.0, 2.0, 3.0, np.nan], n_boot=300)
+    assert m == 2.0 and 1.0 <= lo <= 2.0 <= hi <= 3.0
+    with pytest.raises(ValueError, match="labels"):
+        ba.recall_by_item_bin(topk, rel, np.array(["a"]))

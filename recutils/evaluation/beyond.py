@@ -44,7 +44,7 @@ import scipy.sparse as sp
 __all__ = [
     "reciprocal_rank_at_k", "item_popularity", "average_popularity", "exposure_gini", "novelty",
     "intra_list_diversity", "beyond_accuracy", "SegmentMean", "segment_means", "activity_terciles",
-    "popularity_bins", "genre_matrix", "metrics_by_k",
+    "popularity_bins", "genre_matrix", "metrics_by_k", "recall_by_item_bin", "mean_ci",
 ]
 
 
@@ -257,3 +257,33 @@ def popularity_bins(popularity: np.ndarray, edges=(0.2, 0.5)) -> np.ndarray:
     out = np.empty(len(pop), dtype=object)
     out[order] = lab
     return out
+
+
+def recall_by_item_bin(topk: np.ndarray, relevant: sp.spmatrix, bins: np.ndarray) -> dict[str, np.ndarray]:
+    """Per user, recall@k restricted to the relevant items of each item bin (e.g.
+    :func:`popularity_bins`): ``{bin: per-user array}``, NaN for users with no relevant item in
+    that bin. Shows whether a model finds only the head or also the tail."""
+    from .metrics import n_relevant, topk_hits
+
+    rel = sp.csr_matrix(relevant)
+    bins = np.asarray(bins)
+    if len(bins) != rel.shape[1]:
+        raise ValueError(f"bins has {len(bins)} labels for {rel.shape[1]} items")
+    out = {}
+    for label in sorted(set(bins.tolist())):
+        mask = sp.diags((bins == label).astype(float))
+        rb = (rel @ mask).tocsr()
+        rb.eliminate_zeros()
+        nr = n_relevant(rb)
+        hits = topk_hits(topk, rb).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[str(label)] = np.where(nr > 0, hits / np.maximum(nr, 1), np.nan)
+    return out
+
+
+def mean_ci(values, n_boot: int = 1000, level: float = 0.95, rng: np.random.Generator | int | None = 0
+            ) -> tuple[float, float, float]:
+    """Mean of ``values`` (NaN dropped) with a percentile bootstrap interval: the error bar of
+    one bar in a chart."""
+    (s,) = segment_means(values, np.zeros(len(np.asarray(values)), dtype=int), n_boot, level, rng)
+    return s.mean, s.low, s.high

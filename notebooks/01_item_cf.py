@@ -13,7 +13,12 @@
 #   (`ItemCF`, registered as `itemcf`), scored
 #   `Σ_j sim(i, j) · (r_uj − centre) [/ Σ_j |sim(i, j)|]`;
 # - **evaluation** on the hybrid-study protocol beside MostPop, ItemKNN and EASE, every
-#   hyper-parameter chosen on a validation carve-out of the training ratings (never on test).
+#   hyper-parameter chosen on a validation carve-out of the training ratings (never on test),
+#   with beyond-accuracy metrics (MRR, coverage, popularity bias, novelty, diversity), results
+#   per user-activity tercile and item-popularity bin, and metrics from k = 5 to 100;
+# - **claims that survive another split**: the same comparison on five seeds of the study's
+#   split (each model tuned per seed with the same validation budget) and on a global time
+#   split (train before one cut-off, test after).
 
 # %% tags=["parameters"]
 output_dir = "reports/01_item_cf"
@@ -30,6 +35,13 @@ ease_lambdas = [50.0, 100.0, 200.0, 300.0, 500.0, 800.0]
 itemcf_kinds = ["cosine", "pearson"]
 itemcf_centres = ["user", 2.0, "none"]  # "user": each user's mean; a number: a constant (the app: 2)
 itemcf_normalize = [True, False]
+itemknn_grid = {"n_neighbors": [50, 100], "shrinkage": [0.0, 10.0]}
+# sections 5-6: every model gets the same validation budget, per seed and per protocol
+seeds = [42, 7, 123, 2024, 31337]  # repeated study splits; 42 is the study's own
+ease_r_grid = {"lambda_": [50.0, 100.0, 200.0], "power": [1.0, 2.0]}
+als_grid = {"factors": [128], "regularization": [0.05, 40.0], "alpha": [2.0, 6.0]}
+ks = [5, 10, 25, 50, 100]  # cut-offs of the metric-vs-k plot
+n_boot = 1000
 
 # %%
 import dataclasses
@@ -41,12 +53,23 @@ import pandas as pd
 
 from recutils.datasets import load_movies, load_ratings
 from recutils.evaluation import evaluate_ranking, paired_bootstrap_ci
+from recutils.evaluation.beyond import (
+    activity_terciles,
+    beyond_accuracy,
+    genre_matrix,
+    item_popularity,
+    mean_ci,
+    metrics_by_k,
+    popularity_bins,
+    recall_by_item_bin,
+    segment_means,
+)
 from recutils.io import write_json
 from recutils.models import create
 from recutils.models.item_cf import ItemCF, similar_items
 from recutils.similarity import item_similarity
-from recutils.splits import sample_users, study_split
-from recutils.experiments import grid_search
+from recutils.splits import global_time_split, sample_users, study_split, validation_split
+from recutils.experiments import Candidate, grid_search, multi_seed
 
 out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
@@ -166,12 +189,13 @@ for normalize in (True, False):
 # ## 4. Evaluation on the hybrid-study protocol
 #
 # Hyper-parameters are chosen on `validation_split(split)` (a carve-out of the training
-# ratings with the same procedure and another seed) by NDCG@k: EASE's λ, and for ItemCF the
-# centre and weighted average vs sum, per similarity kind. The chosen configurations are
-# then refitted on the full training part and scored once on test.
+# ratings with the same procedure and another seed) by NDCG@k: EASE's λ, ItemKNN's neighbours
+# and shrinkage, and for ItemCF the centre and weighted average vs sum, per similarity kind.
+# The chosen configurations are then refitted on the full training part and scored once on test.
 
 # %%
 ease_best, ease_rows = grid_search("ease", split, {"lambda_": ease_lambdas}, k=k)
+itemknn_best, itemknn_rows = grid_search("itemknn", split, itemknn_grid, k=k)
 fixed = {"shrinkage": shrinkage, "min_support": min_support}
 itemcf_best, itemcf_rows = {}, []
 for kind in itemcf_kinds:
@@ -184,6 +208,7 @@ validation = pd.DataFrame(itemcf_rows)
 # %%
 # NBVAL_CHECK_OUTPUT
 print("EASE lambda chosen on validation:", ease_best["lambda_"])
+print("ItemKNN chosen on validation:", itemknn_best)
 for kind, cfg in itemcf_best.items():
     print(f"ItemCF {kind} chosen on validation: centre={cfg['centre']} normalize={cfg['normalize']}")
 
@@ -193,7 +218,7 @@ print(validation[["kind", "centre", "normalize", "precision", "recall", "ndcg"]]
 # %%
 candidates = {
     "MostPop": create("mostpop"),
-    "ItemKNN": create("itemknn"),
+    "ItemKNN": create("itemknn", **itemknn_best),
     f"EASE (λ={ease_best['lambda_']:g})": create("ease", **ease_best),
     **{f"ItemCF {kind}": ItemCF(**cfg) for kind, cfg in itemcf_best.items()},
     # the app's recipe: Pearson on ≥ 10 co-raters, no shrinkage, Σ sim · (r − 2)
@@ -221,22 +246,225 @@ cis = {label: paired_bootstrap_ci(r.per_user["ndcg"], ref, rng=seed) for label, 
 for label, ci in cis.items():
     print(f"{label} − ItemKNN, NDCG@{k}: {ci}")
 
+# %% [markdown]
+# Which model is "best" is decided on validation, not by the test table: the validation NDCG@k
+# of each tuned model's chosen configuration (MostPop scored on the same carve-out).
+
+# %%
+val = validation_split(split)
+val_ndcg = {
+    "MostPop": evaluate_ranking(create("mostpop").fit(val.without_test()), val, k).metrics["ndcg"],
+    "ItemKNN": max(r["ndcg"] for r in itemknn_rows),
+    f"EASE (λ={ease_best['lambda_']:g})": max(r["ndcg"] for r in ease_rows),
+    **{f"ItemCF {kind}": max(r["ndcg"] for r in itemcf_rows if r["kind"] == kind) for kind in itemcf_kinds},
+}
+best_label = max(val_ndcg, key=val_ndcg.get)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print("best on validation (NDCG@k):", best_label)
+
+# %% [markdown]
+# ### 4.1 Beyond accuracy
+#
+# For each model's top-k lists (definitions in `recutils.evaluation.beyond`): MRR@k, catalogue
+# coverage, the average popularity of what it recommends (share of training users who rated
+# it), the Gini coefficient of item exposure (0: every movie shown equally often), novelty
+# (mean self-information, bits) and intra-list diversity (mean pairwise genre Jaccard
+# distance). Error bars on the chart are 95 % bootstrap intervals over users.
+
+# %%
+rel = split.relevant()
+pop = item_popularity(split.train_binary)
+genres = genre_matrix(movies, split.items)
+beyond_rows = []
+for label, r in results.items():
+    mrr = metrics_by_k(r.topk, rel[r.users], [k])["mrr"][0]
+    beyond_rows.append({"model": label, f"mrr@{k}": mrr, **beyond_accuracy(r.topk, split.train_binary, genres=genres)})
+beyond = pd.DataFrame(beyond_rows)
+print(beyond.round(4).to_string(index=False))
+
 # %%
 fig, ax = plt.subplots(figsize=(9, 4))
 show = ["precision", "recall", "ndcg", "map"]
 x = np.arange(len(show))
 w = 0.8 / len(table)
-for i, row in table.iterrows():
-    ax.bar(x + i * w, [row[c] for c in show], width=w, label=row["model"])
+bar_ci = {}
+for i, (label, r) in enumerate(results.items()):
+    cis_ = [mean_ci(r.per_user[c], n_boot=n_boot, rng=seed) for c in show]
+    bar_ci[label] = {c: {"mean": m, "low": lo, "high": hi} for c, (m, lo, hi) in zip(show, cis_)}
+    means = np.array([m for m, _, _ in cis_])
+    err = np.array([[m - lo for m, lo, _ in cis_], [hi - m for m, _, hi in cis_]])
+    ax.bar(x + i * w, means, width=w, yerr=err, capsize=2, label=label)
 ax.set_xticks(x + w * (len(table) - 1) / 2, [f"{c}@{k}" if c != "map" else f"MAP@{k}" for c in show])
-ax.set_title(f"Hybrid-study protocol, test (k={k})")
+ax.set_title(f"Hybrid-study protocol, test (k={k}); 95 % bootstrap intervals over users")
 ax.legend(fontsize=8, ncol=2)
 fig.tight_layout()
 fig.savefig(out / "test_metrics.png", dpi=110)
 plt.show()
 
 # %% [markdown]
-# ## 5. Save metrics and configuration
+# ### 4.2 Who gains: users by activity, movies by popularity
+#
+# NDCG@k per tercile of users' training activity, and recall@k per popularity bin of the
+# relevant movies ("head": the most-rated movies holding the first 20 % of training
+# ratings, "mid": up to 50 %, "tail": the rest), each with a 95 % bootstrap interval.
+
+# %%
+terciles = activity_terciles(split.train_binary, results["MostPop"].users)
+item_bins = popularity_bins(pop)
+segment_rows = []
+for label, r in results.items():
+    assert np.array_equal(r.users, results["MostPop"].users)
+    for sm in segment_means(r.per_user["ndcg"], terciles, n_boot=n_boot, rng=seed):
+        segment_rows.append({"model": label, "segment": f"users {sm.segment}", "metric": f"ndcg@{k}",
+                             "n": sm.n, "mean": sm.mean, "low": sm.low, "high": sm.high})
+    for b, vals in recall_by_item_bin(r.topk, rel[r.users], item_bins).items():
+        m_, lo, hi = mean_ci(vals, n_boot=n_boot, rng=seed)
+        segment_rows.append({"model": label, "segment": f"items {b}", "metric": f"recall@{k}",
+                             "n": int(np.isfinite(vals).sum()), "mean": m_, "low": lo, "high": hi})
+segments = pd.DataFrame(segment_rows)
+print(segments.pivot_table(index="model", columns="segment", values="mean", sort=False).round(4).to_string())
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+for ax, prefix in zip(axes, ["users", "items"]):
+    sub = segments[segments["segment"].str.startswith(prefix)]
+    segs = list(dict.fromkeys(sub["segment"]))
+    w = 0.8 / len(results)
+    for i, label in enumerate(results):
+        rows = sub[sub["model"] == label].set_index("segment").loc[segs]
+        ax.bar(np.arange(len(segs)) + i * w, rows["mean"], width=w,
+               yerr=[rows["mean"] - rows["low"], rows["high"] - rows["mean"]], capsize=2, label=label)
+    ax.set_xticks(np.arange(len(segs)) + w * (len(results) - 1) / 2, segs)
+    ax.set_ylabel(sub["metric"].iloc[0])
+axes[0].set_title("by user activity tercile")
+axes[1].set_title("by popularity bin of the relevant movies")
+axes[1].legend(fontsize=7)
+fig.tight_layout()
+fig.savefig(out / "segments.png", dpi=110)
+plt.show()
+
+# %% [markdown]
+# ### 4.3 Metrics from k = 5 to 100
+#
+# One deep top-100 list per model, cut at each k.
+
+# %%
+deep = {label: evaluate_ranking(model, split, max(ks)) for label, model in candidates.items()}
+by_k = {label: metrics_by_k(r.topk, rel[r.users], ks) for label, r in deep.items()}
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+for ax, m in zip(axes, ["precision", "recall", "ndcg"]):
+    for label, curves in by_k.items():
+        ax.plot(ks, curves[m], marker="o", ms=3, label=label)
+    ax.set_xscale("log")
+    ax.set_xticks(ks, [str(x) for x in ks])
+    ax.set_xlabel("k")
+    ax.set_title(f"{m}@k")
+axes[0].legend(fontsize=7)
+fig.tight_layout()
+fig.savefig(out / "metrics_vs_k.png", dpi=110)
+plt.show()
+
+# %% [markdown]
+# ## 5. Does the ranking of models hold on other splits?
+#
+# The study's split uses `random_state=42`. Here the same protocol is repeated with
+# `seeds`; on each seed every model is tuned on that seed's validation carve-out with the
+# same grids (MostPop has nothing to tune; the ItemCF variants are left out: they are slow to
+# fit and far behind), refitted on its training part and scored on its test part
+# (`recutils.experiments.multi_seed`). The table gives the mean over seeds with a Student-t
+# 95 % interval across seeds. A claim "A beats B" is made only when the paired per-user
+# bootstrap pooled over seeds excludes zero **and** A is ahead on every seed.
+
+# %%
+seed_candidates = {
+    "MostPop": Candidate("mostpop"),
+    "ItemKNN": Candidate("itemknn", itemknn_grid),
+    "EASE": Candidate("ease", {"lambda_": ease_lambdas}),
+    "EASE-r": Candidate("ease_r", ease_r_grid),
+    "ALS": Candidate("als", als_grid),
+}
+ms = multi_seed(lambda sd: study_split(ratings, seed=sd), seeds, seed_candidates, k=k)
+seed_table = pd.DataFrame(ms.table(("precision", "recall", "ndcg")))
+seed_best = ms.best_on_validation()
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print("seeds:", ms.seeds, "| models:", ", ".join(ms.labels))
+print("best on validation (mean NDCG@k over seeds):", seed_best)
+
+# %%
+cols = ["model", f"validation_ndcg@{k}"] + [f"{m}@{k}{s}" for m in ("precision", "ndcg") for s in ("", "_low", "_high")]
+print(seed_table[cols].round(4).to_string(index=False))
+
+# %%
+claims = {}
+for other in ms.labels:
+    if other == seed_best:
+        continue
+    for m in ("precision", "ndcg"):
+        c = ms.compare(seed_best, other, m, n_boot=n_boot, rng=seed)
+        claims[f"{seed_best} vs {other} ({m}@{k})"] = c
+        print(c)
+if {"EASE-r", "EASE"} <= set(ms.labels) and seed_best != "EASE-r":
+    c = ms.compare("EASE-r", "EASE", "precision", n_boot=n_boot, rng=seed)
+    claims[f"EASE-r vs EASE (precision@{k})"] = c
+    print(c)
+
+# %%
+fig, ax = plt.subplots(figsize=(8, 3.8))
+for i, row in seed_table.iterrows():
+    per = row[f"precision@{k}_per_seed"]
+    ax.scatter(np.full(len(per), i) + np.linspace(-0.15, 0.15, len(per)), per, s=12, color="grey", zorder=3)
+    lo, hi = row[f"precision@{k}_low"], row[f"precision@{k}_high"]
+    ax.errorbar(i, row[f"precision@{k}"], yerr=[[row[f"precision@{k}"] - lo], [hi - row[f"precision@{k}"]]]
+                if np.isfinite(lo) else None, fmt="o", color="C0", capsize=4, zorder=4)
+ax.set_xticks(range(len(seed_table)), seed_table["model"])
+ax.set_ylabel(f"precision@{k}")
+ax.set_title(f"{len(ms.seeds)} seeds of the study split: each seed (grey), mean and t-interval (blue)")
+fig.tight_layout()
+fig.savefig(out / "seeds.png", dpi=110)
+plt.show()
+
+# %% [markdown]
+# ## 6. A global time split
+#
+# One cut-off time for everybody (`global_time_split`): the training part is every rating made
+# before the time by which 80 % of all ratings had been made, the test part every rating after
+# it — no model sees the future. Validation is carved the same way out of the training part.
+# On ml-latest-small most ratings after the cut-off come from users who joined after it and
+# cannot be scored by any collaborative model: they are counted below, and the users left
+# are few, so the intervals (95 % bootstrap over users) are wide.
+
+# %%
+gsplit = global_time_split(ratings)
+gsummary = gsplit.summary()
+gchosen, gresults = {}, {}
+for label, c in seed_candidates.items():
+    best, _ = grid_search(c.model, gsplit, {key: list(v) for key, v in c.grid.items()}, k=k)
+    gchosen[label] = best
+    gresults[label] = evaluate_ranking(create(c.model, **best).fit(gsplit.without_test()), gsplit, k, name=label)
+grows = []
+for label, r in gresults.items():
+    row = {"model": label, "n_users": r.metrics["n_users"]}
+    for m in ("precision", "recall", "ndcg"):
+        mean, lo, hi = mean_ci(r.per_user[m], n_boot=n_boot, rng=seed)
+        row.update({f"{m}@{k}": mean, f"{m}@{k}_low": lo, f"{m}@{k}_high": hi})
+    grows.append(row)
+gtable = pd.DataFrame(grows)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print({key: gsummary[key] for key in ("n_train", "n_test", "n_test_in_universe", "n_evaluable_users",
+                                      "n_test_new_users", "n_test_rows_new_users", "n_test_new_items",
+                                      "n_test_rows_new_items")})
+
+# %%
+print(gtable.round(4).to_string(index=False))
+
+# %% [markdown]
+# ## 7. Save metrics and configuration
 
 # %%
 metrics = {  # full precision: the regression test compares these with tolerances
@@ -245,19 +473,40 @@ metrics = {  # full precision: the regression test compares these with tolerance
     "split": summary,
     "table": [{"model": row["model"], **{c: float(row[c]) for c in metric_cols}, "n_users": int(row["n_users"])}
               for _, row in table.iterrows()],
+    "best_on_validation": {"model": best_label, "validation_ndcg": val_ndcg},
     "tables": {
+        f"Beyond accuracy (study split, k={k})": beyond.to_dict("records"),
+        f"Across {len(ms.seeds)} seeds of the study split (mean and t-interval over seeds)": [
+            {key: v for key, v in row.items() if not key.endswith("_per_seed")} for row in ms.table(("precision", "recall", "ndcg"))
+        ],
+        f"Global time split (cut-off {gsummary['cutoff']}; {gsummary['n_evaluable_users']} evaluable users)":
+            gtable.to_dict("records"),
         f"Validation (ItemCF, NDCG@{k} chooses)": [
             dict(row) for row in itemcf_rows
         ],
         f"Validation (EASE λ, NDCG@{k} chooses)": [dict(row) for row in ease_rows],
+        f"Validation (ItemKNN, NDCG@{k} chooses)": [dict(row) for row in itemknn_rows],
     },
     "paired_ci_ndcg_vs_itemknn": {label: dataclasses.asdict(ci) for label, ci in cis.items()},
+    "test_metric_ci": bar_ci,
+    "segments": segments.to_dict("records"),
+    "metrics_by_k": {"k": ks, **by_k},
+    "seeds": {
+        "seeds": ms.seeds,
+        "best_on_validation": seed_best,
+        "table": ms.table(("precision", "recall", "ndcg")),
+        "claims": {name: {**dataclasses.asdict(c), "holds": c.holds} for name, c in claims.items()},
+        "chosen": {str(r.seed): r.chosen for r in ms.runs},
+        "grids": {"itemknn": itemknn_grid, "ease": {"lambda_": ease_lambdas}, "ease_r": ease_r_grid, "als": als_grid},
+    },
+    "global_time": {"split": gsummary, "chosen": gchosen, "table": gtable.to_dict("records")},
     "similar_items": similar_tables,
 }
 config = {
-    "params": {"seed": seed, "k": k, "n_users": n_users, "shrinkage": shrinkage, "min_support": min_support},
+    "params": {"seed": seed, "k": k, "n_users": n_users, "shrinkage": shrinkage, "min_support": min_support,
+               "seeds": seeds, "ks": ks, "n_boot": n_boot},
     "models": {label: model.config_dict() for label, model in candidates.items()},
-    "chosen_on_validation": {"ease": ease_best, "itemcf": itemcf_best},
+    "chosen_on_validation": {"ease": ease_best, "itemknn": itemknn_best, "itemcf": itemcf_best},
 }
 write_json(out / "metrics.json", metrics)
 write_json(out / "config.json", config)

@@ -56,8 +56,11 @@ class Task:
         self._last = 0.0
         self._bar = None
         if show:
-            from tqdm.auto import tqdm
+            import warnings
 
+            with warnings.catch_warnings():  # a kernel without ipywidgets: tqdm falls back to text
+                warnings.filterwarnings("ignore", message="IProgress not found")
+                from tqdm.auto import tqdm
             self._bar = tqdm(total=self.total, desc=self.desc, unit=self.unit, leave=False)
         self._event("start")
 

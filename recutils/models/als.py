@@ -32,8 +32,13 @@ class ALS(Recommender):
     Config = ALSConfig
 
     def _fit(self, split):
-        from implicit.cpu.als import AlternatingLeastSquares
+        import warnings
+
         from threadpoolctl import threadpool_limits
+
+        with warnings.catch_warnings():  # implicit imports tqdm.auto, which warns in a kernel without ipywidgets
+            warnings.filterwarnings("ignore", message="IProgress not found")
+            from implicit.cpu.als import AlternatingLeastSquares
 
         c = self.config
         X = (split.train_ratings / 5.0 if c.use_ratings else split.train_binary).tocsr().astype(np.float32)

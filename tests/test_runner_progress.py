@@ -120,7 +120,7 @@ def test_log_display_header_result_and_a_line_per_change(monkeypatch):
     monkeypatch.delenv(live.QUIET_ENV, raising=False)
     out = io.StringIO()
     d = Display("[1/2] 01_x", out, tty=False)
-    d.header("[1/2] 01_x (full) started 12:00:00 ...")
+    d.header("[1/2] 01_x (full) started 12:00:00 ...", now=0.0)
     cell = Cell(2, 5, "§1 Data")
     task = TaskState("encode m", "texts", 100, 50, 0.0, 10.0, 1)
     for now in (1.0, 2.0, 3.5, 4.0):  # first poll starts the clock; a line once it lasted 2 s
@@ -135,7 +135,7 @@ def test_log_display_header_result_and_a_line_per_change(monkeypatch):
         "[1/2] 01_x ok in 25.0 s"]
     quick = io.StringIO()
     d = Display("01_x", quick, tty=False)
-    d.header("01_x (smoke) started 12:00:00 ...")
+    d.header("01_x (smoke) started 12:00:00 ...", now=0.0)
     d.status(Cell(1, 3, "a = 1"), [], 0.5, 0.0)
     d.result("ok in 0.9 s")
     assert quick.getvalue() == "01_x (smoke) started 12:00:00 ... ok in 0.9 s\n"
@@ -146,7 +146,7 @@ def test_tty_display_rewrites_in_place_and_keeps_the_header(monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
     out = io.StringIO()
     d = Display("01_x", out, tty=True)
-    d.header("01_x (full) started 12:00:00 ...")
+    d.header("01_x (full) started 12:00:00 ...", now=0.0)
     d.status(Cell(1, 3, "§1 Data"), [], 1.0, 0.0)
     d.status(Cell(1, 3, "§1 Data"), [], 1.2, 0.0)  # the same text is not rewritten
     d.finished(TaskState("encode m", "texts", None, 9, 0.0, 9.0, 1, seconds=9.0, ok=True))
@@ -171,7 +171,7 @@ def test_quiet_keeps_header_and_result_only(monkeypatch):
     out = io.StringIO()
     d = Display("01_x", out, tty=False)
     assert not d.enabled
-    d.header("01_x (full) started 12:00:00 ...")
+    d.header("01_x (full) started 12:00:00 ...", now=0.0)
     for now in (1.0, 5.0, 40.0):
         d.status(Cell(1, 3, "§1 Data"), [], now, 0.0)
     d.finished(TaskState("encode m", "texts", None, 9, 0.0, 60.0, 1, seconds=60.0, ok=True))

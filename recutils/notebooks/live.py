@@ -265,6 +265,7 @@ class Display:
         self._header = ""
         self._pending = False  # the current line starts with the header
         self._shown = ""  # the live line on the terminal now
+        self._t0: float | None = None  # when the header was printed: "elapsed" counts from there
         self._lock = threading.Lock()
 
     def _write(self, text: str) -> None:
@@ -274,9 +275,10 @@ class Display:
         except (OSError, ValueError):
             pass
 
-    def header(self, text: str) -> None:
+    def header(self, text: str, now: float | None = None) -> None:
         with self._lock:
             self._header, self._pending, self._shown = text, True, ""
+            self._t0 = time.time() if now is None else now
             self._write(text)
 
     def _break(self) -> None:
@@ -290,6 +292,7 @@ class Display:
     def status(self, cell: Cell | str | None, tasks: list[TaskState], now: float, started: float) -> None:
         if not self.enabled:
             return
+        started = self._t0 if self._t0 is not None else started
         with self._lock:
             if self.tty:
                 text = self._fit(cell, tasks, now, started, shutil.get_terminal_size((120, 24)).columns - 1)

@@ -154,7 +154,7 @@ def test_tty_display_rewrites_in_place_and_keeps_the_header(monkeypatch):
     d.result("ok in 11.0 s")
     assert out.getvalue() == (
         "01_x (full) started 12:00:00 ..."
-        "\r\033[K01_x (full) started 12:00:00 ... cell 1/3 §1 Data · 0:01 elapsed"
+        "\r\033[K01_x · cell 1/3 §1 Data · 0:01 elapsed"
         "\r\033[K01_x (full) started 12:00:00 ...\n  encode m: 9 texts in 0:09\n"
         "\r\033[K01_x · cell 2/3 §2 Search · 0:10 elapsed"
         "\r\033[K01_x ok in 11.0 s\n")

@@ -63,6 +63,7 @@ def execute(nb: Notebook, params: dict, out_path: Path, root: Path = ROOT, displ
     """Sync the pair, then execute it with papermill into ``out_path`` (cwd = ``root``), showing its
     progress on ``display`` and writing ``timings.json`` beside it (:mod:`.live`, :mod:`.timings`).
     Raises :class:`NotebookFailed` naming the failing cell; the partial notebook stays."""
+    t0 = time.time()
     import nbformat
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
@@ -90,8 +91,8 @@ def execute(nb: Notebook, params: dict, out_path: Path, root: Path = ROOT, displ
         raise NotebookFailed(_failure_message(nb, exc, out_path)) from None
     finally:
         try:  # the watcher has read the last events; a failure to write timings is not the run's
-            write_timings(out_path.parent, record(nb.name, time.time() - watch.started, ok, watch.tracker.finished,
-                                                  watch.started, load_before))
+            write_timings(out_path.parent, record(nb.name, time.time() - t0, ok, watch.tracker.finished, t0,
+                                                  load_before))
         except (OSError, TypeError, ValueError):
             pass
     return out_path

@@ -249,7 +249,8 @@ def quiet_from_env() -> bool:
 class Display:
     """One notebook's lines on ``stream``: the header (``… started 12:00:00 ...``), the live
     status, finished tasks, and the result (``ok in 3.1 s``) — on the header's line when
-    nothing came in between. ``enabled=False`` keeps only the header and the result."""
+    nothing came in between (on a terminal the live line stands in the header's place until
+    then). ``enabled=False`` keeps only the header and the result."""
 
     def __init__(self, prefix: str, stream=None, tty: bool | None = None, enabled: bool | None = None):
         self.prefix = prefix
@@ -305,13 +306,11 @@ class Display:
 
     def _fit(self, cell: Cell | str | None, tasks: list[TaskState], now: float, started: float, width: int) -> str:
         """The live line for a terminal ``width`` wide: the section label shortened first, then the end."""
-        def text(c):
-            return (self._header + " " if self._pending else self.prefix + " · ") + " · ".join(status_parts(c, tasks, now, started))
-
-        line = text(cell)
+        line = status_line(self.prefix, cell, tasks, now, started)
         over = len(line) - width
         if over > 0 and isinstance(cell, Cell) and len(cell.label) > 12:
-            line = text(Cell(cell.number, cell.total, cell.label[: max(len(cell.label) - over - 1, 11)] + "…"))
+            short = Cell(cell.number, cell.total, cell.label[: max(len(cell.label) - over - 1, 11)] + "…")
+            line = status_line(self.prefix, short, tasks, now, started)
         return line if len(line) <= width else line[: max(width - 1, 0)] + "…"
 
     def finished(self, st: TaskState) -> None:

@@ -5,6 +5,7 @@ import io
 import json
 import os
 import re
+import threading
 
 import nbformat
 import pytest
@@ -76,11 +77,14 @@ def test_finished_lines_ok_failed_and_without_total():
     assert live.finished_line(st) == "  scan: 5 rows in 0:09"
 
 
-def test_tasks_of_a_dead_process_are_dropped():
+def test_tasks_of_a_dead_process_end_as_failed():
     tr = Tracker()
-    tr.feed([_ev("start", pid=os.getpid()), _ev("start", "gone", pid=2 ** 22 + 12345)])
+    tr.feed([_ev("start", pid=os.getpid()),
+             _ev("start", "gone", pid=2 ** 22 + 12345), _ev("update", "gone", n=40, t=1030.0, pid=2 ** 22 + 12345)])
     assert [t.desc for t in tr.running()] == ["encode m", "gone"]
-    assert [t.desc for t in tr.running(check_pids=True)] == ["encode m"]
+    assert [(t.desc, t.n, t.seconds, t.ok) for t in tr.reap()] == [("gone", 40, 30.0, False)]
+    assert [t.desc for t in tr.running()] == ["encode m"] and tr.finished[-1].desc == "gone"
+    assert tr.reap() == []
 
 
 def test_cell_info_section_from_nearest_heading_else_first_code_line():
@@ -269,6 +273,7 @@ data_dir = None
 seed = 42
 n = 3
 fail = False
+die = False
 
 # %% [markdown]
 # ## 1. Encoding
@@ -287,6 +292,8 @@ with progress.task("train toy", total=5, unit="batches") as t:
     t.update(2)
     if fail:
         raise RuntimeError("boom")
+    if die:
+        os.kill(os.getpid(), 9)
 '''
 
 
@@ -328,4 +335,13 @@ def test_execute_reports_kernel_and_subprocess_tasks_and_writes_timings(tmp_path
         nbm.run("01", "smoke", root=tmp_path)
     rec = json.loads((path.parent / "timings.json").read_text())
     assert rec["ok"] is False and rec["stages"][-1]["desc"] == "train toy" and rec["stages"][-1]["ok"] is False
+    assert progress.PROGRESS_ENV not in os.environ
+    # the kernel dies: a NotebookFailed naming the cell, the watcher stopped, its task failed at its last count
+    (tmp_path / "params" / "01_toy.smoke.yaml").write_text("output_dir: reports/_smoke/01_toy\ndie: true\n")
+    with pytest.raises(nbm.NotebookFailed, match=r"01_toy: the kernel died during code cell 4/4 \(§1 Encoding\)"):
+        nbm.run("01", "smoke", root=tmp_path)
+    assert not [t for t in threading.enumerate() if t.name == "recutils-progress"]
+    rec = json.loads((path.parent / "timings.json").read_text())
+    assert rec["ok"] is False and rec["stages"][-1] | {"seconds": 0} == {
+        "desc": "train toy", "seconds": 0, "n": 2, "unit": "batches", "runs": 1, "ok": False}
     assert progress.PROGRESS_ENV not in os.environ

@@ -66,6 +66,7 @@ def execute(nb: Notebook, params: dict, out_path: Path, root: Path = ROOT, displ
     t0 = time.time()
     import nbformat
     import papermill as pm
+    from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     sync_pair(nb)
@@ -89,6 +90,11 @@ def execute(nb: Notebook, params: dict, out_path: Path, root: Path = ROOT, displ
         ok = True
     except PapermillExecutionError as exc:
         raise NotebookFailed(_failure_message(nb, exc, out_path)) from None
+    except DeadKernelError:
+        c = watch.last_cell
+        where = f"code cell {c.number}/{c.total} ({c.label})" if c else "start-up"
+        raise NotebookFailed(f"{nb.name}: the kernel died during {where} (killed? out of memory?)\n"
+                             f"  partial notebook: {_rel(out_path, nb.root)}") from None
     finally:
         try:  # the watcher has read the last events; a failure to write timings is not the run's
             write_timings(out_path.parent, record(nb.name, time.time() - t0, ok, watch.tracker.finished, t0,

@@ -127,11 +127,19 @@ class Tracker:
                 self.active[st.key] = st
         return ended
 
-    def running(self, check_pids: bool = False) -> list[TaskState]:
-        """The tasks started and not ended, oldest first (those of dead processes dropped)."""
-        if check_pids:
-            for k in [k for k, st in self.active.items() if not _alive(st.pid)]:
-                del self.active[k]
+    def reap(self) -> list[TaskState]:
+        """End the tasks of processes that are gone (a dead kernel or subprocess): failed, at
+        their last event. Returns them."""
+        ended = []
+        for k in [k for k, st in self.active.items() if not _alive(st.pid)]:
+            st = self.active.pop(k)
+            st.seconds, st.ok = st.t - st.t0, False
+            self.finished.append(st)
+            ended.append(st)
+        return ended
+
+    def running(self) -> list[TaskState]:
+        """The tasks started and not ended, oldest first."""
         return sorted(self.active.values(), key=lambda st: st.t0)
 
 
@@ -337,7 +345,8 @@ class Watch:
     def __init__(self, display: Display | None = None, poll: float = POLL):
         self.display, self.poll = display, poll
         self.tracker = Tracker()
-        self.cell: Cell | str | None = None  #: None before the first cell
+        self.cell: Cell | str | None = None  #: what the live line shows (None before the first cell)
+        self.last_cell: Cell | None = None  #: the code cell started last
         self.started = time.time()
         self.path: str | None = None
         self._offset = 0
@@ -352,19 +361,19 @@ class Watch:
             if done and index == len(cells) - 1:
                 self.cell = CLOSING
             elif not done and cells[index].get("cell_type") == "code":
-                self.cell = cell_info(cells, index)
+                self.cell = self.last_cell = cell_info(cells, index)
         except Exception:  # noqa: BLE001 -- a progress display never breaks a run
             pass
 
     def check(self, now: float | None = None, final: bool = False) -> None:
         """Read new events, report ended tasks, refresh the status (never raises)."""
         try:
+            ended = []
             if self.path:
                 events, self._offset = read_events(self.path, self._offset)
                 ended = self.tracker.feed(events)
-            else:
-                ended = []
-            running = self.tracker.running(check_pids=True)
+            ended += self.tracker.reap()
+            running = self.tracker.running()
             if self.display is None:
                 return
             for st in ended:

@@ -10,9 +10,9 @@ to a :class:`Display`::
 
 On a terminal the line is rewritten in place; in a log (not a TTY) a line is printed when the cell
 or task changes and has lasted :data:`SETTLE` seconds (so quick cells leave no line), and again at
-most every :data:`REPEAT` seconds. A task that ends after :data:`FINISHED_LINE` seconds or more leaves one permanent line.
-``RECUTILS_PROGRESS=0`` (or ``--quiet``) turns all of that off; the finished tasks are still
-collected for ``timings.json``.
+most every :data:`REPEAT` seconds. A task that ends after :data:`FINISHED_LINE` seconds or more
+leaves one permanent line. ``RECUTILS_PROGRESS=0`` (or ``--quiet``) turns all of that off; the
+finished tasks are still collected for ``timings.json``.
 
 Nothing here may break a run: the display and the watcher swallow their own errors.
 """

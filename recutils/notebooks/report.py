@@ -81,7 +81,8 @@ class ReportEntry:
 def timings_text(entries: list[ReportEntry], run: dict | None = None) -> str:
     """The machine line (when ``run`` describes this ``reproduce``: machine, load before/after,
     seconds, t0) and the table of seconds per notebook and long stage."""
-    head = f"Seconds per notebook, and per stage of {STAGE_SECONDS:g} s or more (share of its notebook)."
+    head = (f"Seconds per notebook, and per stage of {STAGE_SECONDS:g} s or more (share of its notebook). "
+            "A run that filled cold caches (models, embeddings) takes longer than a rerun.")
     if run:
         head = machine_line(run) + "\n\n" + head
     rows = timing_rows([(e.name, e.timings) for e in entries], since=(run or {}).get("t0"))

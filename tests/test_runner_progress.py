@@ -168,6 +168,13 @@ def test_tty_display_rewrites_in_place_and_keeps_the_header(monkeypatch):
     d.status(Cell(1, 3, "§1 A rather long section title that will not fit"), [], 1.0, 0.0)
     shown = narrow.getvalue().removeprefix("\r\033[K")
     assert len(shown) == 59 and shown.startswith("01_x · cell 1/3 §1 A rather") and shown.endswith("… · 0:01 elapsed")
+    monkeypatch.setenv("COLUMNS", "100")
+    tiny = io.StringIO()
+    task = TaskState("encode all-mpnet-base-v2 (onnx-int8)", "texts", 9742, 4512, 0.0, 86.8, 1)
+    Display("[3/5] 03_s", tiny, tty=True).status(Cell(7, 24, "§2 Embedding the movies"), [task], 100.0, 0.0)
+    shown = tiny.getvalue().removeprefix("\r\033[K")  # no room for the section: dropped, then the end cut
+    assert shown == "[3/5] 03_s · cell 7/24 · encode all-mpnet-base-v2 (onnx-int8) 4,512/9,742 texts 46% · 52 texts/s ·…"
+    assert len(shown) == 99
 
 
 def test_quiet_keeps_header_and_result_only(monkeypatch):

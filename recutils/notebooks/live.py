@@ -313,11 +313,13 @@ class Display:
                 self._write(status_line(self.prefix, cell, tasks, now, started) + "\n")
 
     def _fit(self, cell: Cell | str | None, tasks: list[TaskState], now: float, started: float, width: int) -> str:
-        """The live line for a terminal ``width`` wide: the section label shortened first, then the end."""
+        """The live line for a terminal ``width`` wide: the section label shortened (then dropped)
+        first, then the end cut."""
         line = status_line(self.prefix, cell, tasks, now, started)
         over = len(line) - width
-        if over > 0 and isinstance(cell, Cell) and len(cell.label) > 12:
-            short = Cell(cell.number, cell.total, cell.label[: max(len(cell.label) - over - 1, 11)] + "…")
+        if over > 0 and isinstance(cell, Cell) and cell.label:
+            keep = len(cell.label) - over - 1
+            short = Cell(cell.number, cell.total, cell.label[:keep] + "…" if keep >= 10 else "")
             line = status_line(self.prefix, short, tasks, now, started)
         return line if len(line) <= width else line[: max(width - 1, 0)] + "…"
 

@@ -352,3 +352,23 @@ def test_execute_reports_kernel_and_subprocess_tasks_and_writes_timings(tmp_path
     assert rec["ok"] is False and rec["stages"][-1] | {"seconds": 0} == {
         "desc": "train toy", "seconds": 0, "n": 2, "unit": "batches", "runs": 1, "ok": False}
     assert progress.PROGRESS_ENV not in os.environ
+
+
+def test_cli_run_header_result_and_quiet(monkeypatch, capsys):
+    seen = []
+
+    def fake_run(name, level="full", output_dir=None, root=None, display=None):
+        seen.append((name, level, display.enabled))
+        return nbm.ROOT / "reports" / "_x" / f"{name}.ipynb"
+
+    monkeypatch.setattr(nbm.cli, "run", fake_run)
+    monkeypatch.delenv(live.QUIET_ENV, raising=False)
+    assert nbm.main(["run", "02", "--params", "smoke"]) == 0
+    assert nbm.main(["run", "02", "--params", "smoke", "--quiet"]) == 0
+    monkeypatch.setenv(live.QUIET_ENV, "0")
+    assert nbm.main(["run", "02", "--params", "smoke"]) == 0
+    assert seen == [("02_tfidf_search", "smoke", True), ("02_tfidf_search", "smoke", False),
+                    ("02_tfidf_search", "smoke", False)]
+    out = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"02_tfidf_search \(smoke\) started \d\d:\d\d:\d\d \.\.\. ok in \d+\.\d s -> "
+                        r"reports/_x/02_tfidf_search.ipynb", out[0])

@@ -271,7 +271,7 @@ def test_render_readme_sections_tables_and_figures():
 
 # --- reproduce's control flow (execution faked) ---------------------------------------------
 def _fake_run(fail_on):
-    def run(name, level="full", output_dir=None, root=None):
+    def run(name, level="full", output_dir=None, root=None, display=None):
         nb = nbm.find(name, nbm.discover(root))
         if nb.name in fail_on:
             raise nbm.NotebookFailed(f"{nb.name}: cell 3 (In [2]) raised ValueError: boom")
@@ -368,7 +368,7 @@ def test_cli_bad_param_type_is_one_line(tmp_path, monkeypatch, capsys):
     (tmp_path / "params" / "01_toy.smoke.yaml").write_text('output_dir: reports/_smoke/01_toy\nn: "abc"\n')
     monkeypatch.setattr(nbm.discovery, "ROOT", tmp_path)
     monkeypatch.setattr(nbm.discover, "__defaults__", (tmp_path,))
-    monkeypatch.setattr(nbm.run, "__defaults__", ("full", None, tmp_path))
+    monkeypatch.setattr(nbm.run, "__defaults__", ("full", None, tmp_path, None))
     assert nbm.main(["run", "01", "--params", "smoke"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: params/01_toy.smoke.yaml: n must be") and "Traceback" not in err

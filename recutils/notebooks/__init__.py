@@ -5,6 +5,8 @@ One concern per module, each importing only the ones listed before it:
 - :mod:`.discovery` -- :class:`Notebook`, :func:`discover`, :func:`find` (names and paths);
 - :mod:`.params` -- the ``parameters`` cell, ``params/NN_name.LEVEL.yaml``, type checks;
 - :mod:`.sync` -- code-cell comparison of ``.py`` / ``.ipynb`` / golden, orphans, ``jupytext --sync``;
+- :mod:`.live` -- the terminal's live line: the kernel's progress file, the current cell, :class:`Display`;
+- :mod:`.timings` -- ``timings.json`` (seconds per notebook and long stage), the machine, table rows;
 - :mod:`.execution` -- :func:`run` / :func:`execute` with papermill, :class:`NotebookFailed`;
 - :mod:`.goldens` -- :func:`strip_volatile`, :func:`golden` and its ``metrics.json`` reference;
 - :mod:`.report` -- :func:`reproduce` and ``reports/README.md``;
@@ -33,6 +35,8 @@ from .params import (
     resolve_params,
 )
 from .sync import INJECTED_TAG, check_notebook, check_sync, code_cells, compare_code_cells, orphans, sync_pair
+from .live import Display, Watch, status_line
+from .timings import TIMINGS_FILE, read_timings, timing_rows
 from .execution import KERNEL, NotebookFailed, execute, run
 from .goldens import golden, strip_volatile
 from .report import (
@@ -43,16 +47,17 @@ from .report import (
     render_readme,
     report_dir,
     reproduce,
+    timings_text,
     write_readme,
 )
 from .cli import main
 
 __all__ = [
     "_NOT_A_LITERAL", "GOLDEN_DIR", "INJECTED_TAG", "KERNEL", "LEVELS", "NOTEBOOKS_DIR", "PARAMETERS_TAG", "PARAMS_DIR",
-    "REPORTS_DIR", "REQUIRED_PARAMETERS", "ROOT", "Notebook", "NotebookFailed", "ReportEntry",
-    "check_notebook", "check_param_types", "check_sync", "code_cells", "collect_entry", "compare_code_cells",
+    "REPORTS_DIR", "REQUIRED_PARAMETERS", "ROOT", "TIMINGS_FILE", "Display", "Notebook", "NotebookFailed", "ReportEntry",
+    "Watch", "check_notebook", "check_param_types", "check_sync", "code_cells", "collect_entry", "compare_code_cells",
     "declared_parameters", "discover", "execute", "find", "golden", "load_params", "main", "markdown_table",
     "metrics_tables", "notebook_params", "orphans", "parameter_defaults", "parameter_names", "parameters_cell",
-    "read_source", "render_readme", "report_dir", "reproduce", "resolve_params", "run", "strip_volatile", "sync_pair",
-    "write_readme",
+    "read_source", "read_timings", "render_readme", "report_dir", "reproduce", "resolve_params", "run", "status_line",
+    "strip_volatile", "sync_pair", "timing_rows", "timings_text", "write_readme",
 ]

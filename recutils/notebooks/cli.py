@@ -1,8 +1,8 @@
 """Notebook machinery: discovery, parameters, execution, goldens, pair checks, the report index.
 
     python -m recutils.notebooks list
-    python -m recutils.notebooks run NAME [--params smoke|full] [--output-dir DIR]
-    python -m recutils.notebooks reproduce [--params full] [--only NN ...] [--keep-going]
+    python -m recutils.notebooks run NAME [--params smoke|full] [--output-dir DIR] [--quiet]
+    python -m recutils.notebooks reproduce [--params full] [--only NN ...] [--keep-going] [--quiet]
     python -m recutils.notebooks golden [NAME ...]
     python -m recutils.notebooks check-sync
 
@@ -16,7 +16,11 @@ Conventions (nothing is listed by hand):
   ``parameters``, which always declares ``output_dir``, ``data_dir`` and ``seed``;
 - ``run`` executes with papermill (kernel ``python3``, working directory = the repository
   root) into ``<output_dir>/NN_name.ipynb``; the notebook writes ``metrics.json`` and its
-  figures (PNG) into ``output_dir`` (default ``reports/NN_name``);
+  figures (PNG) into ``output_dir`` (default ``reports/NN_name``); the runner adds
+  ``timings.json`` (seconds per notebook and per long ``recutils.progress`` task);
+- ``run`` and ``reproduce`` show a live line (cell, section, running task with its ETA): rewritten
+  in place on a terminal, a line per change (at most every 30 s) in a log; ``--quiet`` or
+  ``RECUTILS_PROGRESS=0`` turns it off;
 - ``metrics.json`` may hold the notebook's headline table(s) for ``reports/README.md``: a list
   of row dicts under ``"table"`` and/or ``{"title": rows}`` under ``"tables"``;
 - ``tests/golden/NN_name.ipynb`` is the smoke run with volatile metadata stripped; pytest's
@@ -35,6 +39,7 @@ from ..errors import RecutilsError
 from .discovery import NOTEBOOKS_DIR, _rel, discover, find
 from .execution import NotebookFailed, run
 from .goldens import golden
+from .live import Display
 from .params import LEVELS
 from .report import reproduce
 from .sync import check_sync
@@ -50,10 +55,12 @@ def main(argv=None) -> int:
     p.add_argument("--params", default="full", metavar="LEVEL",
                    help="smoke, full, or any params/NAME.LEVEL.yaml that exists (e.g. gpu for 05)")
     p.add_argument("--output-dir", default=None, help="default: the params file's output_dir, else reports/NAME")
+    p.add_argument("--quiet", action="store_true", help="no live progress line (also: RECUTILS_PROGRESS=0)")
     p = sub.add_parser("reproduce", help="execute every notebook in order and write reports/README.md")
     p.add_argument("--params", default="full", choices=LEVELS)
     p.add_argument("--only", nargs="+", metavar="NN", help="only these notebooks (numbers or names)")
     p.add_argument("--keep-going", action="store_true", help="continue after a failing notebook")
+    p.add_argument("--quiet", action="store_true", help="no live progress line (also: RECUTILS_PROGRESS=0)")
     p = sub.add_parser("golden", help="regenerate tests/golden/NAME.ipynb from the smoke params")
     p.add_argument("names", nargs="*", metavar="NAME", help="default: every notebook")
     sub.add_parser("check-sync", help="verify .py/.ipynb pairs, params files and goldens agree")
@@ -65,12 +72,19 @@ def main(argv=None) -> int:
                 print(f"{nb.name}\tparams: {', '.join(have) or '-'}\tgolden: {'yes' if nb.golden.is_file() else 'no'}")
             return 0
         if a.cmd == "run":
+            name = find(a.name, discover()).name
+            display = Display(name, sys.stdout, enabled=False if a.quiet else None)
+            display.header(f"{name} ({a.params}) started {time.strftime('%H:%M:%S')} ...")
             t0 = time.perf_counter()
-            out = run(a.name, a.params, a.output_dir)
-            print(f"{find(a.name, discover()).name}: ok in {time.perf_counter() - t0:.1f} s -> {_rel(out)}")
+            try:
+                out = run(name, a.params, a.output_dir, display=display)
+            except RecutilsError:
+                display.result(f"FAILED after {time.perf_counter() - t0:.1f} s")
+                raise
+            display.result(f"ok in {time.perf_counter() - t0:.1f} s -> {_rel(out)}")
             return 0
         if a.cmd == "reproduce":
-            return 1 if reproduce(a.params, a.only, a.keep_going) else 0
+            return 1 if reproduce(a.params, a.only, a.keep_going, quiet=a.quiet) else 0
         if a.cmd == "golden":
             names = a.names or [nb.name for nb in discover()]
             if not names:

@@ -1,0 +1,79 @@
+"""How close a faster encoder's embeddings are to the reference ones, and how fast each is.
+
+- :func:`compare_embeddings`: per-row cosine of two embedding matrices of the same texts
+  (mean, 1st percentile, minimum) — e.g. onnx-int8 against torch fp32.
+- :func:`ci_includes_zero`: the guard's rule for a paired bootstrap interval of a metric
+  difference (int8 − fp32): a new backend is used only when its interval includes zero, i.e.
+  the benchmark cannot tell it from the reference.
+- :func:`interleaved_throughput`: texts/s of several encoders (and thread counts) on the same
+  texts, timed round by round in turn in one process, so that the load of a shared machine
+  touches them alike; ratios of these numbers are the figure, not the numbers.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ..errors import RecutilsError
+from ..torch_threads import torch_threads
+
+__all__ = ["compare_embeddings", "ci_includes_zero", "interleaved_throughput"]
+
+
+def compare_embeddings(ref, other) -> dict:
+    """Cosine of each row of ``other`` to the same row of ``ref`` (rows L2-normalised first).
+
+    Returns ``{"n", "mean_cosine", "p1_cosine", "min_cosine"}`` (floats). A zero row has
+    cosine 0 with anything. Raises :class:`RecutilsError` for shapes that do not match or no rows.
+    """
+    a, b = np.asarray(ref, dtype=np.float64), np.asarray(other, dtype=np.float64)
+    if a.ndim != 2 or a.shape != b.shape:
+        raise RecutilsError(f"compare_embeddings needs two matrices of one shape, got {a.shape} and {b.shape}")
+    if a.shape[0] == 0:
+        raise RecutilsError("compare_embeddings needs at least one row")
+    na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
+    denom = na * nb
+    cos = np.where(denom > 0, (a * b).sum(axis=1) / np.where(denom > 0, denom, 1.0), 0.0)
+    cos = np.clip(cos, -1.0, 1.0)
+    return {"n": int(len(cos)), "mean_cosine": float(cos.mean()), "p1_cosine": float(np.percentile(cos, 1)),
+            "min_cosine": float(cos.min())}
+
+
+def ci_includes_zero(ci) -> bool:
+    """Whether a paired interval (``.low``, ``.high``; e.g. :class:`~recutils.evaluation.PairedCI`)
+    includes zero: the difference is not told apart from noise."""
+    low, high = float(ci.low), float(ci.high)
+    if not (np.isfinite(low) and np.isfinite(high)) or low > high:
+        raise RecutilsError(f"not an interval: [{low}, {high}]")
+    return low <= 0.0 <= high
+
+
+def interleaved_throughput(variants: Mapping[str, tuple], texts: Sequence[str], batch_size: int = 64,
+                           rounds: int = 2) -> dict[str, dict]:
+    """Texts per second of each variant on ``texts``, interleaved.
+
+    ``variants`` maps a label to ``(encoder, threads)``: any object with the
+    sentence-transformers ``encode`` and a thread count applied with
+    :func:`~recutils.torch_threads.torch_threads` (an :class:`~recutils.embeddings.onnx.OnnxEncoder`
+    without a fixed ``threads`` follows it too; ``None`` leaves the count alone). Each round
+    encodes the texts once with every variant in turn. Returns, per label, ``texts_per_s`` (the
+    best round: the least disturbed by other processes) and ``rounds_texts_per_s``.
+    """
+    texts = [str(t) for t in texts]
+    if not texts:
+        raise RecutilsError("interleaved_throughput needs at least one text")
+    if int(rounds) < 1:
+        raise RecutilsError(f"rounds must be ≥ 1, got {rounds!r}")
+    seen: dict[str, list[float]] = {label: [] for label in variants}
+    for _ in range(int(rounds)):
+        for label, (model, threads) in variants.items():
+            with torch_threads(threads):
+                t0 = time.perf_counter()
+                model.encode(texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False,
+                             convert_to_numpy=True)
+                seconds = time.perf_counter() - t0
+            seen[label].append(len(texts) / max(seconds, 1e-9))
+    return {label: {"texts_per_s": float(max(v)), "rounds_texts_per_s": [float(x) for x in v]} for label, v in seen.items()}

@@ -87,7 +87,7 @@ CHECK_TEXTS = (
 
 __all__ = [
     "BACKENDS", "ONNX_BACKENDS", "SUPPORTED_MODEL_TYPES", "QUANTIZATION", "OnnxEncoder", "check_backend",
-    "encoder_backend", "export_dir", "export_model", "exported_model", "load_encoder", "model_spec", "onnx_versions",
+    "encoder_backend", "export_dir", "export_in_subprocess", "export_model", "exported_model", "load_encoder", "model_spec", "onnx_versions",
     "require_onnxruntime",
 ]
 
@@ -281,39 +281,43 @@ class _MeanPooled:
 
 
 def _export_into(name, spec: dict, backend: str, staged: Path, work: Path, cache_dir=None) -> dict:
-    """Export (and quantise) into ``staged``; return what the self-check measured."""
+    """Export (and quantise) into ``staged``; return what the self-check measured.
+
+    Needs torch and transformers but not sentence-transformers (whose import alone takes
+    seconds): the pipeline it reproduces is the one :func:`model_spec` checked — the model's
+    tokenizer truncating at ``max_seq_length``, the transformer, the mean over the attention
+    mask, L2 normalisation. The tests compare the result with the sentence-transformer itself.
+    """
     ort = require_onnxruntime(backend, export=True)
     import torch
     import transformers
+    from transformers.utils import logging as hf_logging
 
-    from .resolve import load_model
-
-    folder = Path(spec["folder"])
-    # the reference first, from the model as load_model() gives it, before anything is traced
-    st = load_model(str(folder))
-    max_len = int(st.max_seq_length or spec["max_seq_length"] or 512)
-    with torch.inference_mode():
-        ref = np.asarray(st.encode(list(CHECK_TEXTS), batch_size=len(CHECK_TEXTS), normalize_embeddings=True,
-                                   convert_to_numpy=True), dtype=np.float32)
-    tokenizer = st.tokenizer
+    hf_logging.disable_progress_bar()
+    tfolder = Path(spec["folder"]) / spec["transformer_path"]
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(tfolder))
     tokenizer.save_pretrained(str(staged))
-    del st
-
-    hf = transformers.AutoModel.from_pretrained(str(folder / spec["transformer_path"]), attn_implementation="eager")
+    hf = transformers.AutoModel.from_pretrained(str(tfolder), attn_implementation="eager")
     hf.eval()
+    max_len = int(spec["max_seq_length"] or min(tokenizer.model_max_length, hf.config.max_position_embeddings))
     sample = tokenizer(["a short text", "a somewhat longer text to trace with"], padding=True, truncation="longest_first",
                        max_length=max_len, return_tensors="pt")
     inputs = [n for n in _INPUTS if n in sample]
+    wrapper = _MeanPooled.build(hf, inputs)
+    # the reference first, before anything is traced
+    check_enc = tokenizer(list(CHECK_TEXTS), padding=True, truncation="longest_first", max_length=max_len, return_tensors="pt")
+    with torch.inference_mode():
+        ref = _l2(wrapper(**{n: check_enc[n] for n in inputs}).numpy())
     fp32 = work / "model-fp32.onnx"
     with warnings.catch_warnings(), torch.inference_mode():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            _MeanPooled.build(hf, inputs), (), str(fp32), kwargs={n: sample[n] for n in inputs},
+            wrapper, (), str(fp32), kwargs={n: sample[n] for n in inputs},
             input_names=inputs, output_names=["sentence_embedding"],
             dynamic_axes={**{n: {0: "batch", 1: "sequence"} for n in inputs}, "sentence_embedding": {0: "batch"}},
             opset_version=OPSET, dynamo=False, do_constant_folding=True,
         )
-    del hf
+    del hf, wrapper
     target = staged / "model.onnx"
     if backend == "onnx-int8":
         from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -333,9 +337,7 @@ def _export_into(name, spec: dict, backend: str, staged: Path, work: Path, cache
     so.intra_op_num_threads = 1
     so.log_severity_level = 3
     sess = ort.InferenceSession(str(target), so, providers=["CPUExecutionProvider"])
-    enc = tokenizer(list(CHECK_TEXTS), padding=True, truncation="longest_first", max_length=max_len, return_tensors="np")
-    got = sess.run(None, {n: enc[n].astype(np.int64) for n in inputs})[0]
-    got = got / np.maximum(np.linalg.norm(got, axis=1, keepdims=True), 1e-12)
+    got = _l2(sess.run(None, {n: check_enc[n].numpy().astype(np.int64) for n in inputs})[0])
     cos = (got * ref).sum(axis=1)
     check = {"texts": len(CHECK_TEXTS), "max_abs_diff_to_torch": float(np.abs(got - ref).max()),
              "min_cosine_to_torch": float(cos.min())}
@@ -383,26 +385,37 @@ def export_model(name, backend: str = "onnx-int8", cache_dir=None) -> Path:
 def exported_model(name, backend: str = "onnx-int8", cache_dir=None, timeout: float = 3600) -> Path:
     """The export folder of ``name`` for ``backend``, exporting it first **in a subprocess**
     (``python -m recutils.embeddings.onnx export``) when it is not complete yet."""
-    check_backend(backend)
-    require_onnxruntime(backend)
-    dest = export_dir(name, backend, cache_dir)  # also checks that the model is supported
-    if is_complete(dest):
-        return dest
-    require_onnxruntime(backend, export=True)
+    return export_in_subprocess(name, (backend,), cache_dir, timeout)[0]
+
+
+def export_in_subprocess(name, backends: Sequence[str] = ("onnx-int8",), cache_dir=None, timeout: float = 3600) -> list[Path]:
+    """The export folders of ``name`` for each of ``backends``; those not complete yet are made
+    by one ``python -m recutils.embeddings.onnx export`` process (a failure there is one
+    :class:`RecutilsError` line: the subprocess's last message)."""
+    backends = [check_backend(b) for b in backends]
+    for b in backends:
+        require_onnxruntime(b)
+    dests = [export_dir(name, b, cache_dir) for b in backends]  # also checks that the model is supported
+    todo = [b for b, d in zip(backends, dests) if not is_complete(d)]
+    if not todo:
+        return dests
+    require_onnxruntime(todo[0], export=True)
     pkg_parent = str(Path(__file__).resolve().parents[2])  # the recutils this process runs
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([pkg_parent] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    cmd = [sys.executable, "-m", "recutils.embeddings.onnx", "export", str(name), "--backend", backend,
-           "--cache-dir", str(cache_root(cache_dir))]
+    cmd = [sys.executable, "-m", "recutils.embeddings.onnx", "export", str(name), "--cache-dir", str(cache_root(cache_dir))]
+    for b in todo:
+        cmd += ["--backend", b]
+    what = f"{model_label(str(name))} to ONNX ({', '.join(todo)})"
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise RecutilsError(f"exporting {model_label(str(name))} to ONNX ({backend}) took over {timeout:.0f} s") from None
-    if proc.returncode != 0 or not is_complete(dest):
+        raise RecutilsError(f"exporting {what} took over {timeout:.0f} s") from None
+    if proc.returncode != 0 or not all(is_complete(d) for d in dests):
         lines = [ln.strip() for ln in (proc.stderr or "").splitlines() if ln.strip()]
         last = lines[-1] if lines else f"exit status {proc.returncode}"
-        raise RecutilsError(f"exporting {model_label(str(name))} to ONNX ({backend}) failed: {last.removeprefix('error: ')}")
-    return dest
+        raise RecutilsError(f"exporting {what} failed: {last.removeprefix('error: ')}")
+    return dests
 
 
 # --- the encoder --------------------------------------------------------------------------------

@@ -137,6 +137,35 @@ def test_empty_list(tiny):
     assert enc.get_sentence_embedding_dimension() == enc.get_embedding_dimension() == 32
 
 
+def test_outlier_layers_found_and_mapped_to_graph_nodes(tiny):
+    """The int8 recipe keeps a linear layer in fp32 when its input has huge features: planted here
+    with a large bias on one feature of the first feed-forward layer (GELU passes it on). In a
+    32-wide toy the ratio cannot reach the real threshold (it is at most √(#values)), so the
+    selection is checked at a threshold between the plain and the planted ratios."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    model, cache = tiny
+    hf = AutoModel.from_pretrained(str(model)).eval()
+    tok = AutoTokenizer.from_pretrained(str(model))
+    inputs = ["input_ids", "attention_mask", "token_type_ids"]
+    plain = O._input_outlier_ratios(hf, tok, 64, inputs)
+    target = "encoder.layer.1.output.dense"
+    assert len(plain) == 12 and max(plain.values()) < O.QUANTIZATION["outlier_ratio"]  # 6 linear layers × 2
+    with torch.no_grad():
+        hf.encoder.layer[1].intermediate.dense.bias[5] = 500.0
+    planted = O._input_outlier_ratios(hf, tok, 64, inputs)
+    assert planted[target] > 1.5 * max(plain.values())
+    threshold = (planted[target] + max(plain.values())) / 2
+    assert [m for m, r in planted.items() if r > threshold] == [target]
+    graph = O.exported_model(str(model), "onnx-fp32", cache) / "model.onnx"
+    assert O._matmul_nodes(graph, [target]) == {target: "/model/encoder/layer.1/output/dense/MatMul"}
+    with pytest.raises(RecutilsError, match="no MatMul for the layers"):
+        O._matmul_nodes(graph, ["encoder.layer.9.output.dense"])
+    recipe = json.loads((O.exported_model(str(model), "onnx-int8", cache) / "recipe.json").read_text())
+    assert recipe["fp32_layers"] == {} and recipe["quantization"] == O.QUANTIZATION  # random weights: no outliers
+
+
 def test_threads_follow_torch_unless_fixed(tiny):
     model, cache = tiny
     enc = O.load_encoder(str(model), "onnx-int8", cache_dir=cache)

@@ -7,9 +7,18 @@ transformer, with its mean pooling, to ONNX and runs it with ONNX Runtime:
 - ``backend="onnx-fp32"``: the exported graph as is; it reproduces torch to float rounding
   (checked at export, and by the tests to 1e-5): the correctness check of the export;
 - ``backend="onnx-int8"``: the same graph after ``onnxruntime.quantization.quantize_dynamic``
-  (:data:`QUANTIZATION`: int8 weights, one scale per output channel; activations quantised
-  per batch at run time). Faster, and close to fp32 (cosine ≈ 0.99) but not equal: notebook 03
-  guards its use with the tag benchmark (:mod:`recutils.embeddings.quality`).
+  (:data:`QUANTIZATION`: int8 weights with one scale per output channel, activations quantised
+  per batch at run time). Faster, close to fp32 (cosine ≈ 0.99) but not equal: notebook 03
+  guards its use with the tag benchmark (:mod:`recutils.embeddings.quality`). Two choices of
+  the recipe come from measurements on an AVX2 CPU without VNNI (tests and notebook 03):
+
+  - ``reduce_range``: 7-bit weights. Full 8-bit signed weights overflow the 16-bit sums of
+    AVX2's u8×s8 instruction (``vpmaddubsw``); all-mpnet-base-v2 came out with cosine ≈ 0.05 to
+    fp32. CPUs with VNNI do not need it, and it costs little precision (MiniLM: 0.991 either way).
+  - outlier layers stay fp32: a linear layer whose input has a few huge features (max |x| over
+    RMS above ``outlier_ratio`` on :data:`CALIBRATION_TEXTS`) cannot share one int8 scale per
+    batch — the feed-forward output layers of mpnet (ratios up to ~360) drop its cosine to
+    ≈ 0.86. Those layers keep fp32 weights (``recipe.json`` lists them); MiniLM has none.
 
 Only BERT-like encoders (:data:`SUPPORTED_MODEL_TYPES`) whose sentence-transformers pipeline is
 ``Transformer → Pooling(mean) [→ Normalize]`` are supported (all-MiniLM-L6-v2 and
@@ -61,8 +70,9 @@ ONNXRUNTIME_PIN = "1.32.0"
 ONNX_PIN = "1.23.2"
 #: ``config.json`` model types the export supports (BERT-like encoders: token ids in, hidden states out)
 SUPPORTED_MODEL_TYPES = ("bert", "mpnet")
-#: what :func:`quantize_dynamic` is called with for ``onnx-int8`` (part of the export folder's name)
-QUANTIZATION = {"weight_type": "QInt8", "per_channel": True, "reduce_range": False}
+#: the ``onnx-int8`` recipe (part of the export folder's name): ``quantize_dynamic`` settings, and the
+#: input max/RMS ratio above which a linear layer keeps fp32 weights (module docstring)
+QUANTIZATION = {"weight_type": "QInt8", "per_channel": True, "reduce_range": True, "outlier_ratio": 100.0}
 #: ONNX opset of the exported graph
 OPSET = 17
 #: bump when the export recipe changes in a way the versions above do not show
@@ -83,6 +93,29 @@ CHECK_TEXTS = (
     "Amélie (2001) | Comedy|Romance | A shy waitress in Montmartre decides to change the lives of those around her.",
     "   a heist with a twist ending   ",
     "Alien (1979) | Horror|Sci-Fi | " + "The crew of a commercial spacecraft meets a deadly lifeform. " * 60,
+)
+
+#: texts the outlier ratios of the int8 recipe are measured on (fixed: the recipe must not depend on data files)
+CALIBRATION_TEXTS = (
+    "Toy Story (1995) | Adventure|Animation|Children|Comedy|Fantasy | Led by Woody, Andy's toys live happily in his room "
+    "until Andy's birthday brings Buzz Lightyear onto the scene.",
+    "Heat (1995) | Action|Crime|Thriller | Obsessive master thief Neil McCauley leads a top-notch crew on various daring "
+    "heists throughout Los Angeles while a mentally unstable detective tracks them down.",
+    "Amélie (2001) | Comedy|Romance | At a tiny Parisian café, the adorable yet painfully shy Amélie accidentally "
+    "discovers a gift for helping others.",
+    "Spirited Away (2001) | Adventure|Animation|Fantasy | A young girl, Chihiro, becomes trapped in a strange new world "
+    "of spirits and must free herself and her parents.",
+    "The Godfather (1972) | Crime|Drama | Spanning the years 1945 to 1955, a chronicle of the fictional Italian-American "
+    "Corleone crime family.",
+    "Alien (1979) | Horror|Sci-Fi | During its return to the earth, commercial spaceship Nostromo intercepts a distress "
+    "signal from a distant planet.",
+    "a space adventure with robots",
+    "romantic comedy in paris",
+    "serial killer detective thriller",
+    "a feel-good movie for a rainy sunday",
+    "Pulp Fiction (1994) | Comedy|Crime|Drama|Thriller",
+    "Fargo (1996) | Comedy|Crime|Drama|Thriller | Jerry, a small-town Minnesota car salesman, is bursting at the seams "
+    "with debt, so he hires two men to kidnap his wife.",
 )
 
 __all__ = [
@@ -244,7 +277,7 @@ def export_dir(name, backend: str, cache_dir=None) -> Path:
     recipe = export_recipe(name, backend, cache_dir)
     q = recipe["quantization"]
     precision = "fp32" if q is None else (f"int8-{q['weight_type'].lower()}-{'perchannel' if q['per_channel'] else 'pertensor'}"
-                                          f"{'-reduced' if q['reduce_range'] else ''}")
+                                          f"{'-reduced' if q['reduce_range'] else ''}-outlier{q['outlier_ratio']:g}")
     v = recipe["versions"]
     versions = f"onnx{v['onnx']}-ort{v['onnxruntime']}-torch{v['torch']}-tf{v['transformers']}"
     weights = recipe["weights"].split(":", 1)[-1][:16]
@@ -304,6 +337,7 @@ def _export_into(name, spec: dict, backend: str, staged: Path, work: Path, cache
                        max_length=max_len, return_tensors="pt")
     inputs = [n for n in _INPUTS if n in sample]
     wrapper = _MeanPooled.build(hf, inputs)
+    ratios = _input_outlier_ratios(hf, tokenizer, max_len, inputs) if backend == "onnx-int8" else {}
     # the reference first, before anything is traced
     check_enc = tokenizer(list(CHECK_TEXTS), padding=True, truncation="longest_first", max_length=max_len, return_tensors="pt")
     with torch.inference_mode():
@@ -322,11 +356,13 @@ def _export_into(name, spec: dict, backend: str, staged: Path, work: Path, cache
     if backend == "onnx-int8":
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
+        keep_fp32 = _matmul_nodes(fp32, [m for m, r in ratios.items() if r > QUANTIZATION["outlier_ratio"]])
         level = logging.getLogger().level
         logging.getLogger().setLevel(logging.ERROR)  # "consider pre-processing" advice on every call
         try:
             quantize_dynamic(str(fp32), str(target), weight_type=getattr(QuantType, QUANTIZATION["weight_type"]),
-                             per_channel=QUANTIZATION["per_channel"], reduce_range=QUANTIZATION["reduce_range"])
+                             per_channel=QUANTIZATION["per_channel"], reduce_range=QUANTIZATION["reduce_range"],
+                             nodes_to_exclude=sorted(keep_fp32.values()))
         finally:
             logging.getLogger().setLevel(level)
     else:
@@ -347,7 +383,62 @@ def _export_into(name, spec: dict, backend: str, staged: Path, work: Path, cache
     if backend == "onnx-int8" and check["min_cosine_to_torch"] < INT8_CHECK_COS:
         raise RecutilsError(f"the int8 ONNX model of {model_label(str(name))} is far from torch: cosine "
                             f"{check['min_cosine_to_torch']:.3f} < {INT8_CHECK_COS} on a check text")
-    return {"inputs": inputs, "max_seq_length": max_len, "dim": int(ref.shape[1]), "check": check}
+    out = {"inputs": inputs, "max_seq_length": max_len, "dim": int(ref.shape[1]), "check": check}
+    if backend == "onnx-int8":
+        out["fp32_layers"] = {m: round(ratios[m], 1) for m in sorted(keep_fp32, key=_natural)}
+    return out
+
+
+def _natural(s: str) -> list:
+    import re
+
+    return [int(x) if x.isdigit() else x for x in re.split(r"(\d+)", s)]
+
+
+def _input_outlier_ratios(hf, tokenizer, max_len: int, inputs) -> dict[str, float]:
+    """max |x| / RMS(x) of the input of every linear layer of ``hf`` on :data:`CALIBRATION_TEXTS`
+    (the pooler's excepted: the exported graph ends at the last hidden states)."""
+    import torch
+
+    ratios: dict[str, float] = {}
+
+    def hook(name):
+        def f(_mod, args, _out):
+            x = args[0].detach().float()
+            rms = float(x.pow(2).mean().sqrt())
+            ratios[name] = max(ratios.get(name, 0.0), float(x.abs().max()) / max(rms, 1e-12))
+        return f
+
+    handles = [m.register_forward_hook(hook(n)) for n, m in hf.named_modules()
+               if isinstance(m, torch.nn.Linear) and not n.startswith("pooler.")]
+    try:
+        enc = tokenizer(list(CALIBRATION_TEXTS), padding=True, truncation="longest_first", max_length=max_len,
+                        return_tensors="pt")
+        with torch.inference_mode():
+            hf(**{n: enc[n] for n in inputs})
+    finally:
+        for h in handles:
+            h.remove()
+    return ratios
+
+
+def _matmul_nodes(onnx_path: Path, modules: Sequence[str]) -> dict[str, str]:
+    """The exported MatMul node of each torch linear layer (``encoder.layer.6.output.dense`` →
+    ``/model/encoder/layer.6/output/dense/MatMul``); a layer without one is an error."""
+    import onnx
+
+    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    by_path = {n.name.replace("/", ".").strip("."): n.name for n in graph.node if n.op_type == "MatMul"}
+    found, missing = {}, []
+    for m in modules:
+        node = by_path.get(f"model.{m}.MatMul")
+        if node is None:
+            missing.append(m)
+        else:
+            found[m] = node
+    if missing:
+        raise RecutilsError(f"the exported graph has no MatMul for the layers {missing}; cannot keep them in fp32")
+    return found
 
 
 def export_model(name, backend: str = "onnx-int8", cache_dir=None) -> Path:

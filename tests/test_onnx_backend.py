@@ -410,10 +410,15 @@ def test_guard_rule_and_interleaved_throughput():
     same = paired_bootstrap_ci(a + rng.normal(0, 0.01, 300), a, n_boot=500, rng=0)
     worse = paired_bootstrap_ci(a - 0.2, a, n_boot=500, rng=0)
     assert E.ci_includes_zero(same) and not E.ci_includes_zero(worse)
-    m = LengthModel()
-    out = E.interleaved_throughput({"x": (m, 1), "y": (m, None)}, ["abc", "de"], batch_size=2, rounds=3)
+    m, n = LengthModel(), LengthModel()
+    texts = ["abc", "de", "fgh", "ij", "k"]
+    out = E.interleaved_throughput({"x": (m, 1), "y": (n, None)}, texts, batch_size=2, rounds=3)
     assert set(out) == {"x", "y"} and len(out["x"]["rounds_texts_per_s"]) == 3
     assert out["x"]["texts_per_s"] == max(out["x"]["rounds_texts_per_s"]) > 0
-    assert m.calls == [2] * 6  # rounds interleave: x, y, x, y, x, y
+    assert m.calls == n.calls == [5] * 3 and "embeddings" not in out["x"]
+    m.calls.clear()
+    out = E.interleaved_throughput({"x": (m, 1), "y": (m, 2)}, texts, rounds=2, block_size=2, keep_embeddings=True)
+    assert m.calls == [2, 2, 2, 2, 1, 1] * 2  # blocks of 2, each encoded by x then y, twice
+    np.testing.assert_array_equal(out["y"]["embeddings"], E.encode(LengthModel(), texts, normalize=False))
     with pytest.raises(RecutilsError):
         E.interleaved_throughput({"x": (m, 1)}, [])

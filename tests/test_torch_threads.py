@@ -181,3 +181,11 @@ def test_configs_accept_auto_and_reject_bad_values_in_one_line():
         assert "\n" not in str(exc.value) and "num_threads" in str(exc.value) and "'auto'" in str(exc.value)
     with pytest.raises(ConfigError, match="num_threads"):
         parse_params(TorchCF, ["num_threads=fast"])
+
+
+def test_parse_threads_for_notebook_parameters():
+    assert [tt.parse_threads(v) for v in ("auto", " AUTO ", "2", 2, "0", 0, None)] == ["auto", "auto", 2, 2, 0, 0, 0]
+    for bad in ("fast", "-1", -1, 1.5, "", True):
+        with pytest.raises(ConfigError) as exc:
+            tt.parse_threads(bad)
+        assert "\n" not in str(exc.value)

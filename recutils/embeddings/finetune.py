@@ -10,15 +10,24 @@
   (batch 16, 2 epochs, AdamW lr 2e-5, weight decay 0.01, linear decay, no warm-up).
   With ``lora`` a LoRA adapter (:mod:`recutils.embeddings.qwen`) is trained instead of all weights.
 - :func:`finetuned_item_embeddings`: mine → fine-tune → embed every movie, cached on disk under
-  a key naming the texts, the pairs and the settings (a cache hit trains nothing).
+  a key naming the texts, the pairs and the settings (a cache hit trains nothing). The thread
+  count is not a setting of the result: it is not in the key, so a run with other threads
+  reuses the entry.
+- Speed without other results: the steps run with the torch threads of the caller's block
+  (``torch_threads("auto")`` follows the free cores, :mod:`recutils.torch_threads`) and
+  embedding tables get sparse gradients made dense once per step (the same AdamW maths); the
+  steps report through :func:`recutils.progress.task`. :func:`bench_finetune` measures steps/s
+  per variant and thread count on the study's real pairs, and where a step's time goes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
+import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -164,30 +173,101 @@ class _Quiet:
             logging.getLogger(name).setLevel(lvl)
 
 
-def finetune(model, anchors: list[str], positives: list[str], config: FinetuneConfig | None = None,
-             progress: bool = False, output_dir: str | None = None) -> dict:
-    """Train ``model`` in place with ``MultipleNegativesRankingLoss`` on (anchor, positive) texts.
+@contextlib.contextmanager
+def _sparse_embedding_grads(model, enabled: bool = True):
+    """Embedding tables' gradients built sparse during the backward pass, made dense once per step.
 
-    Returns ``{"n_pairs", "steps", "train_seconds", "train_loss"}``. Nothing is written to disk
-    unless ``output_dir`` is given (checkpoints are off; the trainer needs a folder, a temporary
-    one is used).
+    The loss embeds a batch in several forward calls (two columns × length buckets); with dense
+    gradients every call's backward zero-fills a full ``vocab × dim`` gradient (30,522 × 384
+    floats for MiniLM: 47 MB) and the engine adds them up — 15 % of a step's time. Built sparse,
+    they are concatenated instead, and a hook turns the sum into one dense gradient as soon as
+    it is accumulated, before clipping and the optimizer: AdamW sees the same dense gradient (the
+    same sums, added in another order: float rounding), so its maths — momentum and weight decay
+    on every row — are unchanged. Frozen tables (LoRA) are left alone.
     """
+    import torch
+
+    mods = [m for m in model.modules() if isinstance(m, torch.nn.Embedding) and not m.sparse
+            and m.weight.requires_grad] if enabled else []
+    handles = []
+    try:
+        for m in mods:
+            m.sparse = True
+            handles.append(m.weight.register_post_accumulate_grad_hook(_densify_grad))
+        yield len(mods)
+    finally:
+        for h in handles:
+            h.remove()
+        for m in mods:
+            m.sparse = False
+
+
+def _densify_grad(p) -> None:
+    if p.grad is not None and p.grad.is_sparse:
+        p.grad = p.grad.to_dense()
+
+
+def _step_callback(desc: str, show: bool):
+    """A ``TrainerCallback``: a :func:`recutils.progress.task` over the optimizer steps (its
+    total from the trainer), the "auto" thread re-check (:func:`~recutils.torch_threads.adapt_threads`)
+    and the thread counts the steps ran with (``.threads``)."""
+    from transformers import TrainerCallback
+
+    from ..progress import Task
+    from ..torch_threads import adapt_threads
+
+    class StepCallback(TrainerCallback):
+        def __init__(self):
+            self.task = None
+            self.threads: list[int] = []
+
+        def _note_threads(self):
+            import torch
+
+            n = torch.get_num_threads()
+            if n not in self.threads:
+                self.threads.append(n)
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.task = Task(desc, total=state.max_steps, unit="steps", show=show)
+            self._note_threads()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.task is not None:
+                self.task.update(1)
+            adapt_threads()
+            self._note_threads()
+
+        def close(self, ok: bool):
+            if self.task is not None:
+                self.task.close(ok)
+
+    return StepCallback()
+
+
+def _train(model, anchors: list[str], positives: list[str], config: FinetuneConfig, progress: bool = False,
+           output_dir: str | None = None, desc: str = "fine-tune", sparse_grads: bool = True,
+           max_steps: int | None = None, callbacks=(), loss_hook=None) -> dict:
+    """:func:`finetune`'s body, with the knobs :func:`bench_finetune` and the tests use:
+    ``sparse_grads`` (:func:`_sparse_embedding_grads`), ``max_steps`` (stop early: the first
+    batches of the real run, under a schedule for that many steps), more trainer ``callbacks``
+    and ``loss_hook`` (wraps the loss module's ``forward``)."""
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import BatchSamplers
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from transformers.trainer_callback import PrinterCallback
 
-    config = validate_config(config or FinetuneConfig(), "fine-tuning")
-    if len(anchors) != len(positives) or not anchors:
-        raise RecutilsError("fine-tuning needs a non-empty list of (anchor, positive) pairs")
-    if config.lora and not model.has_peft_compatible_model():
-        raise RecutilsError("LoRA fine-tuning needs a model with a transformers Transformer module")
     ds = Dataset.from_dict({"anchor": list(anchors), "positive": list(positives)})
     loss = _bucketed_loss(model, config.length_buckets) if config.length_buckets > 0 else MultipleNegativesRankingLoss(model)
+    if loss_hook is not None:
+        loss.forward = loss_hook(loss.forward)
+    steps = _step_callback(desc, progress)
     with tempfile.TemporaryDirectory(prefix="recutils-ft-") as tmp:
         args = SentenceTransformerTrainingArguments(
             output_dir=output_dir or tmp,
             num_train_epochs=config.epochs,
+            max_steps=-1 if max_steps is None else int(max_steps),
             per_device_train_batch_size=config.batch_size,
             learning_rate=config.learning_rate,
             weight_decay=config.weight_decay,
@@ -199,7 +279,7 @@ def finetune(model, anchors: list[str], positives: list[str], config: FinetuneCo
             save_strategy="no",
             logging_strategy="no",
             report_to="none",
-            disable_tqdm=not progress,
+            disable_tqdm=True,  # the progress task draws the bar (and writes the events)
             use_cpu=str(model.device) == "cpu",
             bf16=config.bf16,
             dataloader_num_workers=0,
@@ -207,18 +287,44 @@ def finetune(model, anchors: list[str], positives: list[str], config: FinetuneCo
         if not progress and not model.model_card_data.widget:
             # the model card's widget examples are otherwise computed under a progress bar
             model.model_card_data.widget = [{"text": anchors[0]}]
-        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=ds, loss=loss)
-        if not progress:
-            from transformers.trainer_callback import PrinterCallback
-
-            trainer.remove_callback(PrinterCallback)  # prints the final metrics dict otherwise
+        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=ds, loss=loss,
+                                             callbacks=[steps, *callbacks])
+        trainer.remove_callback(PrinterCallback)  # prints the final metrics dict otherwise
         t0 = time.perf_counter()
-        with _Quiet():
-            out = trainer.train()
+        try:
+            with _Quiet(), _sparse_embedding_grads(model, sparse_grads):
+                out = trainer.train()
+        except BaseException:
+            steps.close(ok=False)
+            raise
         secs = time.perf_counter() - t0
+        steps.close(ok=True)
     model.eval()
     return {"n_pairs": len(anchors), "steps": int(out.global_step), "train_seconds": secs,
-            "train_loss": float(out.training_loss)}
+            "train_loss": float(out.training_loss), "torch_threads": steps.threads}
+
+
+def finetune(model, anchors: list[str], positives: list[str], config: FinetuneConfig | None = None,
+             progress: bool = False, output_dir: str | None = None, desc: str = "fine-tune") -> dict:
+    """Train ``model`` in place with ``MultipleNegativesRankingLoss`` on (anchor, positive) texts.
+
+    Returns ``{"n_pairs", "steps", "train_seconds", "train_loss", "torch_threads"}``
+    (``torch_threads``: the thread counts the steps ran with, in order of first use — one unless
+    an "auto" block moved it). Nothing is written to disk unless ``output_dir`` is given
+    (checkpoints are off; the trainer needs a folder, a temporary one is used).
+
+    The steps report through :func:`recutils.progress.task` (``desc``; a bar only with
+    ``progress``). Inside ``torch_threads("auto")`` the thread count follows the free cores
+    (:func:`recutils.torch_threads.adapt_threads`, every few seconds): speed, not results, depends
+    on it. Embedding tables get their gradient sparse, then dense once per step
+    (:func:`_sparse_embedding_grads`): the same optimizer maths, less time.
+    """
+    config = validate_config(config or FinetuneConfig(), "fine-tuning")
+    if len(anchors) != len(positives) or not anchors:
+        raise RecutilsError("fine-tuning needs a non-empty list of (anchor, positive) pairs")
+    if config.lora and not model.has_peft_compatible_model():
+        raise RecutilsError("LoRA fine-tuning needs a model with a transformers Transformer module")
+    return _train(model, anchors, positives, config, progress=progress, output_dir=output_dir, desc=desc)
 
 
 def load_for_finetuning(model_name: str, config: FinetuneConfig, device: str = "cpu"):
@@ -258,7 +364,7 @@ def finetuned_item_embeddings(model_name: str, texts, text_key: str, split, conf
     :func:`finetune_key`; ``use_cache=False`` retrains and overwrites. ``save_model_dir`` also
     saves the fine-tuned model there (the adapter only for LoRA; safetensors).
     """
-    from . import cache_paths, cached_encode, texts_sha256
+    from . import cache_paths, cached_encode, model_label, texts_sha256
     from .qwen import save_adapter
 
     config = validate_config(config or FinetuneConfig(), "fine-tuning")
@@ -287,7 +393,8 @@ def finetuned_item_embeddings(model_name: str, texts, text_key: str, split, conf
         f.unlink(missing_ok=True)
     model = load_for_finetuning(model_name, config, device)
     a, p = pair_texts(pairs, split, texts)
-    info.update(finetune(model, a, p, config, progress=progress))
+    info.update(finetune(model, a, p, config, progress=progress,
+                         desc=f"fine-tune {model_label(model_name)} ({len(pairs)} pairs)"))
     info["cached"] = False
     if save_model_dir is not None:
         if config.lora:
@@ -297,5 +404,150 @@ def finetuned_item_embeddings(model_name: str, texts, text_key: str, split, conf
     t0 = time.perf_counter()
     M = cached_encode(ft_name, tlist, key, cache_dir=cache_dir, model=model, batch_size=batch_size, progress=progress)
     info["encode_seconds"] = time.perf_counter() - t0
-    write_json(record, {k: info[k] for k in ("steps", "train_seconds", "train_loss") if k in info})
+    write_json(record, {k: info[k] for k in ("steps", "train_seconds", "train_loss", "torch_threads") if k in info})
     return M, info
+
+
+# --- where a fine-tune's time goes -----------------------------------------------------------
+#: :func:`bench_finetune` variants: name → keyword arguments of ``_train`` (+ ``flush_denormal``:
+#: ``torch.set_flush_denormal(True)`` during the run; ``length_buckets``: another bucket size)
+BENCH_VARIANTS = {
+    "before: dense embedding grads": {"sparse_grads": False},
+    "sparse embedding grads (now)": {"sparse_grads": True},
+    "sparse grads + flush denormals": {"sparse_grads": True, "flush_denormal": True},
+    # other sub-batch shapes draw other dropout masks: not the same loss, only for comparison
+    "bucket 2 (other dropout draws)": {"sparse_grads": True, "length_buckets": 2},
+    "bucket 8 (other dropout draws)": {"sparse_grads": True, "length_buckets": 8},
+}
+#: the variants :func:`bench_finetune` runs by default (same batches and maths as the study's run)
+DEFAULT_BENCH_VARIANTS = ("before: dense embedding grads", "sparse embedding grads (now)", "sparse grads + flush denormals")
+
+
+def _phase_timer():
+    """A ``TrainerCallback`` timing each optimizer step (wall and this process's CPU seconds) and
+    its phases: ``data`` (the data loader: tokenising and padding the batch, plus the trainer's
+    bookkeeping between steps), ``forward`` (set by the loss hook), ``backward`` (with gradient
+    clipping), ``optimizer`` (AdamW) and ``scheduler`` (the LR step and ``zero_grad``)."""
+    from transformers import TrainerCallback
+
+    class PhaseTimer(TrainerCallback):
+        def __init__(self):
+            self.ends: list[tuple[float, float]] = []  # (wall, cpu) at the end of each step
+            self.phases: list[dict] = []
+            self.forward = 0.0
+            self.losses: list[float] = []
+            self._t = {}
+
+        def loss_hook(self, forward):
+            def timed(*a, **k):
+                t0 = time.perf_counter()
+                out = forward(*a, **k)
+                self.forward += time.perf_counter() - t0
+                self.losses.append(float(out.detach()))
+                return out
+            return timed
+
+        def on_step_begin(self, args, state, control, **kw):
+            self._t = {"begin": time.perf_counter()}
+            self.forward = 0.0
+
+        def on_pre_optimizer_step(self, args, state, control, **kw):
+            self._t["pre_opt"] = time.perf_counter()
+
+        def on_optimizer_step(self, args, state, control, **kw):
+            self._t["opt"] = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kw):
+            now = time.perf_counter()
+            t = self._t
+            prev = self.ends[-1][0] if self.ends else None
+            self.phases.append({"data": (t["begin"] - prev) if prev is not None else float("nan"),
+                                "forward": self.forward,
+                                "backward": t["pre_opt"] - t["begin"] - self.forward,
+                                "optimizer": t["opt"] - t["pre_opt"], "scheduler": now - t["opt"]})
+            self.ends.append((now, time.process_time()))
+
+    return PhaseTimer()
+
+
+def bench_finetune(model_name: str = "all-MiniLM-L6-v2", threads=(1, 2), variants=None, steps: int = 40,
+                   warmup: int = 5, repeats: int = 2, data_dir=None, config: FinetuneConfig | None = None) -> dict:
+    """Steps per second of the hybrid study's fine-tune, per variant × thread count, interleaved
+    in this process (so that load from other processes hits every setting alike).
+
+    The real workload: the study's movie texts (``movie_texts("study")``), pairs mined from the
+    training part of ``study_split(load_ratings())`` with ``config`` (the study's by default),
+    the real run's first ``steps`` batches (same sampler and seed). Each run starts from a copy of
+    the same loaded model; the first ``warmup`` steps are not timed. ``variants``: names of
+    :data:`BENCH_VARIANTS` (default: :data:`DEFAULT_BENCH_VARIANTS`).
+
+    Returns ``{"rows", "phases_ms", "setup"}``: per (variant, threads) the median over
+    ``repeats`` of steps/s (wall) and CPU seconds per step (this process, all its threads), the
+    ratio of steps/s to the first variant at 1 thread and at the same threads, and the largest
+    difference of a per-step loss from the first variant's (same batches and maths: float
+    rounding only); ``phases_ms`` the median milliseconds per step of each phase (see
+    ``_phase_timer``).
+    """
+    import copy
+
+    import torch
+
+    from ..datasets import load_ratings
+    from ..datasets.text import movie_texts
+    from ..splits import study_split
+    from ..torch_threads import torch_threads
+    from .resolve import load_model
+
+    config = validate_config(config or FinetuneConfig(), "fine-tuning")
+    names = list(variants or DEFAULT_BENCH_VARIANTS)
+    unknown = [v for v in names if v not in BENCH_VARIANTS]
+    if unknown:
+        raise RecutilsError(f"unknown fine-tuning benchmark variant(s) {unknown}; known: {list(BENCH_VARIANTS)}")
+    if steps <= warmup:
+        raise RecutilsError("bench_finetune needs more steps than warm-up steps")
+    train = study_split(load_ratings(data_dir)).without_test()
+    pairs = mine_pairs(train, config.pairs_per_user, config.max_pairs, config.threshold, np.random.default_rng(config.seed))
+    anchors, positives = pair_texts(pairs, train, movie_texts("study", data_dir))
+    base = load_model(model_name)
+    runs: dict[tuple[str, int], list[dict]] = {}
+    ref_losses = None
+    for _ in range(repeats):
+        for name in names:
+            kw = dict(BENCH_VARIANTS[name])
+            flush = kw.pop("flush_denormal", False)
+            cfg = dataclasses.replace(config, length_buckets=kw.pop("length_buckets", config.length_buckets))
+            for n in threads:
+                model = copy.deepcopy(base)
+                timer = _phase_timer()
+                was = torch.set_flush_denormal(False)  # returns whether the CPU supports it
+                try:
+                    torch.set_flush_denormal(bool(flush and was))
+                    with torch_threads(n):
+                        _train(model, anchors, positives, cfg, max_steps=steps, callbacks=[timer],
+                               loss_hook=timer.loss_hook, **kw)
+                finally:
+                    torch.set_flush_denormal(False)
+                (w0, c0), (w1, c1) = timer.ends[warmup - 1], timer.ends[-1]
+                if ref_losses is None:
+                    ref_losses = timer.losses
+                diff = max(abs(a - b) for a, b in zip(timer.losses, ref_losses))
+                runs.setdefault((name, n), []).append({
+                    "steps_per_s": (steps - warmup) / (w1 - w0), "cpu_s_per_step": (c1 - c0) / (steps - warmup),
+                    "loss_diff": diff, "phases": timer.phases[warmup:]})
+    first = (names[0], threads[0])
+    med = {k: float(np.median([r["steps_per_s"] for r in v])) for k, v in runs.items()}
+    rows = []
+    for (name, n), rs in runs.items():
+        rows.append({"variant": name, "threads": n, "steps_per_s": round(med[(name, n)], 4),
+                     "cpu_s_per_step": round(float(np.median([r["cpu_s_per_step"] for r in rs])), 4),
+                     "ratio_to_first": round(med[(name, n)] / med[first], 3),
+                     "ratio_same_threads": round(med[(name, n)] / med[(names[0], n)], 3),
+                     "max_loss_diff": float(max(r["loss_diff"] for r in rs)), "runs": len(rs)})
+    phases = {f"{name} @ {n}": {p: round(1000 * float(np.nanmedian([ph[p] for r in rs for ph in r["phases"]])), 1)
+                                for p in ("data", "forward", "backward", "optimizer", "scheduler")}
+              for (name, n), rs in runs.items()}
+    setup = {"model": model_name, "steps": steps, "warmup": warmup, "repeats": repeats, "n_pairs": int(len(pairs)),
+             "batch_size": config.batch_size, "length_buckets": config.length_buckets,
+             "full_run_steps": int(np.ceil(len(pairs) / config.batch_size) * config.epochs),
+             "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None}
+    return {"rows": rows, "phases_ms": phases, "setup": setup}

@@ -19,6 +19,7 @@ recommender.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,7 @@ from ..constants import COL_RATING, COL_TIMESTAMP
 from ..datasets.text import valid_text_spec
 from ..embeddings.finetune import FinetuneConfig
 from ..embeddings.items import DEFAULT_EMBEDDING_MODEL, DTYPES, ItemEmbeddings, compute_item_embeddings, normalize_rows
-from ..torch_threads import torch_threads
+from ..torch_threads import torch_threads, valid_threads
 from .base import Recommender
 from .registry import register
 from ..config import param
@@ -105,7 +106,10 @@ class ContentConfig:
     device: str = param("cpu", check=lambda v: bool(v.strip()), expect="a torch device name (cpu, cuda, cuda:0, mps)")
     #: weights dtype for Qwen models (float16 on a GPU, as in the study)
     dtype: str = param("float32", choices=DTYPES)
-    num_threads: int = param(0, ge=0)  #: torch threads while encoding / fine-tuning (0: torch's default)
+    #: torch threads while encoding / fine-tuning (0: torch's default; "auto": the free cores,
+    #: re-checked while fine-tuning — recutils.torch_threads)
+    num_threads: int | Literal["auto"] = param(0, check=lambda v: valid_threads(v, allow_zero=True),
+                                               expect="a whole number ≥ 0 (0: torch's default) or 'auto'")
 
 
 @register

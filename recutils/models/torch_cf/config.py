@@ -7,11 +7,13 @@ Each field declares what it accepts through :func:`recutils.config.param`; the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from ...constants import SEED
 from ...config import param
+from ...torch_threads import valid_threads
 
 __all__ = ["TorchCFConfig"]
 
@@ -38,9 +40,11 @@ class TorchCFConfig:
     patience: int = param(3, ge=1)  #: epochs without validation improvement before stopping
     min_delta: float = param(1e-4, ge=0)  #: improvement in validation RMSE that counts
     refit: bool = True  #: after early stopping, retrain on all of split.train for the best epoch count
-    num_threads: int = param(1, ge=1)  #: torch intra-op threads in fit / score (restored afterwards); 1 measured faster than 2 here
+    #: torch intra-op threads in fit / score (restored afterwards); "auto": the cores free when
+    #: fitting starts, re-checked every epoch (recutils.torch_threads)
+    num_threads: int | Literal["auto"] = param(1, check=valid_threads, expect="a whole number ≥ 1 or 'auto'")
     score_chunk: int = param(4096, ge=1)  #: user × item pairs per block in ``score`` (small blocks stay in cache)
-    progress: bool = False  #: tqdm bar over epochs
+    progress: bool = False  #: a bar over epochs (progress events for the terminal are written whatever this says)
     seed: int = param(SEED, ge=0)
 
     def __post_init__(self):

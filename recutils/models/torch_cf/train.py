@@ -24,7 +24,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from ...constants import COL_RATING
 from ...errors import RecutilsError
-from ...torch_threads import torch_threads
+from ...progress import task
+from ...torch_threads import adapt_threads, torch_threads
 from .config import TorchCFConfig
 from .features import ItemFeatures, build_item_features
 from .net import TorchCFNet, predict_clipped
@@ -40,7 +41,8 @@ class TrainResult:
     """One training run: the network (eval mode, best weights) and what it was trained with."""
 
     net: TorchCFNet
-    history: list[dict]  #: one row per epoch: ``epoch``, ``train_rmse``, [``val_rmse``], ``seconds``
+    #: one row per epoch: ``epoch``, ``train_rmse``, [``val_rmse``], ``seconds``, ``torch_threads``
+    history: list[dict]
     best_epoch: int  #: epoch of the best validation RMSE (``epochs`` without early stopping)
     features: ItemFeatures  #: the item features in the network's buffers
     rating_range: tuple[float, float]  #: min / max training rating (prediction clipping)
@@ -56,13 +58,6 @@ class FitResult(TrainResult):
 def known_mask(split) -> np.ndarray:
     """Boolean mask over ``split``'s items of those with training ratings."""
     return np.bincount(split.train["iidx"].to_numpy(np.int64), minlength=split.n_items) > 0
-
-
-def _epoch_bar(total: int, enabled: bool):
-    """A tqdm bar over epochs (a no-op object when disabled)."""
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="torch_cf epochs", unit="epoch", disable=not enabled, leave=False)
 
 
 def train_net(split, item_table: pd.DataFrame, config: TorchCFConfig, val_df: pd.DataFrame | None,
@@ -103,9 +98,22 @@ def train_net(split, item_table: pd.DataFrame, config: TorchCFConfig, val_df: pd
         vi = torch.as_tensor(val_df["iidx"].to_numpy(np.int64, copy=True))
         vy = val_df[COL_RATING].to_numpy(np.float64)
     else:
-        vu = None
-    hist, best, best_state, best_epoch, bad = [], np.inf, None, epochs, 0
-    bar = _epoch_bar(epochs, c.progress)
+        vu = vi = vy = None
+    hist: list[dict] = []
+    desc = "torch_cf epochs (early stopping)" if early_stop else "torch_cf epochs"
+    with task(desc, total=epochs, unit="epochs", show=c.progress) as bar:
+        best_state, best_epoch = _epochs(net, loader, opt, sched, c, epochs, early_stop, vu, vi, vy, rating_range, hist, bar)
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    net.eval()
+    net.fill_unknown_items()
+    return TrainResult(net, hist, best_epoch, feats, rating_range)
+
+
+def _epochs(net, loader, opt, sched, c: TorchCFConfig, epochs: int, early_stop: bool, vu, vi, vy, rating_range,
+            hist: list, bar) -> tuple[dict | None, int]:
+    """The epoch loop of :func:`train_net`; appends to ``hist``, returns (best state, best epoch)."""
+    best, best_state, best_epoch, bad = np.inf, None, epochs, 0
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
         net.train()
@@ -127,9 +135,10 @@ def train_net(split, item_table: pd.DataFrame, config: TorchCFConfig, val_df: pd
             p = predict_clipped(net, vu, vi, rating_range)
             row["val_rmse"] = float(np.sqrt(np.mean((p - vy) ** 2)))
         row["seconds"] = time.perf_counter() - t0
+        row["torch_threads"] = torch.get_num_threads()  # a setting, not a result (may move under "auto")
         hist.append(row)
         bar.update(1)
-        bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k.endswith("rmse")})
+        adapt_threads()  # under num_threads="auto": follow the free cores (every RECHECK_SECONDS)
         if vu is not None and early_stop:
             if row["val_rmse"] < best - c.min_delta:
                 best, best_epoch, bad = row["val_rmse"], epoch, 0
@@ -138,12 +147,7 @@ def train_net(split, item_table: pd.DataFrame, config: TorchCFConfig, val_df: pd
                 bad += 1
                 if bad >= c.patience:
                     break
-    bar.close()
-    if best_state is not None:
-        net.load_state_dict(best_state)
-    net.eval()
-    net.fill_unknown_items()
-    return TrainResult(net, hist, best_epoch, feats, rating_range)
+    return best_state, best_epoch
 
 
 def fit_net(split, item_table: pd.DataFrame, config: TorchCFConfig) -> FitResult:

@@ -9,7 +9,8 @@ seed from the search corpus) with each model as torch fp32 and ONNX Runtime int8
 and 2 threads, interleaved block by block in one process, and prints texts/s, the ratio of each
 to torch fp32 on 1 thread, and the int8 embeddings' cosine to fp32. The int8 export (first use
 only) runs in its own process before any timing. It is not in the default run: with 500 texts it
-takes about 2 min for all-MiniLM-L6-v2 and 15–20 min for all-mpnet-base-v2 on a 2-core machine.
+took 15 min on this project's shared 2-core machine (about 3 min for all-MiniLM-L6-v2, 12 for
+all-mpnet-base-v2); ``--encoder-models all-MiniLM-L6-v2`` times one model.
 
 Not a test: machines are noisy, so nothing here asserts a wall-clock threshold.
 """
@@ -106,8 +107,9 @@ def bench_ease_fit(split, cornac: bool = False, repeat: int = 3) -> dict:
 
 
 def bench_encoders(model_names=("all-MiniLM-L6-v2", "all-mpnet-base-v2"), n_texts: int = 500, threads=(1, 2),
-                   batch_size: int = 64, block_size: int = 100, rounds: int = 1, seed: int = 0) -> list[dict]:
-    """texts/s of torch fp32 and onnx-int8 per model and thread count, interleaved (see module docstring)."""
+                   batch_size: int = 64, block_size: int = 100, rounds: int = 1, seed: int = 0):
+    """texts/s of torch fp32 and onnx-int8 per model and thread count, interleaved (see module
+    docstring); yields one result per model as soon as it is measured."""
     from .datasets import movie_table
     from .embeddings import compare_embeddings, interleaved_throughput, load_encoder, model_label
     from .embeddings.onnx import export_in_subprocess
@@ -116,7 +118,6 @@ def bench_encoders(model_names=("all-MiniLM-L6-v2", "all-mpnet-base-v2"), n_text
     corpus = corpus_texts(movie_table(), SEARCH_TEXT)
     rng = np.random.default_rng(seed)
     texts = [corpus[i] for i in rng.choice(len(corpus), size=min(n_texts, len(corpus)), replace=False)]
-    out = []
     for name in model_names:
         export_in_subprocess(name, ("onnx-int8",))  # before anything is timed, in its own process
         encoders = {"torch": load_encoder(name, "torch"), "onnx-int8": load_encoder(name, "onnx-int8")}
@@ -125,14 +126,13 @@ def bench_encoders(model_names=("all-MiniLM-L6-v2", "all-mpnet-base-v2"), n_text
                                      keep_embeddings=True)
         base = res[f"torch_{threads[0]}t"]["texts_per_s"]
         cos = compare_embeddings(res[f"torch_{threads[0]}t"]["embeddings"], res[f"onnx-int8_{threads[0]}t"]["embeddings"])
-        out.append({
+        yield {
             "what": f"encode {len(texts)} movie texts with {model_label(name)} (batch {batch_size}, interleaved blocks of {block_size})",
             "texts_per_s": {k: round(v["texts_per_s"], 2) for k, v in res.items()},
             f"ratio_vs_torch_{threads[0]}t": {k: round(v["texts_per_s"] / base, 2) for k, v in res.items()},
             "int8_cosine_to_fp32": {k: round(v, 4) for k, v in cos.items() if k != "n"},
-        })
+        }
         del encoders, variants, res
-    return out
 
 
 def main(argv=None) -> int:

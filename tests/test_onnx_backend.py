@@ -437,3 +437,15 @@ def test_item_embeddings_on_onnx_backend(tiny, data_dir):
         E.compute_item_embeddings(str(model), finetune_split=object(), backend="onnx-int8")
     with pytest.raises(RecutilsError, match="unknown encoder backend"):
         E.compute_item_embeddings(str(model), backend="onnx")
+
+
+def test_encoder_benchmark_reports_ratios(tiny, data_dir, monkeypatch):
+    from recutils.benchmarks import bench_encoders
+
+    model, cache = tiny
+    monkeypatch.setenv("RECUTILS_CACHE_DIR", str(cache))
+    (r,) = list(bench_encoders([str(model)], n_texts=12, block_size=5))
+    assert set(r["texts_per_s"]) == {"torch_1t", "torch_2t", "onnx-int8_1t", "onnx-int8_2t"}
+    assert r["ratio_vs_torch_1t"]["torch_1t"] == 1.0 and all(v > 0 for v in r["texts_per_s"].values())
+    assert 0.97 < r["int8_cosine_to_fp32"]["min_cosine"] <= r["int8_cosine_to_fp32"]["mean_cosine"] <= 1.0  # 4 decimals
+    assert r["what"].startswith("encode 12 movie texts with tiny-bert")

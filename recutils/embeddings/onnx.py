@@ -8,7 +8,9 @@ transformer, with its mean pooling, to ONNX and runs it with ONNX Runtime:
   (checked at export, and by the tests to 1e-5): the correctness check of the export;
 - ``backend="onnx-int8"``: the same graph after ``onnxruntime.quantization.quantize_dynamic``
   (:data:`QUANTIZATION`: int8 weights with one scale per output channel, activations quantised
-  per batch at run time). Faster, close to fp32 (cosine ≈ 0.99) but not equal: notebook 03
+  with one scale per batch at run time — so a text's int8 embedding depends a little on the
+  texts it is batched with: batches of 32 instead of 64 moved MiniLM's by cosine ≈ 0.993;
+  thread counts do not change it). Faster, close to fp32 (cosine ≈ 0.99) but not equal: notebook 03
   guards its use with the tag benchmark (:mod:`recutils.embeddings.quality`). Two choices of
   the recipe come from measurements on an AVX2 CPU without VNNI (tests and notebook 03):
 

@@ -71,8 +71,9 @@ def compute_item_embeddings(embedding_model: str = DEFAULT_EMBEDDING_MODEL, text
     if movie_ids is not None:
         texts = texts[texts.index.isin(np.asarray(movie_ids))]
     key = text_key(text, texts)
-    info: dict = {"embedding_model": embedding_model, "text": text, "text_key": key, "n_items": len(texts),
-                  "backend": backend}
+    info: dict = {"embedding_model": embedding_model, "text": text, "text_key": key, "n_items": len(texts)}
+    if backend != "torch":  # torch runs record what they always did (notebook metrics stay comparable)
+        info["backend"] = backend
     t0 = time.perf_counter()
     if finetune_split is None:
         tlist = [str(t) for t in texts]

@@ -146,6 +146,22 @@ def test_auto_applies_free_cores_and_adapts(fake_machine, monkeypatch):
         with tt.torch_threads(2):  # an explicit count inside: not adapted
             assert tt.adapt_threads(force=True) is None and torch.get_num_threads() == 2
         assert torch.get_num_threads() == 1
+        # the cores come free again: up only when two checks in a row agree
+        fake_machine([0, 1, 2, 3], {})
+        tt.time.sleep(1)
+        assert tt.adapt_threads(force=True) == 1
+        tt.time.sleep(1)
+        assert tt.adapt_threads(force=True) == 4 and torch.get_num_threads() == 4
+        assert tt.threads_used() == [3, 1, 4]
+        fake_machine([0, 1, 2, 3], {0: 100})  # a free check between two busy ones does not go up
+        tt.time.sleep(1)
+        assert tt.adapt_threads(force=True) == 3
+        fake_machine([0, 1, 2, 3], {})
+        tt.time.sleep(1)
+        assert tt.adapt_threads(force=True) == 3
+        fake_machine([0, 1, 2, 3], {0: 100})
+        tt.time.sleep(1)
+        assert tt.adapt_threads(force=True) == 3
     assert torch.get_num_threads() == before and tt.adapt_threads() is None
 
 

@@ -10,6 +10,12 @@ RNG state is restored afterwards.
 
 Items without training ratings (cold items, or items that only occur in a validation part)
 get the *mean* trained item embedding and bias (:meth:`TorchCFNet.fill_unknown_items`).
+
+Epochs report through :func:`recutils.progress.task` (a bar only with ``config.progress``;
+events for the terminal whenever ``$RECUTILS_PROGRESS_FILE`` is set). With
+``num_threads="auto"`` the thread count follows the free cores, re-checked every few seconds
+between batches (:func:`recutils.torch_threads.adapt_threads`); each history row records the
+count at the end of its epoch.
 """
 
 from __future__ import annotations
@@ -127,6 +133,7 @@ def _epochs(net, loader, opt, sched, c: TorchCFConfig, epochs: int, early_stop: 
             opt.step()
             se += float(mse.detach()) * len(by)
             n += len(by)
+            adapt_threads()  # under num_threads="auto": follow the free cores (a clock read between checks)
         sched.step()
         row = {"epoch": epoch, "train_rmse": float(np.sqrt(se / max(n, 1)))}
         if vu is not None:
@@ -138,7 +145,6 @@ def _epochs(net, loader, opt, sched, c: TorchCFConfig, epochs: int, early_stop: 
         row["torch_threads"] = torch.get_num_threads()  # a setting, not a result (may move under "auto")
         hist.append(row)
         bar.update(1)
-        adapt_threads()  # under num_threads="auto": follow the free cores (every RECHECK_SECONDS)
         if vu is not None and early_stop:
             if row["val_rmse"] < best - c.min_delta:
                 best, best_epoch, bad = row["val_rmse"], epoch, 0

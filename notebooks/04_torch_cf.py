@@ -320,7 +320,11 @@ print(f"Spearman(TMDB vote_count, held-out MovieLens ratings) over the {int(has_
 # 1 and 2 torch threads, interleaved in this process; only the ratio is meaningful when other
 # processes share the machine. When the default was chosen, two threads were several times
 # *slower* on the shared machine (the second thread waits for a core another process holds),
-# hence `num_threads = 1`; the ratios printed below are this run's.
+# hence `num_threads = 1`; the ratios printed below are this run's. `num_threads = "auto"`
+# (`recutils.torch_threads`: the cores free when fitting starts, re-checked every 10 s) is not
+# the default either: measured on the shared machine with both cores free, two threads trained
+# only 1.07–1.25× faster (and scored 1.6–1.7× faster), while a core taken back by another
+# process made training 6–15× slower. Results do not depend on the count beyond float rounding.
 
 # %%
 threads = (thread_benchmark(model, threads=(1, 2), repeats=thread_repeats, n_batches=thread_batches)

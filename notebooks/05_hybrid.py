@@ -34,7 +34,9 @@ embed_all_movies = True  # False: embed only the movies of the splits (smoke run
 embedding_models = ["all-MiniLM-L6-v2"]
 finetune_models = ["all-MiniLM-L6-v2"]
 embedding_device = "cpu"
-torch_threads = 1  # torch CPU threads (1 is fastest on a shared machine); 0: torch's default
+# torch CPU threads while embedding / fine-tuning: "auto" = the cores free now, re-checked every few
+# seconds while fine-tuning (recutils.torch_threads); or a count as text ("1", "2"); "0": torch's default
+torch_threads = "auto"
 embedding_dtype = "float32"  # Qwen weights dtype (the study: float16 on a GPU)
 qwen_4bit = True
 text = "study"  # the study's text builder; "study+overview" appends the TMDB overview
@@ -79,11 +81,10 @@ from recutils.models.feature_baselines import MetadataPopularity, RandomScores
 from recutils.experiments import apply_learned_blend, cold_item_comparison, fit_learned_blend, grid_search, select_blend
 from recutils.models.hybrid import Hybrid, ScoreMatrix, blend_scores_all
 from recutils.splits import cold_item_split, sample_users, study_split, validation_split
+from recutils.torch_threads import parse_threads
+from recutils.torch_threads import torch_threads as use_threads
 
-if torch_threads:
-    import torch
-
-    torch.set_num_threads(torch_threads)
+THREADS = parse_threads(torch_threads)
 out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
 pd.set_option("display.width", 160)
@@ -134,6 +135,18 @@ for m in (1, 2, 3):
 # epochs, AdamW lr 2e-5, with sentence-transformers 6's `SentenceTransformerTrainer`. Qwen
 # models get a LoRA adapter (r = 16, α = 32, dropout 0.1, on `q_proj`/`v_proj`) on NF4 base
 # weights instead of full fine-tuning.
+#
+# **Time.** The study's pairs give 6,018 pairs here, 754 steps over 2 epochs. A step is almost
+# all forward and backward passes (the trainer's tokenising, the fused AdamW step and its
+# bookkeeping take ~3 %). Two changes make it cheaper without touching the batches or the maths
+# (`recutils.embeddings.finetune.bench_finetune` measures them): the embedding tables get sparse
+# gradients, summed once per step into the dense gradient AdamW expects (a 30,522 × 384 dense
+# gradient used to be zero-filled for each of the 8 length-bucketed sub-batches: ~10 % less CPU
+# per step), and the thread count follows the free cores (`torch_threads = "auto"`,
+# `recutils.torch_threads`): two threads made forward + backward ~1.4× faster with both cores
+# free, and 3–5× *slower* while other processes held a core, so the count is re-checked every
+# 10 s. Neither changes the results beyond float rounding, and neither is in the cache key: a
+# later run reuses the fine-tune whatever its threads.
 
 
 # %%
@@ -148,12 +161,13 @@ def ft_config(model_name: str) -> FinetuneConfig:
 
 def embed(model_name: str, finetune_on=None, text_spec: str = text):
     t0 = time.perf_counter()
-    emb = compute_item_embeddings(model_name, text_spec, finetune_split=finetune_on,
-                                  finetune_config=ft_config(model_name) if finetune_on is not None else None,
-                                  data_dir=data_dir, cache_dir=cache_dir, progress=progress,
-                                  batch_size=qwen_batch_size if is_qwen(model_name) else 64,
-                                  device=embedding_device, dtype=embedding_dtype, use_cache=use_cache,
-                                  movie_ids=movie_ids)
+    with use_threads(THREADS):
+        emb = compute_item_embeddings(model_name, text_spec, finetune_split=finetune_on,
+                                      finetune_config=ft_config(model_name) if finetune_on is not None else None,
+                                      data_dir=data_dir, cache_dir=cache_dir, progress=progress,
+                                      batch_size=qwen_batch_size if is_qwen(model_name) else 64,
+                                      device=embedding_device, dtype=embedding_dtype, use_cache=use_cache,
+                                      movie_ids=movie_ids)
     emb.info["wall_seconds"] = time.perf_counter() - t0
     return emb
 
@@ -167,8 +181,9 @@ if overview_text and "all-MiniLM-L6-v2" in embedding_models:
     embeddings["MiniLM base, +overview"] = embed("all-MiniLM-L6-v2", text_spec="study+overview")
 for label, e in embeddings.items():
     i = e.info
+    threads = "/".join(map(str, i.get("torch_threads", []))) or "?"
     extra = (f", {i['n_pairs']} pairs, {i.get('steps', '?')} steps, trained in {i.get('train_seconds', 0):.0f} s"
-             if "n_pairs" in i else "")
+             f" on {threads} thread(s)" if "n_pairs" in i else "")
     print(f"{label:<26} {e.matrix.shape}, cached={i.get('cached')}, {i['wall_seconds']:.1f} s{extra}")
 
 # %%
@@ -463,7 +478,8 @@ metrics = {
 config = {
     "params": {"seed": seed, "k": k, "n_users": n_users, "text": text, "alpha_study": alpha_study, "alphas": alphas,
                "embedding_models": embedding_models, "finetune_models": finetune_models,
-               "embedding_device": embedding_device, "embedding_dtype": embedding_dtype, "qwen_4bit": qwen_4bit},
+               "embedding_device": embedding_device, "embedding_dtype": embedding_dtype, "qwen_4bit": qwen_4bit,
+               "torch_threads": torch_threads},
     "finetune": {m: dataclasses.asdict(ft_config(m)) for m in finetune_models},
     "models": {label: m.config_dict() for label, m in bases.items()} | {"PMF": pmf.config_dict()},
     "chosen_on_validation": {"ease": ease_best, "ease_r": easer_best,

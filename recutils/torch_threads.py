@@ -28,6 +28,10 @@ the fallback where ``/proc/stat`` is missing (macOS): ``others = loadavg₁ − 
 conservative (this process's own recent work still counts). Without either (Windows), every
 usable core counts as free.
 
+An explicit ``OMP_NUM_THREADS`` in the environment (a whole number ≥ 1) wins over the
+measurement: "auto" then means that many threads, not re-checked (``tests/portable.py`` runs the
+notebooks under ``OMP_NUM_THREADS=1`` and ``=2`` to check that results do not depend on it).
+
 Inside a ``torch_threads("auto")`` block, long loops (fine-tuning steps, training batches) call
 :func:`adapt_threads`: every :data:`RECHECK_SECONDS` it compares ``/proc/stat`` with the
 previous check (no extra sleep) and moves the count down as soon as other processes take a
@@ -206,9 +210,16 @@ def parse_threads(value):
 _last_auto: tuple[float, int] | None = None
 
 
+def _env_threads() -> int | None:
+    """``$OMP_NUM_THREADS`` when it is a whole number ≥ 1 (an explicit request), else None."""
+    v = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(v) if v.isdigit() and int(v) >= 1 else None
+
+
 def resolve_threads(n) -> int | None:
     """The thread count for ``n``: ``None`` / ``0`` → ``None`` (leave torch alone), ``"auto"`` →
-    :func:`free_cores` (reused for :data:`AUTO_TTL_SECONDS`), a whole number ≥ 1 → itself.
+    ``$OMP_NUM_THREADS`` when set, else :func:`free_cores` (reused for :data:`AUTO_TTL_SECONDS`),
+    a whole number ≥ 1 → itself.
     Anything else raises a one-line :class:`~recutils.errors.ConfigError`."""
     global _last_auto
     if n is None:
@@ -217,6 +228,8 @@ def resolve_threads(n) -> int | None:
         raise ConfigError(f"torch threads must be a whole number ≥ 1, 0 / None (torch's default) or 'auto', got {n!r}")
     if n != AUTO:
         return int(n) or None
+    if _env_threads():
+        return _env_threads()
     now = time.monotonic()
     if _last_auto is not None and now - _last_auto[0] < AUTO_TTL_SECONDS:
         return _last_auto[1]
@@ -309,7 +322,7 @@ def torch_threads(n) -> Iterator[int | None]:
 
     before = torch.get_num_threads()
     torch.set_num_threads(count)
-    token = _auto_block.set(_AutoBlock(count) if n == AUTO else None)
+    token = _auto_block.set(_AutoBlock(count) if n == AUTO and not _env_threads() else None)
     try:
         yield count
     finally:

@@ -53,6 +53,11 @@ def _stat_text(per_cpu: dict[int, tuple[int, int]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@pytest.fixture(autouse=True)
+def no_omp_env(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+
+
 @pytest.fixture
 def fake_machine(tmp_path, monkeypatch):
     """A fake clock and /proc/stat: ``setup(cpus, busy, own)`` sets the affinity and what happens
@@ -205,3 +210,15 @@ def test_parse_threads_for_notebook_parameters():
         with pytest.raises(ConfigError) as exc:
             tt.parse_threads(bad)
         assert "\n" not in str(exc.value)
+
+
+def test_explicit_omp_num_threads_wins_over_auto(fake_machine, monkeypatch):
+    fake_machine([0, 1, 2, 3], {})  # four free cores
+    monkeypatch.setattr(tt, "_last_auto", None)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # e.g. tests/portable.py default:1
+    with tt.torch_threads("auto") as n:
+        assert n == 1 and torch.get_num_threads() == 1
+        assert tt.adapt_threads(force=True) is None  # pinned: not re-checked
+    monkeypatch.setenv("OMP_NUM_THREADS", "garbage")  # not a count: measured as usual
+    with tt.torch_threads("auto") as n:
+        assert n == 4

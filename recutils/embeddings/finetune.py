@@ -179,7 +179,8 @@ def _sparse_embedding_grads(model, enabled: bool = True):
 
     The loss embeds a batch in several forward calls (two columns × length buckets); with dense
     gradients every call's backward zero-fills a full ``vocab × dim`` gradient (30,522 × 384
-    floats for MiniLM: 47 MB) and the engine adds them up — 15 % of a step's time. Built sparse,
+    floats for MiniLM: 47 MB) and the engine adds them up — 16 % of a step's CPU time in a
+    ``torch.profiler`` run; measured without the profiler, a step takes ~10 % less. Built sparse,
     they are concatenated instead, and a hook turns the sum into one dense gradient as soon as
     it is accumulated, before clipping and the optimizer: AdamW sees the same dense gradient (the
     same sums, added in another order: float rounding), so its maths — momentum and weight decay
@@ -483,6 +484,7 @@ def bench_finetune(model_name: str = "all-MiniLM-L6-v2", threads=(1, 2), variant
 
     Returns ``{"rows", "phases_ms", "setup"}``: per (variant, threads) the median over
     ``repeats`` of steps/s (wall) and CPU seconds per step (this process, all its threads), the
+    thread counts the runs used (``threads`` may hold ``"auto"``),
     ratio of steps/s to the first variant at 1 thread and at the same threads, and the largest
     difference of a per-step loss from the first variant's (same batches and maths: float
     rounding only); ``phases_ms`` the median milliseconds per step of each phase (see
@@ -523,8 +525,8 @@ def bench_finetune(model_name: str = "all-MiniLM-L6-v2", threads=(1, 2), variant
                 try:
                     torch.set_flush_denormal(bool(flush and was))
                     with torch_threads(n):
-                        _train(model, anchors, positives, cfg, max_steps=steps, callbacks=[timer],
-                               loss_hook=timer.loss_hook, **kw)
+                        info = _train(model, anchors, positives, cfg, max_steps=steps, callbacks=[timer],
+                                      loss_hook=timer.loss_hook, **kw)
                 finally:
                     torch.set_flush_denormal(False)
                 (w0, c0), (w1, c1) = timer.ends[warmup - 1], timer.ends[-1]
@@ -533,7 +535,7 @@ def bench_finetune(model_name: str = "all-MiniLM-L6-v2", threads=(1, 2), variant
                 diff = max(abs(a - b) for a, b in zip(timer.losses, ref_losses))
                 runs.setdefault((name, n), []).append({
                     "steps_per_s": (steps - warmup) / (w1 - w0), "cpu_s_per_step": (c1 - c0) / (steps - warmup),
-                    "loss_diff": diff, "phases": timer.phases[warmup:]})
+                    "loss_diff": diff, "phases": timer.phases[warmup:], "threads_used": info["torch_threads"]})
     first = (names[0], threads[0])
     med = {k: float(np.median([r["steps_per_s"] for r in v])) for k, v in runs.items()}
     rows = []
@@ -542,7 +544,8 @@ def bench_finetune(model_name: str = "all-MiniLM-L6-v2", threads=(1, 2), variant
                      "cpu_s_per_step": round(float(np.median([r["cpu_s_per_step"] for r in rs])), 4),
                      "ratio_to_first": round(med[(name, n)] / med[first], 3),
                      "ratio_same_threads": round(med[(name, n)] / med[(names[0], n)], 3),
-                     "max_loss_diff": float(max(r["loss_diff"] for r in rs)), "runs": len(rs)})
+                     "max_loss_diff": float(max(r["loss_diff"] for r in rs)), "runs": len(rs),
+                     "threads_used": sorted({t for r in rs for t in r["threads_used"]})})
     phases = {f"{name} @ {n}": {p: round(1000 * float(np.nanmedian([ph[p] for r in rs for ph in r["phases"]])), 1)
                                 for p in ("data", "forward", "backward", "optimizer", "scheduler")}
               for (name, n), rs in runs.items()}

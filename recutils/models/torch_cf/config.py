@@ -42,8 +42,8 @@ class TorchCFConfig:
     refit: bool = True  #: after early stopping, retrain on all of split.train for the best epoch count
     #: torch intra-op threads in fit / score (restored afterwards); "auto": the cores free when
     #: fitting starts, re-checked every few seconds (recutils.torch_threads). Default 1: on the
-    #: shared 2-core machine two threads measured 1.4× faster only with both cores free and up
-    #: to 15× slower when another process took a core back (OpenMP threads wait for each other)
+    #: shared 2-core machine two threads trained 1.07–1.25× faster with both cores free and 6–15×
+    #: slower when another process took a core back (OpenMP threads wait for each other)
     num_threads: int | Literal["auto"] = param(1, check=valid_threads, expect="a whole number ≥ 1 or 'auto'")
     score_chunk: int = param(4096, ge=1)  #: user × item pairs per block in ``score`` (small blocks stay in cache)
     progress: bool = False  #: a bar over epochs (progress events for the terminal are written whatever this says)

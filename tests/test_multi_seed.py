@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from recutils.errors import RecutilsError
-from recutils.experiments import Candidate, multi_seed, t_interval
+from recutils.experiments import BlendCandidate, Candidate, multi_seed, select_blend, t_interval
 from recutils.experiments.seeds import MultiSeedResult, SeedRun
 from recutils.splits import sample_users, study_split
 
@@ -76,3 +76,60 @@ def test_t_interval_and_bad_seeds():
     assert np.isnan(t_interval([1.0])[1])
     with pytest.raises(RecutilsError, match="distinct"):
         multi_seed(lambda s: None, [1, 1], {"x": Candidate("mostpop")})
+
+
+@pytest.fixture(scope="module")
+def blend_setup(ratings):
+    from recutils.embeddings.items import ItemEmbeddings, normalize_rows
+    from recutils.models.content import Content
+
+    small = sample_users(ratings, 50, rng=5)
+    ids = np.sort(small["movieId"].unique())
+    emb = ItemEmbeddings(ids, normalize_rows(np.random.default_rng(0).normal(size=(len(ids), 8))), "toy")
+    cands = {"EASE": Candidate("ease", grid={"lambda_": [50.0, 500.0]})}
+    blends = {"EASE + toy": BlendCandidate("EASE", lambda: Content(embeddings=emb), alphas=[0.5, 0.9, 1.0])}
+    res = multi_seed(lambda seed: study_split(small, seed=seed), [42, 7], cands, k=10, blends=blends)
+    return small, emb, res
+
+
+def test_blend_candidate_tuned_on_validation_on_top_of_the_chosen_base(blend_setup):
+    """The blend's α / normalisation are select_blend's choice on the validation carve-out, with
+    the base at the parameters chosen for the base candidate on that seed, and the test result
+    is the blend of the test-fitted base and content."""
+    from recutils.evaluation import evaluate_ranking
+    from recutils.models import create
+    from recutils.models.content import Content
+    from recutils.models.hybrid import ScoreMatrix, blend_scores_all
+    from recutils.splits import validation_split
+
+    small, emb, res = blend_setup
+    assert res.labels == ["EASE", "EASE + toy"]
+    for run in res.runs:
+        split = study_split(small, seed=run.seed)
+        val = validation_split(split)
+        users = np.arange(split.n_users)
+        base_params = run.chosen["EASE"]
+        vb = create("ease", **base_params).fit(val.without_test()).score(np.arange(val.n_users))
+        vc = Content(embeddings=emb).fit(val.without_test()).score(np.arange(val.n_users))
+        choice = select_blend(val, np.asarray(vb, float), np.asarray(vc, float), [0.5, 0.9, 1.0], k=10)
+        assert run.chosen["EASE + toy"] == {"base": "EASE", "alpha": choice.alpha, "base_norm": choice.base_norm}
+        assert run.validation["EASE + toy"] == pytest.approx(choice.score)
+        tb = create("ease", **base_params).fit(split.without_test()).score(users)
+        tc = Content(embeddings=emb).fit(split.without_test()).score(users)
+        S = blend_scores_all(split, np.asarray(tb, float), np.asarray(tc, float), choice.alpha, choice.base_norm)
+        want = evaluate_ranking(ScoreMatrix(S, "x").fit(split.without_test()), split, 10)
+        assert run.results["EASE + toy"].metrics["ndcg"] == pytest.approx(want.metrics["ndcg"], abs=1e-12)
+    c = res.compare("EASE + toy", "EASE", "precision", n_boot=200)
+    assert len(c.per_seed) == 2
+
+
+def test_blend_candidate_errors(ratings):
+    small = sample_users(ratings, 20, rng=1)
+    cands = {"MostPop": Candidate("mostpop")}
+    make = lambda seed: study_split(small, seed=seed)  # noqa: E731
+    with pytest.raises(RecutilsError, match="base 'EASE' is not a candidate; candidates: MostPop"):
+        multi_seed(make, [1], cands, blends={"b": BlendCandidate("EASE", lambda: None, alphas=[0.5])})
+    with pytest.raises(RecutilsError, match="label of a candidate"):
+        multi_seed(make, [1], cands, blends={"MostPop": BlendCandidate("MostPop", lambda: None, alphas=[0.5])})
+    with pytest.raises(RecutilsError, match="must not be empty"):
+        multi_seed(make, [1], cands, blends={"b": BlendCandidate("MostPop", lambda: None, alphas=[])})

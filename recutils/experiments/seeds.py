@@ -15,6 +15,12 @@ EASE-r held on seed 42 only). :func:`multi_seed` runs the same comparison on sev
   has the same sign — the rule for writing "A beats B";
 - :meth:`MultiSeedResult.best_on_validation`: the model called best is the one with the best
   mean *validation* score, never the best test row.
+
+A :class:`BlendCandidate` is a CF + content blend on top of another candidate of the same run:
+on each seed its base keeps the parameters chosen for that candidate, and the blend weight α
+and the base normalisation are chosen on the same validation carve-out
+(:func:`~recutils.experiments.blends.select_blend`, on score matrices: the base and the content
+model are fitted once on the validation training part and once on the training part).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import numpy as np
 from ..constants import K
 from ..errors import RecutilsError
 
-__all__ = ["Candidate", "SeedRun", "MultiSeedResult", "PooledComparison", "multi_seed", "t_interval"]
+__all__ = ["BlendCandidate", "Candidate", "SeedRun", "MultiSeedResult", "PooledComparison", "multi_seed", "t_interval"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,20 @@ class Candidate:
     model: str
     grid: Mapping[str, Sequence] = field(default_factory=dict)
     fixed: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BlendCandidate:
+    """``α·norm(base) + (1 − α)·minmax(content)`` on top of the candidate labelled ``base``.
+
+    ``content`` builds an unfitted content model (e.g. ``lambda: Content(embeddings=e)``; it is
+    fitted on each training part it is used with); ``alphas`` and ``base_norms`` are searched on
+    validation — one α and one normalisation fix the blend (the study's α = 0.85)."""
+
+    base: str
+    content: Callable[[], object]
+    alphas: Sequence[float]
+    base_norms: Sequence[str] = ("all", "candidates")
 
 
 @dataclass
@@ -154,27 +174,64 @@ class MultiSeedResult:
                                 tuple(float(d.mean()) for d in diffs), int(n.sum()), n_boot)
 
 
+def _scores(model, split) -> np.ndarray:
+    return np.asarray(model.score(np.arange(split.n_users)), dtype=np.float64)
+
+
+def _run_blend(label: str, bc: BlendCandidate, base: Candidate, base_params: dict, base_test_model, split, k: int,
+               metric: str, item_table):
+    """Validation choice of α / normalisation for one blend on one split, then its test result."""
+    from ..evaluation import evaluate_ranking
+    from ..models import create
+    from ..models.hybrid import ScoreMatrix, blend_scores_all
+    from ..splits import validation_split
+    from .blends import select_blend
+
+    val = validation_split(split)
+    val_train, train = val.without_test(), split.without_test()
+    base_val = create(base.model, item_table=item_table, **base_params).fit(val_train)
+    choice = select_blend(val, _scores(base_val, val), _scores(bc.content().fit(val_train), val), bc.alphas, k=k,
+                          metric=metric, base_norms=tuple(bc.base_norms))
+    S = blend_scores_all(split, _scores(base_test_model, split), _scores(bc.content().fit(train), split),
+                         choice.alpha, choice.base_norm)
+    result = evaluate_ranking(ScoreMatrix(S, label).fit(train), split, k, name=label)
+    chosen = {"base": bc.base, "alpha": choice.alpha, "base_norm": choice.base_norm}
+    return chosen, float(choice.score), list(choice.rows), result
+
+
 def multi_seed(make_split: Callable[[int], object], seeds: Sequence[int], candidates: Mapping[str, Candidate],
-               k: int = K, metric: str = "ndcg", item_table=None, progress: bool = False) -> MultiSeedResult:
+               k: int = K, metric: str = "ndcg", item_table=None, progress: bool = False,
+               blends: Mapping[str, BlendCandidate] | None = None) -> MultiSeedResult:
     """Tune (on validation) and evaluate (on test) every candidate on ``make_split(seed)`` for
     each seed. Every candidate is scored on validation even with an empty grid, so each gets the
-    same treatment and its validation score is recorded."""
+    same treatment and its validation score is recorded. ``blends`` (label → BlendCandidate) are
+    built on top of the candidates named by their ``base``, after them, on the same split."""
     from ..evaluation import evaluate_ranking
     from ..models import create
     from ..progress import task
     from .tuning import grid_search
 
     seeds = [int(s) for s in seeds]
+    blends = dict(blends or {})
     if not seeds or len(set(seeds)) != len(seeds):
         raise RecutilsError(f"seeds must be a non-empty list of distinct integers, got {seeds}")
     if not candidates:
         raise RecutilsError("no candidate models")
+    for label, bc in blends.items():
+        if bc.base not in candidates:
+            raise RecutilsError(f"blend {label!r}: base {bc.base!r} is not a candidate; candidates: "
+                                f"{', '.join(candidates)}")
+        if label in candidates:
+            raise RecutilsError(f"blend {label!r} has the label of a candidate")
+        if not len(bc.alphas) or not len(bc.base_norms):
+            raise RecutilsError(f"blend {label!r}: alphas and base_norms must not be empty")
     runs = []
-    with task(f"{len(seeds)} seeds × {len(candidates)} models", total=len(seeds) * len(candidates),
+    n_fits = len(seeds) * (len(candidates) + len(blends))
+    with task(f"{len(seeds)} seeds × {len(candidates) + len(blends)} models", total=n_fits,
               unit="fits", show=progress) as bar:
         for seed in seeds:
             split = make_split(seed)
-            chosen, val, grids, results = {}, {}, {}, {}
+            chosen, val, grids, results, fitted = {}, {}, {}, {}, {}
             for label, c in candidates.items():
                 grid = {key: list(v) for key, v in c.grid.items()}
                 best, rows = grid_search(c.model, split, grid, k=k, metric=metric, fixed=dict(c.fixed),
@@ -182,8 +239,12 @@ def multi_seed(make_split: Callable[[int], object], seeds: Sequence[int], candid
                 params = {**dict(c.fixed), **best}
                 chosen[label], grids[label] = params, rows
                 val[label] = max(r[metric] for r in rows)
-                m = create(c.model, item_table=item_table, **params).fit(split.without_test())
-                results[label] = evaluate_ranking(m, split, k, name=label)
+                fitted[label] = create(c.model, item_table=item_table, **params).fit(split.without_test())
+                results[label] = evaluate_ranking(fitted[label], split, k, name=label)
+                bar.update(1)
+            for label, bc in blends.items():
+                chosen[label], val[label], grids[label], results[label] = _run_blend(
+                    label, bc, candidates[bc.base], chosen[bc.base], fitted[bc.base], split, k, metric, item_table)
                 bar.update(1)
             runs.append(SeedRun(seed, chosen, val, grids, results))
     return MultiSeedResult(runs, k, metric)

@@ -359,7 +359,13 @@ PROTOCOLS = {
 }
 
 
-def get_protocol(name: str, ratings: pd.DataFrame) -> Split:
+#: the protocols whose split depends on a seed (random draw or tie-breaking shuffle)
+SEEDED_PROTOCOLS = ("study", "per-user-last", "cold-item")
+
+
+def get_protocol(name: str, ratings: pd.DataFrame, seed: int | None = None) -> Split:
+    """The split of protocol ``name``; ``seed`` (None: the protocol's default, the study's 42)
+    draws another split of a seeded protocol. ``global-time`` has one cut-off and no seed."""
     from .errors import RecutilsError
 
     if name == "temporal":
@@ -367,7 +373,14 @@ def get_protocol(name: str, ratings: pd.DataFrame) -> Split:
                             "no future in training) or 'per-user-last' (each user's last ratings; leaks the future)")
     if name not in PROTOCOLS:
         raise RecutilsError(f"unknown protocol {name!r}; valid protocols: {', '.join(PROTOCOLS)}")
-    return PROTOCOLS[name](ratings)
+    if seed is None:
+        return PROTOCOLS[name](ratings)
+    if name not in SEEDED_PROTOCOLS:
+        raise RecutilsError(f"protocol {name!r} has one cut-off time and no seed; seeded protocols: "
+                            f"{', '.join(SEEDED_PROTOCOLS)}")
+    if name == "cold-item":
+        return cold_item_split(ratings, rng=int(seed))
+    return PROTOCOLS[name](ratings, seed=int(seed))
 
 
 def sample_users(ratings: pd.DataFrame, n_users: int, rng: np.random.Generator | int = SEED) -> pd.DataFrame:

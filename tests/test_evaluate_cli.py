@@ -86,3 +86,45 @@ def test_tuning_picks_best_on_validation(capsys):
     assert tuning.main(["--model", "ease", "--grid", "lambda_=100,300"]) == 0
     out = capsys.readouterr().out
     assert "best on validation" in out and out.count("\n") == 3
+
+
+def test_seeds_mean_interval_and_pooled_comparison(capsys):
+    """--seeds: one split per seed; the mean and per-seed values agree with single-seed runs of
+    the same split, and --baseline adds the pooled paired comparison."""
+    import numpy as np
+
+    from recutils.datasets import load_ratings
+    from recutils.evaluation import evaluate_ranking
+    from recutils.models import create
+    from recutils.splits import study_split
+
+    assert evaluate.main(["--model", "mostpop", "--seeds", "42,7", "--baseline", "random", "--format", "json"]) == 0
+    r = _strict_loads(capsys.readouterr().out)
+    assert r["seeds"] == [42, 7] and [row["seed"] for row in r["per_seed"]] == [42, 7]
+    ratings = load_ratings()
+    want = [evaluate_ranking(create("mostpop").fit(study_split(ratings, seed=s).without_test()),
+                             study_split(ratings, seed=s), 25).metrics["precision"] for s in (42, 7)]
+    assert [row["mostpop"]["precision"] for row in r["per_seed"]] == pytest.approx(want, abs=1e-12)
+    p = r["across_seeds"]["mostpop"]["precision"]
+    assert p["mean"] == pytest.approx(np.mean(want)) and p["low"] < p["mean"] < p["high"]
+    assert want[0] == pytest.approx(1314 / 15000, abs=1e-12)  # seed 42 is the study's split
+    comp = {c["metric"]: c for c in r["comparison"]}["precision@25"]
+    assert comp["a"] == "mostpop" and comp["b"] == "random" and comp["holds"] and comp["low"] > 0
+    assert evaluate.main(["--model", "mostpop", "--seeds", "42,7"]) == 0
+    out = capsys.readouterr().out
+    assert "2 seeds (42, 7)" in out and "per seed:" in out
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["--model", "ease", "--seeds", "42,x"], "--seeds must be comma-separated integers"),
+    (["--model", "ease", "--seeds", "42,42"], "--seeds must list distinct integers"),
+    (["--model", "ease", "--seeds", ","], "--seeds must list distinct integers"),
+    (["--model", "ease", "--seeds", "1,2", "--protocol", "global-time"], "protocol 'global-time' has one cut-off"),
+    (["--model", "ease", "--baseline", "mostpop"], "--baseline needs --seeds"),
+    (["--model", "ease", "--seeds", "1,2", "--baseline", "nope"], "valid models: "),
+    (["--model", "ease", "--seeds", "1,2", "--baseline", "ease"], "same model with the same parameters"),
+])
+def test_seeds_user_mistakes(argv, msg, capsys):
+    assert evaluate.main(argv) == 2
+    err = capsys.readouterr().err
+    assert msg in err and err.count("\n") == 1

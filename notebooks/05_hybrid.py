@@ -54,6 +54,9 @@ alphas = [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0]
 ease_lambdas = [100.0, 200.0, 300.0, 500.0]
 ease_r_lambdas = [60.0, 100.0, 150.0]
 ease_r_powers = [1.0, 2.0]
+# the other CF bases get the same validation budget as in notebook 01
+itemknn_grid = {"n_neighbors": [50, 100], "shrinkage": [0.0, 10.0]}
+als_grid = {"factors": [128], "regularization": [0.05, 40.0], "alpha": [2.0, 6.0]}
 blend_shortlist = 200
 cold_share = 0.1
 n_boot = 2000
@@ -76,6 +79,7 @@ from recutils.config import build_config
 from recutils.embeddings.finetune import FinetuneConfig
 from recutils.embeddings.qwen import is_qwen
 from recutils.evaluation import evaluate_ranking, paired_bootstrap_ci
+from recutils.evaluation.beyond import beyond_accuracy, genre_matrix, metrics_by_k
 from recutils.io import write_json
 from recutils.models import create
 from recutils.datasets.text import movie_texts
@@ -267,6 +271,8 @@ print(pd.DataFrame(study_rows).drop(columns=["note"]).round(4).astype(object).fi
 # training part, another seed; its "test" is the validation part) by NDCG@k, then refitted on
 # the full training part and scored **once** on test:
 #
+# - ItemKNN's neighbours and shrinkage, ALS's regularisation and confidence α (the grids of
+#   notebook 01: every base gets the same validation budget);
 # - EASE's λ; EASE on rating-weighted interactions `X = (r/5)^p` (`ease_r`: the relevance
 #   target is "rated ≥ 4", so weighting by rating helps EASE reconstruct *liked*
 #   co-occurrences), λ and p;
@@ -284,11 +290,14 @@ print(pd.DataFrame(study_rows).drop(columns=["note"]).round(4).astype(object).fi
 # %%
 ease_best, ease_rows = grid_search("ease", split, {"lambda_": ease_lambdas}, k=k)
 easer_best, easer_rows = grid_search("ease_r", split, {"lambda_": ease_r_lambdas, "power": ease_r_powers}, k=k)
+knn_best, knn_rows = grid_search("itemknn", split, {key: list(v) for key, v in itemknn_grid.items()}, k=k)
+als_best, als_rows = grid_search("als", split, {key: list(v) for key, v in als_grid.items()}, k=k)
 bases = {
     "MostPop": create("mostpop"),
-    "ItemKNN": create("itemknn"),
+    f"ItemKNN ({knn_best['n_neighbors']} neighbours, shrinkage {knn_best['shrinkage']:g})": create("itemknn", **knn_best),
     f"EASE (λ={ease_best['lambda_']:g})": create("ease", **ease_best),
-    "ALS (implicit)": create("als"),
+    f"ALS (implicit; {als_best['factors']} factors, reg. {als_best['regularization']:g}, α {als_best['alpha']:g})":
+        create("als", **als_best),
     f"EASE-r (λ={easer_best['lambda_']:g}, p={easer_best['power']:g})": create("ease_r", **easer_best),
 }
 for label, m in bases.items():
@@ -342,6 +351,7 @@ results[lb_label] = evaluate_ranking(hybrids[lb_label][1], split, k)
 # %%
 print("chosen on validation (NDCG@%d):" % k)
 print(f"  EASE λ = {ease_best['lambda_']:g}; EASE-r λ = {easer_best['lambda_']:g}, p = {easer_best['power']:g}")
+print(f"  ItemKNN {knn_best}; ALS {als_best}")
 for b, choice in tuned.items():
     print(f"  {b} + content: α = {choice.alpha:g}, base normalised over {choice.base_norm} "
           f"(validation NDCG {choice.score:.4f})")
@@ -358,6 +368,29 @@ table = pd.DataFrame(table_rows)
 # %%
 print(f"test, study protocol, k={k}")
 print(table[["method", *METRICS]].dropna().round(4).to_string(index=False))
+
+# %% [markdown]
+# ### 4.1 Beyond accuracy
+#
+# For every row measured here (definitions in `recutils.evaluation.beyond`): MRR@k, catalogue
+# coverage, the average popularity of what a model recommends (share of training users who
+# rated it), the Gini coefficient of item exposure, novelty (mean self-information, bits) and
+# intra-list diversity — mean pairwise genre Jaccard distance and mean pairwise cosine
+# distance of the base MiniLM embeddings (`ild_embedding`: 0 = near-identical texts).
+
+# %%
+rel = split.relevant()
+genres = genre_matrix(movies, split.items)
+ild_emb = embeddings.get("MiniLM base", next(iter(embeddings.values())))
+pos = pd.Series(np.arange(len(ild_emb.movie_ids)), index=ild_emb.movie_ids).reindex(split.items)
+item_vecs = np.zeros((split.n_items, ild_emb.matrix.shape[1]))
+item_vecs[pos.notna().to_numpy()] = ild_emb.matrix[pos.dropna().astype(int).to_numpy()]
+accuracy_rows = []
+for label, r in results.items():
+    mrr = metrics_by_k(r.topk, rel[r.users], [k])["mrr"][0]
+    accuracy_rows.append({"method": label, f"mrr@{k}": mrr,
+                          **beyond_accuracy(r.topk, split.train_binary, genres=genres, embeddings=item_vecs)})
+print(pd.DataFrame(accuracy_rows).round(4).to_string(index=False))
 
 # %% [markdown]
 # ## 5. Is each hybrid better than its own base?
@@ -547,7 +580,8 @@ metrics = {
     "protocol": "study",
     "k": k,
     "split": summary,
-    "tables": {"Study protocol": table_rows, "Cold items": cold_rows, "Bootstrap": boot_rows,
+    "tables": {"Study protocol": table_rows, "Beyond accuracy": accuracy_rows, "Cold items": cold_rows,
+               "Bootstrap": boot_rows,
                f"Across {len(ms.seeds)} seeds of the study split (mean and t-interval over seeds)": [
                    {kk: v for kk, v in r_.items() if not kk.endswith("_per_seed")} for r_ in ms.table(METRICS)]},
     "seeds": {
@@ -560,7 +594,7 @@ metrics = {
         "claims": {name: {"mean_diff": c.mean_diff, "low": c.low, "high": c.high, "per_seed": list(c.per_seed),
                           "holds": c.holds} for name, c in seed_claims.items()},
     },
-    "validation": {"ease": ease_rows, "ease_r": easer_rows,
+    "validation": {"ease": ease_rows, "ease_r": easer_rows, "itemknn": knn_rows, "als": als_rows,
                    "alpha": [dict(r_) for r_ in alpha_rows]},
     "learned_blend": lb.as_dict(),
     "embeddings": {label: {kk: v for kk, v in e.info.items() if kk != "finetune"} for label, e in embeddings.items()},
@@ -575,7 +609,7 @@ config = {
                "torch_threads": torch_threads, "seeds": seeds},
     "finetune": {m: dataclasses.asdict(ft_config(m)) for m in finetune_models},
     "models": {label: m.config_dict() for label, m in bases.items()} | {"PMF": pmf.config_dict()},
-    "chosen_on_validation": {"ease": ease_best, "ease_r": easer_best,
+    "chosen_on_validation": {"ease": ease_best, "ease_r": easer_best, "itemknn": knn_best, "als": als_best,
                              "alpha": {b: {"alpha": c.alpha, "base_norm": c.base_norm} for b, c in tuned.items()}},
 }
 write_json(out / "metrics.json", metrics)

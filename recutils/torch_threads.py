@@ -19,11 +19,6 @@ How :func:`free_cores` decides (documented choice):
   apart (0.25 s by default): ``busy`` is the number of cores that were not idle (idle and
   iowait count as idle; user, system, irq and hypervisor *steal* as busy), ``own`` the CPU
   seconds this process used meanwhile (``time.process_time``) per second;
-- time of *niced* processes (the ``nice`` column: niceness > 0) counts as free when this
-  process itself runs at niceness ≤ 0: the kernel's scheduler gives it nearly all of such a
-  core when it asks (a niceness-19 process gets ~1.5 % of a core it shares with a niceness-0
-  one), and a background job started with ``nice`` should not halve a run's threads. A
-  niced process counts it as busy, as before;
 - ``others = busy − own``; a core counts as free when other processes left at least 3/4 of it
   (:data:`SLACK`): ``free = ⌊usable − others + SLACK⌋``, clamped to ``[1, usable]``.
 
@@ -105,19 +100,9 @@ def usable_cores() -> int:
     return max(1, n)
 
 
-def _nice_is_free() -> bool:
-    """Whether niced processes' CPU time counts as free: when this process is not niced itself."""
-    try:
-        return os.getpriority(os.PRIO_PROCESS, 0) <= 0
-    except (AttributeError, OSError):
-        return False
-
-
 def _read_stat(cpus, path: str | None = None) -> dict[int, tuple[int, int]] | None:
-    """``{cpu: (busy, total)}`` jiffies of the given CPUs from ``/proc/stat`` (None if unreadable);
-    niced time is left out of ``busy`` when :func:`_nice_is_free`."""
+    """``{cpu: (busy, total)}`` jiffies of the given CPUs from ``/proc/stat`` (None if unreadable)."""
     want = set(cpus)
-    skip_nice = _nice_is_free()
     out = {}
     try:
         with open(path or PROC_STAT) as fh:
@@ -132,10 +117,7 @@ def _read_stat(cpus, path: str | None = None) -> dict[int, tuple[int, int]] | No
                     continue
                 if cpu in want:
                     total = sum(vals)
-                    busy = total - vals[3] - (vals[4] if len(vals) > 4 else 0)
-                    if skip_nice:
-                        busy -= vals[1]
-                    out[cpu] = (busy, total)
+                    out[cpu] = (total - vals[3] - (vals[4] if len(vals) > 4 else 0), total)
     except OSError:
         return None
     return out or None

@@ -222,27 +222,3 @@ def test_explicit_omp_num_threads_wins_over_auto(fake_machine, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "garbage")  # not a count: measured as usual
     with tt.torch_threads("auto") as n:
         assert n == 4
-
-
-def test_niced_load_counts_as_free_unless_this_process_is_niced(tmp_path, monkeypatch):
-    """Two CPUs fully used by niced processes (the ``nice`` column): free for a niceness-0
-    process (the scheduler gives it the cores), busy for a niced one."""
-    stat = tmp_path / "stat"
-    monkeypatch.setattr(tt, "PROC_STAT", str(stat))
-
-    def write(nice_jiffies):
-        stat.write_text("cpu  0 0 0 0 0 0 0 0 0 0\n"
-                        + "".join(f"cpu{c} 0 {nice_jiffies} 0 1000 0 0 0 0 0 0\n" for c in (0, 1)))
-
-    write(500)
-    monkeypatch.setattr(tt, "_nice_is_free", lambda: True)
-    assert tt._read_stat([0, 1]) == {0: (0, 1500), 1: (0, 1500)}
-    monkeypatch.setattr(tt, "_nice_is_free", lambda: False)
-    assert tt._read_stat([0, 1]) == {0: (500, 1500), 1: (500, 1500)}
-
-
-def test_nice_is_free_follows_own_niceness(monkeypatch):
-    monkeypatch.setattr(tt.os, "getpriority", lambda which, who: 0, raising=False)
-    assert tt._nice_is_free()
-    monkeypatch.setattr(tt.os, "getpriority", lambda which, who: 19, raising=False)
-    assert not tt._nice_is_free()

@@ -231,3 +231,73 @@ def test_torch_cf_cold_scores_do_not_depend_on_held_out_ratings(cold):
     t = cold.test.assign(rating=6.0 - cold.test["rating"])
     b = TorchCF(**params).fit(_with_test(cold, t)).score(np.arange(cold.n_users))
     np.testing.assert_array_equal(a, b)
+
+
+# --- the study's helpers --------------------------------------------------------------------------
+def test_warm_item_validation_holds_out_warm_items_only(cold):
+    from recutils.experiments.coldstart import warm_item_validation
+
+    val = warm_item_validation(cold, share=0.25, seed=5)
+    test_cold = set(cold.items[cold.cold_items])
+    assert not test_cold & set(val.items)  # the real cold movies are not even in the universe
+    assert set(val.items[val.cold_items]) <= set(cold.items[~cold.cold_items])
+    assert val.cold_items.sum() == round(0.25 * (~cold.cold_items).sum())
+    assert not set(val.train["movieId"]) & set(val.items[val.cold_items])
+    assert len(val.train) + len(val.test) == len(cold.train)
+
+
+def test_cold_table_rows_cis_and_popularity(cold):
+    from recutils.experiments.coldstart import cold_table, held_out_popularity
+    from recutils.models.feature_baselines import MetadataPopularity, RandomScores
+
+    models = {"random": RandomScores(seed=1).fit(cold), "votes": MetadataPopularity(item_table=_table()).fit(cold),
+              "map": ContentToCF(item_table=_table(), embeddings=_text(), ease_lambda=5.0).fit(cold)}
+    rows, res = cold_table(models, cold, "votes", k=3, n_boot=100, own_reference={"map": "random"})
+    by = {r["model"]: r for r in rows}
+    assert list(by) == ["random", "votes", "map"]
+    assert by["votes"]["ndcg_diff"] == 0.0 and by["votes"]["ci_low"] is None
+    r = by["random"]
+    assert r["ci_low"] <= r["ndcg_diff"] <= r["ci_high"]
+    assert r["ndcg_diff"] == pytest.approx(r["ndcg@3"] - by["votes"]["ndcg@3"])
+    assert by["map"]["own_reference"] == "random" and "own_diff" not in by["random"]
+    pop = held_out_popularity(cold)
+    assert pop[~cold.cold_items].sum() == 0 and pop.sum() == len(cold.test)
+    top = res["votes"].topk
+    assert by["votes"]["avg_popularity"] == pytest.approx(float((pop[top] / cold.n_users).mean()))
+    assert 0 < by["votes"]["coverage"] <= 1 and 0 <= by["votes"]["gini"] <= 1
+    with pytest.raises(RecutilsError, match="reference"):
+        cold_table(models, cold, "nope", k=3, n_boot=10)
+
+
+def test_cf_space_pairs_are_warm_and_predictive(cold):
+    from recutils.experiments.coldstart import cf_space_pairs
+
+    pairs = cf_space_pairs(cold, n_pairs=10, min_ratings=3, ease_lambda=5.0, rng=0)
+    assert pairs.ndim == 2 and pairs.shape[1] == 2 and 0 < len(pairs) <= 10
+    assert not cold.cold_items[pairs].any()
+    assert (pairs[:, 0] != pairs[:, 1]).all()
+    assert len({tuple(sorted(p)) for p in pairs.tolist()}) == len(pairs)
+    # on this data EASE links movies of one genre group: partners share the anchor's group mostly
+    same = ((cold.items[pairs[:, 0]] - 101) % 2) == ((cold.items[pairs[:, 1]] - 101) % 2)
+    assert same.mean() >= 0.7
+    np.testing.assert_array_equal(pairs, cf_space_pairs(cold, n_pairs=10, min_ratings=3, ease_lambda=5.0, rng=0))
+
+
+def test_cf_finetune_refuses_pairs_with_a_cold_item(cold):
+    from recutils.experiments.coldstart import cf_finetuned_embeddings
+
+    j = int(np.flatnonzero(cold.cold_items)[0])
+    texts = pd.Series([f"movie {i}" for i in cold.items], index=cold.items)
+    with pytest.raises(RecutilsError, match="include a cold item"):
+        cf_finetuned_embeddings("all-MiniLM-L6-v2", texts, "toy", cold, np.array([[0, j]]))
+
+
+def test_genre_popularity_scores_cold_items_from_genres(cold):
+    from recutils.models.coldstart import GenrePopularity
+
+    m = GenrePopularity(item_table=_table()).fit(cold)
+    s = m.score(np.arange(3))
+    assert np.allclose(s[0], s[1])  # global: the same list for everyone
+    assert np.isfinite(s).all() and np.unique(np.round(s[0, cold.cold_items], 9)).size > 1
+    p = GenrePopularity(item_table=_table(), personal=True, shrinkage=0.0).fit(cold).score(np.arange(cold.n_users))
+    assert not np.allclose(p[0], p[1])

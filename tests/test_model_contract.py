@@ -259,6 +259,24 @@ class TestContentToCFMLP(TestContentToCF):
               "mlp_epochs": 5}
 
 
+class TestGenrePopularity(ModelContract):
+    name = "genre_pop"
+
+    def make(self, split):
+        from recutils.models.coldstart import GenrePopularity
+
+        return GenrePopularity(item_table=_item_table())
+
+
+class TestGenrePopularityPersonal(TestGenrePopularity):
+    params = {"personal": True}
+
+    def make(self, split):
+        from recutils.models.coldstart import GenrePopularity
+
+        return GenrePopularity(item_table=_item_table(), **self.params)
+
+
 def test_every_registered_model_opts_in():
     opted = {c.name for c in ModelContract.__subclasses__()}
     assert set(available()) == opted, ("every registered model needs a contract class here: missing "

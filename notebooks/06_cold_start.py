@@ -194,7 +194,9 @@ for a, b in pairs[:5]:
 # pseudo-cold movies. For the mapping (`content_to_cf`, target: EASE's item–item columns, λ_EASE
 # = 300): the ridge λ and the weight of the text columns against the metadata columns, per text
 # embedding; then, for the best **base** embedding, the same with ALS factors as the target, and
-# an MLP map onto the ALS factors (hidden size, epochs). For torch_cf: the text projection size
+# an MLP map onto the ALS factors (hidden size, epochs), and the EASE map **without the TMDB
+# numbers** (genres only, and genres + text): TMDB's vote counts come from a later snapshot than
+# the ratings and a truly new release has none, so this is where text could matter most. For torch_cf: the text projection size
 # (`text_dims`) with the text embedding the mapping chose. The fine-tuned encoders saw pairs of
 # the pseudo-cold movies (their pairs come from the cold split's training part), so their
 # validation scores are optimistic; they are not used to pick the text source.
@@ -232,6 +234,12 @@ E_best = embeddings[best_text]
 chosen["ridge · text only"] = choose(f"ridge · text only ({best_text})",
                                      lambda **p: ContentToCF(embeddings=E_best, metadata=False, **map_base, **p),
                                      [{"ridge_lambda": lam} for lam in ridge_lambdas])
+chosen["ridge · genres only"] = choose("ridge · genres only (no TMDB numbers)",
+                                       lambda **p: ContentToCF(text=False, tmdb_numbers=False, **map_base, **p),
+                                       [{"ridge_lambda": lam} for lam in ridge_lambdas])
+chosen["ridge · genres + text"] = choose(f"ridge · genres + text (no TMDB numbers; {best_text})",
+                                         lambda **p: ContentToCF(embeddings=E_best, tmdb_numbers=False, **map_base, **p),
+                                         ridge_grid)
 als_base = dict(target="als", als_factors=als_factors, seed=seed, item_table=movies, embeddings=E_best)
 chosen["ridge → ALS · metadata"] = choose("ridge → ALS · metadata", lambda **p: ContentToCF(text=False, **als_base, **p),
                                           [{"ridge_lambda": lam} for lam in ridge_lambdas])
@@ -259,7 +267,7 @@ display(val_table.round(4))
 # `ndcg_diff` [`ci_low`, `ci_high`]: the paired bootstrap 95 % CI of NDCG@25 minus the
 # metadata-only torch_cf (resampling users); `own_*`: the same against the row's own
 # metadata-only variant (ridge rows onto EASE: ridge · metadata; rows onto ALS: ridge → ALS ·
-# metadata; torch_cf rows: torch_cf · metadata);
+# metadata; rows without TMDB numbers: ridge · genres only; torch_cf rows: torch_cf · metadata);
 # `coverage`: share of the cold movies that appear in anyone's top 25; `avg_popularity`: the
 # mean share of users who rated (in the held-out part) the movies recommended; `gini`: how
 # unequally recommendations are spread over the cold movies.
@@ -287,6 +295,8 @@ test_models = {
     "ridge · metadata": ridge("ridge · metadata", text=False),
     f"ridge · text only ({best_text})": ridge("ridge · text only", E_best, metadata=False),
 }
+test_models["ridge · genres only (no TMDB numbers)"] = ridge("ridge · genres only", text=False, tmdb_numbers=False)
+test_models[f"ridge · genres + {best_text} (no TMDB numbers)"] = ridge("ridge · genres + text", E_best, tmdb_numbers=False)
 for label in embeddings:
     test_models[f"ridge · metadata + {label}"] = ridge(f"ridge · metadata + {label}", embeddings[label])
 test_models["ridge → ALS · metadata"] = ContentToCF(text=False, **als_base, **chosen["ridge → ALS · metadata"][0])
@@ -298,6 +308,7 @@ for label, m in test_models.items():
     m.fit(cold_train)
     fit_seconds[label] = round(time.perf_counter() - t0, 2)
 own = {label: ("ridge → ALS · metadata" if label.startswith(("ridge → ALS", "MLP")) else
+              "ridge · genres only (no TMDB numbers)" if label.endswith("(no TMDB numbers)") else
               "ridge · metadata" if label.startswith("ridge") else tc_meta)
        for label in test_models if label.startswith(("ridge", "MLP", "torch_cf"))}
 cold_rows, cold_results = cold_table(test_models, cold, tc_meta, k, n_boot=n_boot, seed=seed, own_reference=own)
@@ -331,7 +342,8 @@ plt.show()
 # validation per row) with each text embedding: the text fields (title + genres + tags as in
 # the study, the TMDB overview, both), the encoder (MiniLM vs mpnet on the same text), and the
 # fine-tunes (study pairs vs CF-space pairs vs base MiniLM on the same study text). Differences
-# are paired bootstrap CIs against the base MiniLM on the study text.
+# are paired bootstrap CIs against the base MiniLM on the study text; below the table, the pairs
+# that answer each question directly (same text, other encoder; same encoder, other text).
 
 # %%
 ref_text = f"ridge · metadata + {base_labels[0]}"
@@ -340,6 +352,21 @@ text_rows, _ = cold_table({f"ridge · metadata + {lb}": test_models[f"ridge · m
                           results={f"ridge · metadata + {lb}": cold_results[f"ridge · metadata + {lb}"] for lb in embeddings})
 text_df = pd.DataFrame(text_rows).set_index("model")[[f"ndcg@{k}", "ndcg_diff", "ci_low", "ci_high", "coverage", "avg_popularity"]]
 display(text_df.round(4))
+
+# %%
+from recutils.evaluation import paired_bootstrap_ci
+
+text_pairs = [("mpnet · title+genres+overview", "MiniLM · title+genres+overview"),
+              ("MiniLM · overview", "MiniLM · title+genres+tags"),
+              ("MiniLM · title+genres+tags+overview", "MiniLM · title+genres+tags"),
+              (ft_label, base_labels[0]), (cf_label, base_labels[0]), (cf_label, ft_label)]
+text_comparisons = []
+for a, b in text_pairs:
+    la, lb = f"ridge · metadata + {a}", f"ridge · metadata + {b}"
+    if la in cold_results and lb in cold_results:
+        ci = paired_bootstrap_ci(cold_results[la].per_user["ndcg"], cold_results[lb].per_user["ndcg"], n_boot=n_boot, rng=seed)
+        text_comparisons.append({"a": a, "b": b, "ndcg_diff": ci.mean_diff, "ci_low": ci.low, "ci_high": ci.high})
+        print(f"{a:<55} − {b:<40} NDCG@{k} {ci}")
 
 # %% [markdown]
 # ## 6. Warm items: what text costs or gains where CF works
@@ -377,6 +404,7 @@ if warm_rows:
 # %%
 families = {"torch_cf · metadata + text": tc_text, "ridge (EASE) · metadata + text": f"ridge · metadata + {best_text}",
             "ridge (EASE) · text only": f"ridge · text only ({best_text})",
+            "ridge (EASE) · genres + text, no TMDB numbers": f"ridge · genres + {best_text} (no TMDB numbers)",
             "ridge (ALS) · metadata + text": f"ridge → ALS · metadata + {best_text}",
             "MLP (ALS) · metadata + text": f"MLP → ALS · metadata + {best_text}"}
 by_label = {r["model"]: r for r in cold_rows}
@@ -385,7 +413,8 @@ verdict = {fam: {"model": lb, "ndcg": by_label[lb][f"ndcg@{k}"],
                  "vs_own_metadata": [by_label[lb].get("own_diff"), by_label[lb].get("own_low"), by_label[lb].get("own_high")]}
            for fam, lb in families.items()}
 text_labels = [tc_only, tc_text, *(lb for lb in test_models if lb.startswith(("ridge", "MLP"))
-                                  and lb not in ("ridge · metadata", "ridge → ALS · metadata")),
+                                  and lb not in ("ridge · metadata", "ridge → ALS · metadata",
+                                                 "ridge · genres only (no TMDB numbers)")),
                *(lb for lb in test_models if lb.startswith("content profile"))]
 any_text_beats = any(r["significant"] and r["ndcg_diff"] > 0 for r in cold_rows if r["model"] in text_labels)
 chosen_beats = any(v["vs_torch_cf_metadata"][1] > 0 for v in verdict.values())
@@ -394,7 +423,7 @@ print(f"metadata-only torch_cf: NDCG@{k} {ref_ndcg:.4f}")
 for fam, v in verdict.items():
     d, lo, hi = v["vs_torch_cf_metadata"]
     od, olo, ohi = v["vs_own_metadata"]
-    print(f"{fam:<32} NDCG@{k} {v['ndcg']:.4f} | vs torch_cf metadata {d:+.4f} [{lo:+.4f}, {hi:+.4f}]"
+    print(f"{fam:<46} NDCG@{k} {v['ndcg']:.4f} | vs torch_cf metadata {d:+.4f} [{lo:+.4f}, {hi:+.4f}]"
           f" | vs its own metadata-only row {od:+.4f} [{olo:+.4f}, {ohi:+.4f}]")
 print("a validation-chosen text model beats metadata-only torch_cf (CI excludes zero):", chosen_beats)
 print("any text row of the table does (a scan over several rows, not a claim):", any_text_beats)
@@ -409,6 +438,7 @@ print("any text row of the table does (a scan over several rows, not a claim):",
 metrics = {
     "tables": {"Cold items (test)": cold_rows, "Text and encoders (ridge, cold test)": text_rows,
                "Warm study split": warm_rows_out},
+    "text_comparisons": text_comparisons,
     "validation": val_rows,
     "chosen": {"text_source": best_text, "text_dim": int(text_dim),
                **{kk: v[0] for kk, v in chosen.items()}},

@@ -82,6 +82,12 @@ def test_content_matrix_shapes_and_warm_only_scaling(cold):
     assert C.text_coverage < 1.0
 
 
+def test_content_matrix_without_tmdb_numbers_keeps_genres(cold):
+    C = content_matrix(cold.items, ~cold.cold_items, _table(), _text(), tmdb_numbers=False)
+    assert not any(n in C.names for n in ("vote_average", "log_vote_count", "missing_tmdb"))
+    assert any(n.startswith("genre_") for n in C.names) and C.n_text == 6
+
+
 def test_content_matrix_needs_something_to_describe_a_movie(cold):
     with pytest.raises(RecutilsError, match="neither metadata nor text"):
         content_matrix(cold.items, ~cold.cold_items, _table(), None, metadata=False)

@@ -4,7 +4,8 @@
 
 - **metadata** (``metadata=True``): the torch_cf side features
   (:func:`recutils.models.torch_cf.build_item_features`: TMDB ``vote_average``,
-  ``log1p(vote_count)``, ``log1p(popularity)``, missing-value indicators, genre multi-hot);
+  ``log1p(vote_count)``, ``log1p(popularity)``, missing-value indicators — unless
+  ``tmdb_numbers=False`` — and the genre multi-hot);
 - **text** (``embeddings`` given): the movie's text embedding (a zero row and
   ``missing_text = 1`` for a movie without one), multiplied by ``text_weight`` after scaling;
 
@@ -36,13 +37,15 @@ class ContentMatrix:
 
 
 def content_matrix(items: np.ndarray, train_items: np.ndarray, item_table=None, embeddings=None,
-                   metadata: bool = True, text_weight: float = 1.0) -> ContentMatrix:
+                   metadata: bool = True, text_weight: float = 1.0, tmdb_numbers: bool = True) -> ContentMatrix:
     """Content vectors for ``items`` (raw movie ids, index order); ``train_items``: boolean mask
     of the warm items (with training ratings), the only rows the scaler statistics come from.
 
     ``item_table`` (needed with ``metadata``): the movie table of
     :func:`recutils.datasets.movie_table`. ``embeddings``: anything with ``movie_ids`` and
     ``matrix`` (:class:`recutils.embeddings.ItemEmbeddings`), or ``None`` for no text.
+    ``tmdb_numbers=False`` keeps only the genres of the metadata (a new release has no TMDB vote
+    count yet, and TMDB's numbers come from a later snapshot than the ratings).
     """
     items = np.asarray(items)
     train_items = np.asarray(train_items, bool)
@@ -57,8 +60,11 @@ def content_matrix(items: np.ndarray, train_items: np.ndarray, item_table=None, 
         if item_table is None:
             raise RecutilsError("content_matrix: metadata features need the movie table (item_table)")
         f = build_item_features(item_table, items, train_items)
-        blocks += [f.numeric.astype(np.float64), f.genres.astype(np.float64)]
-        names += [*f.numeric_names, *(f"genre_{g}" for g in f.genre_names)]
+        if tmdb_numbers:
+            blocks.append(f.numeric.astype(np.float64))
+            names += list(f.numeric_names)
+        blocks.append(f.genres.astype(np.float64))
+        names += [f"genre_{g}" for g in f.genre_names]
     text_cols = None
     if embeddings is not None:
         T = item_text_matrix(embeddings, items).astype(np.float64)

@@ -48,6 +48,8 @@ class ContentToCFConfig:
     target: Literal["ease", "als"] = param("ease", choices=("ease", "als"))  #: the warm CF model mapped onto
     mapper: Literal["ridge", "mlp"] = param("ridge", choices=("ridge", "mlp"))  #: linear (closed form) or a small MLP
     metadata: bool = True  #: TMDB numbers + genres in the content vector
+    #: with ``metadata``: the TMDB numbers too (False: genres only — a new release has no vote count yet)
+    tmdb_numbers: bool = True
     text: bool = True  #: the text embedding in the content vector (needs ``embeddings``)
     text_weight: float = param(1.0, gt=0)  #: scale of the (standardised) text columns against metadata
     ridge_lambda: float = param(100.0, gt=0)  #: λ of the ridge map
@@ -108,7 +110,7 @@ class ContentToCF(Recommender):
         if warm.sum() < 2:
             raise RecutilsError("content_to_cf: fewer than two warm items to learn the map from")
         C = content_matrix(split.items, warm, self.item_table, self.embeddings if c.text else None,
-                           metadata=c.metadata, text_weight=c.text_weight)
+                           metadata=c.metadata, text_weight=c.text_weight, tmdb_numbers=c.tmdb_numbers)
         self.content_ = C
         U, S_w, Y_w = self._target(split, warm)
         new = ~warm

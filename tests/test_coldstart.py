@@ -122,6 +122,25 @@ def test_mapping_scores_cold_items_and_keeps_warm_cf_scores(cold, params):
     assert np.isin(r, np.flatnonzero(cold.cold_items)).all()
 
 
+def test_the_cf_target_is_fitted_once_per_training_data_and_setting(cold, monkeypatch):
+    from recutils.models.coldstart import mapping
+
+    mapping._TARGETS.clear()  # other tests fitted targets on the same fixture
+    calls = []
+    real = ContentToCF._fit_target
+    monkeypatch.setattr(ContentToCF, "_fit_target", lambda self, split, warm: calls.append(1) or real(self, split, warm))
+    train = cold.without_test()
+    p = dict(item_table=_table(), embeddings=_text(), ease_lambda=5.0)
+    a = ContentToCF(ridge_lambda=1.0, **p).fit(train).score(np.arange(4))
+    ContentToCF(ridge_lambda=10.0, **p).fit(train)
+    assert len(calls) == 1
+    ContentToCF(ridge_lambda=1.0, **{**p, "ease_lambda": 6.0}).fit(train)
+    assert len(calls) == 2
+    mapping._TARGETS.clear()
+    np.testing.assert_array_equal(ContentToCF(ridge_lambda=1.0, **p).fit(train).score(np.arange(4)), a)
+    assert len(calls) == 3
+
+
 def test_mapping_learns_the_genre_group_on_toy_data():
     """Users like one genre group; the content (genres, text) tells a cold item's group: the
     mapped scores rank a user's group above the other group for most users."""

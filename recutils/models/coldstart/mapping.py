@@ -27,6 +27,7 @@ are scaled with warm-item statistics only.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Literal
 
@@ -74,6 +75,11 @@ def warm_mask(split) -> np.ndarray:
         raise RecutilsError(f"{int(leaked.sum())} item(s) flagged cold have training ratings (e.g. movieIds {ids}): "
                             "a cold item's ratings reached training")
     return known
+
+
+#: fitted CF targets per training data object (weakly held) and target settings: a grid over the
+#: map's own settings (λ, text weight, text source) refits no EASE / ALS model
+_TARGETS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 @register
@@ -128,7 +134,17 @@ class ContentToCF(Recommender):
         self.warm_ = warm
 
     def _target(self, split, warm):
-        """(user vectors or None, users × warm-items CF scores, warm item vectors or None)."""
+        """(user vectors or None, users × warm-items CF scores, warm item vectors or None),
+        computed once per training data object and target settings (see ``_TARGETS``)."""
+        c = self.config
+        key = (c.target, c.ease_lambda) if c.target == "ease" else (
+            c.target, c.als_factors, c.als_regularization, c.als_iterations, c.seed)
+        per_split = _TARGETS.setdefault(split, {})
+        if key not in per_split:
+            per_split[key] = self._fit_target(split, warm)
+        return per_split[key]
+
+    def _fit_target(self, split, warm):
         c = self.config
         if c.target == "ease":
             from ..baselines import EASE

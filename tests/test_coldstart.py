@@ -164,9 +164,15 @@ def test_bad_mapping_configs_are_clear_errors():
         ContentToCF(target="svd")
 
 
-def test_text_without_embeddings_is_a_clear_error(cold):
-    with pytest.raises(RecutilsError, match="needs the movies' text embeddings"):
-        ContentToCF(item_table=_table()).fit(cold)
+def test_text_without_embeddings_computes_them_from_the_config(cold, monkeypatch):
+    import recutils.embeddings.items as items
+
+    asked = []
+    monkeypatch.setattr(items, "compute_item_embeddings", lambda model, text, **kw: asked.append((model, text)) or _text())
+    m = ContentToCF(item_table=_table(), ease_lambda=5.0, text_spec="title+overview").fit(cold)
+    assert asked == [("all-MiniLM-L6-v2", "title+overview")] and m.content_.n_text == 6
+    with pytest.raises(ConfigError, match="text_spec"):
+        ContentToCF(text_spec="plot")
 
 
 # --- no cold-item leakage ---------------------------------------------------------------------

@@ -36,6 +36,7 @@ import pandas as pd
 
 from ...config import param
 from ...constants import SEED
+from ...datasets.text import valid_text_spec
 from ...errors import ConfigError, RecutilsError
 from ..base import Recommender
 from ..registry import register
@@ -51,7 +52,12 @@ class ContentToCFConfig:
     metadata: bool = True  #: TMDB numbers + genres in the content vector
     #: with ``metadata``: the TMDB numbers too (False: genres only — a new release has no vote count yet)
     tmdb_numbers: bool = True
-    text: bool = True  #: the text embedding in the content vector (needs ``embeddings``)
+    text: bool = True  #: the text embedding in the content vector (``embeddings``, else computed from the two fields below)
+    #: encoder of the movie texts when no ``embeddings`` are given (cached on disk like notebook 05's)
+    embedding_model: str = param("all-MiniLM-L6-v2", check=lambda v: bool(v.strip()), expect="a model name")
+    #: the movie text then: "study", "study+overview" or TextBuilder fields joined by "+"
+    text_spec: str = param("study", check=valid_text_spec,
+                           expect="'study', 'study+overview' or fields from title, genres, tags, overview joined by '+'")
     text_weight: float = param(1.0, gt=0)  #: scale of the (standardised) text columns against metadata
     ridge_lambda: float = param(100.0, gt=0)  #: λ of the ridge map
     ease_lambda: float = param(300.0, gt=0)  #: λ of the EASE target
@@ -87,7 +93,8 @@ class ContentToCF(Recommender):
     """Cold items scored through a content → CF map (see :mod:`recutils.models.coldstart.mapping`).
 
     ``item_table``: the movie table (metadata features); ``embeddings``: the movies' text
-    embeddings (:class:`recutils.embeddings.ItemEmbeddings`), needed with ``text=True``.
+    embeddings (:class:`recutils.embeddings.ItemEmbeddings`); without them and with ``text=True``
+    they are computed (and cached) from ``embedding_model`` and ``text_spec`` when fitting.
     """
 
     name = "content_to_cf"
@@ -109,7 +116,9 @@ class ContentToCF(Recommender):
     def _fit(self, split):
         c = self.config
         if c.text and self.embeddings is None:
-            raise RecutilsError("content_to_cf: text=True needs the movies' text embeddings (embeddings=...)")
+            from ...embeddings.items import compute_item_embeddings
+
+            self.embeddings = compute_item_embeddings(c.embedding_model, c.text_spec)
         if c.metadata and self.item_table is None:
             raise RecutilsError("content_to_cf: metadata=True needs the movie table (item_table=...)")
         warm = warm_mask(split)

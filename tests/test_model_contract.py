@@ -232,6 +232,51 @@ class TestTorchCF(ModelContract):
         return TorchCF(item_table=_item_table(), **self.params)
 
 
+class TestTorchCFText(TestTorchCF):
+    """torch_cf with text side features (``text_dim``, ``item_text``)."""
+
+    params = {**TestTorchCF.params, "text_dim": 2}
+
+    def make(self, split):
+        pytest.importorskip("torch")
+        from recutils.models.torch_cf import TorchCF
+
+        return TorchCF(item_table=_item_table(), item_text=_embeddings(split), **self.params)
+
+
+class TestContentToCF(ModelContract):
+    name = "content_to_cf"
+    params = {"ease_lambda": 5.0, "ridge_lambda": 1.0}
+
+    def make(self, split):
+        from recutils.models.coldstart import ContentToCF
+
+        return ContentToCF(item_table=_item_table(), embeddings=_embeddings(split), **self.params)
+
+
+class TestContentToCFMLP(TestContentToCF):
+    params = {"target": "als", "mapper": "mlp", "als_factors": 3, "als_iterations": 3, "mlp_hidden": 4,
+              "mlp_epochs": 5}
+
+
+class TestGenrePopularity(ModelContract):
+    name = "genre_pop"
+
+    def make(self, split):
+        from recutils.models.coldstart import GenrePopularity
+
+        return GenrePopularity(item_table=_item_table())
+
+
+class TestGenrePopularityPersonal(TestGenrePopularity):
+    params = {"personal": True}
+
+    def make(self, split):
+        from recutils.models.coldstart import GenrePopularity
+
+        return GenrePopularity(item_table=_item_table(), **self.params)
+
+
 def test_every_registered_model_opts_in():
     opted = {c.name for c in ModelContract.__subclasses__()}
     assert set(available()) == opted, ("every registered model needs a contract class here: missing "

@@ -29,6 +29,11 @@ class TorchCFConfig:
     dot: bool = True  #: add the dot product p_u·q_i (a matrix-factorisation term)
     biases: bool = True  #: add μ + b_u + b_i (otherwise μ only)
     side_features: bool = True  #: False: the feature MLPs are bypassed (ablation: a pure CF network)
+    #: with ``side_features``: feed the TMDB numbers and genres (False, with ``text_dim`` > 0: text only)
+    metadata: bool = True
+    #: output size of the item-text projection (Linear → BatchNorm → ReLU → Dropout over the movie's
+    #: text embedding, given to TorchCF as ``item_text``); 0: no text features (today's model)
+    text_dim: int = param(0, ge=0)
     implicit: bool = True  #: SVD++-style user term: p_u + |N(u)|^-½ Σ_{j∈N(u)} y_j (N(u): training items of u)
     lr: float = param(1e-3, gt=0)  #: Adam learning rate of the MLP weights
     emb_lr: float | None = param(None, gt=0)  #: Adam learning rate of embeddings and biases (None: ``lr``)

@@ -19,7 +19,7 @@ import pandas as pd
 from ...constants import COL_GENRES, COL_ITEM
 from ...errors import RecutilsError
 
-__all__ = ["MISSING_FEATURES", "NUMERIC_FEATURES", "ItemFeatures", "build_item_features"]
+__all__ = ["MISSING_FEATURES", "NUMERIC_FEATURES", "ItemFeatures", "build_item_features", "item_text_matrix"]
 
 NUMERIC_FEATURES = ("vote_average", "log_vote_count", "log_popularity")
 MISSING_FEATURES = ("missing_tmdb", "missing_votes")
@@ -89,3 +89,22 @@ def build_item_features(item_table: pd.DataFrame, items: np.ndarray, train_items
         G[rr, cc] = 1.0
     G[:, -1] = G[:, :-1].sum(1) == 0
     return ItemFeatures(numeric, G, [*NUMERIC_FEATURES, *MISSING_FEATURES], [*vocab, "no_genre"], mean, std)
+
+
+def item_text_matrix(item_text, items: np.ndarray) -> np.ndarray:
+    """Rows of ``item_text`` (anything with ``movie_ids`` and ``matrix``, e.g.
+    :class:`recutils.embeddings.ItemEmbeddings`) aligned with ``items`` (raw movie ids, in index
+    order); a movie without an embedding gets a zero row. float32 ``(len(items), dim)``.
+
+    The embeddings are fixed inputs computed from movie texts (no ratings), so cold movies get
+    theirs like any other; a fine-tuned encoder must have been trained on training pairs only.
+    """
+    ids = np.asarray(getattr(item_text, "movie_ids", None))
+    M = np.asarray(getattr(item_text, "matrix", None), dtype=np.float32)
+    if ids.ndim != 1 or M.ndim != 2 or len(ids) != len(M):
+        raise RecutilsError("item_text needs movie_ids (n,) and matrix (n, dim) of the same length")
+    pos = pd.Index(ids).get_indexer(np.asarray(items))
+    out = np.zeros((len(items), M.shape[1]), np.float32)
+    found = pos >= 0
+    out[found] = M[pos[found]]
+    return out

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ...constants import COL_ITEM, COL_RATING, COL_USER
-from ...errors import RecutilsError
+from ...errors import ConfigError, RecutilsError
 from ...io import atomic_path, write_json
 from ...torch_threads import torch_threads
 from ..base import NotFittedError, Recommender
@@ -39,17 +39,25 @@ WEIGHTS_FILE = "model.safetensors"
 class TorchCF(Recommender):
     """Hybrid rating model (see :mod:`recutils.models.torch_cf`).
 
-    ``item_table`` (optional): the movie table with TMDB columns and genres; ``None`` loads
-    :func:`recutils.datasets.movie_table` when fitting.
+    ``item_table``: the movie table with TMDB columns and genres (the CLIs and ``create()``
+    pass :func:`recutils.datasets.movie_table`). ``item_text`` (needed when ``text_dim`` > 0):
+    the movies' text embeddings (e.g. :class:`recutils.embeddings.ItemEmbeddings`), projected
+    and appended to the item side; they are stored in the saved model.
     """
 
     name = "torch_cf"
     needs_item_table = True
     Config = TorchCFConfig
 
-    def __init__(self, config: TorchCFConfig | None = None, item_table: pd.DataFrame | None = None, **overrides):
+    def __init__(self, config: TorchCFConfig | None = None, item_table: pd.DataFrame | None = None,
+                 item_text=None, **overrides):
         super().__init__(config, **overrides)
+        c = self.config
+        if c.side_features and not c.metadata and c.text_dim == 0:
+            raise ConfigError("model 'torch_cf': metadata=False leaves no side features unless text_dim > 0 "
+                              "(or set side_features=False for a pure CF network)")
         self.item_table = item_table
+        self.item_text = item_text
         self.net_ = None
         self.history_: list[dict] = []
 
@@ -67,8 +75,11 @@ class TorchCF(Recommender):
         if table is None:
             raise RecutilsError("torch_cf needs the movie table for its side features: pass "
                                 "item_table=recutils.datasets.movie_table(data_dir) (the CLIs and create() do)")
+        if self.config.text_dim > 0 and self.item_text is None:
+            raise RecutilsError("torch_cf: text_dim > 0 needs the movies' text embeddings: pass item_text="
+                                "recutils.embeddings.compute_item_embeddings(...)")
         t0 = time.perf_counter()
-        fit = fit_net(split, table, self.config)
+        fit = fit_net(split, table, self.config, item_text=self.item_text if self.config.text_dim > 0 else None)
         self.features_ = fit.features
         self.rating_range_ = fit.rating_range
         self.best_epoch_ = fit.best_epoch
@@ -187,8 +198,9 @@ class TorchCF(Recommender):
         state = {k.removeprefix("net."): v for k, v in t.items() if k.startswith("net.")}
         state["known_items"] = t["known_items"].bool()
         n_implicit = state["implicit_items"].shape[0] if "implicit_items" in state else 0
+        n_text = state["item_text"].shape[1] if "item_text" in state else 0
         net = TorchCFNet(len(users), len(items), state["item_numeric"].shape[1], state["item_genres"].shape[1],
-                         config, n_implicit)
+                         config, n_implicit, n_text)
         net.load_state_dict(state)
         model = cls(config)
         model.net_ = net.eval()

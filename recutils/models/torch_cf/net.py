@@ -8,6 +8,8 @@
 - ``x_i`` / ``g_i``: the item's numeric features and genre multi-hot
   (:mod:`~recutils.models.torch_cf.features`); ``f_num`` / ``f_genre``:
   Linear → BatchNorm → ReLU → Dropout;
+- optionally (``text_dim`` > 0) ``f_text(e_i)``, the same kind of block over the movie's text
+  embedding ``e_i``, appended to the item side (``metadata=False`` leaves only the text);
 - the final MLP: (Linear → BatchNorm → ReLU → Dropout)* → Linear(·, 1). Its first Linear is
   written as a user part plus an item part (the same map as one Linear on the concatenation),
   so :meth:`TorchCF.score <recutils.models.torch_cf.TorchCF.score>` computes item-side
@@ -49,6 +51,8 @@ class TorchCFNet(nn.Module):
         ``implicit``) the model has.
     n_implicit : int
         Number of (user, item) training pairs in N(u) (the ``implicit`` buffers' length).
+    n_text : int
+        Width of the item text embeddings (the ``item_text`` buffer); used when ``text_dim`` > 0.
 
     Notes
     -----
@@ -58,7 +62,7 @@ class TorchCFNet(nn.Module):
     """
 
     def __init__(self, n_users: int, n_items: int, n_num: int, n_genre: int, config: TorchCFConfig,
-                 n_implicit: int = 0):
+                 n_implicit: int = 0, n_text: int = 0):
         super().__init__()
         c = self.config = config
         self.n_users = n_users
@@ -75,7 +79,8 @@ class TorchCFNet(nn.Module):
         self.genre_mlp = _block(n_genre, f, c.dropout)
         # first layer of the final MLP on [p_u, q_i, f_num, f_genre], split by side
         self.first_user = nn.Linear(d, h[0], bias=False)
-        self.first_item = nn.Linear(d + 2 * f, h[0])
+        t = c.text_dim if c.text_dim > 0 else 0
+        self.first_item = nn.Linear(d + 2 * f + t, h[0])
         layers: list[nn.Module] = [nn.BatchNorm1d(h[0]), nn.ReLU(), nn.Dropout(c.dropout)]
         for a, b in zip(h[:-1], h[1:]):
             layers.append(_block(a, b, c.dropout))
@@ -91,6 +96,11 @@ class TorchCFNet(nn.Module):
             self.register_buffer("implicit_offsets", torch.zeros(n_users, dtype=torch.long))
             self.register_buffer("implicit_items", torch.zeros(n_implicit, dtype=torch.long))
             self.register_buffer("implicit_weights", torch.zeros(n_implicit))
+        if t:  # created last: without text the other layers draw the same initial weights as before
+            if n_text < 1:
+                raise ValueError("text_dim > 0 needs the width of the item text embeddings (n_text)")
+            self.text_mlp = _block(n_text, t, c.dropout)
+            self.register_buffer("item_text", torch.zeros(n_items, n_text))
 
     def set_implicit(self, split):
         """Store each user's training items N(u): before training, and after it with every
@@ -114,10 +124,17 @@ class TorchCFNet(nn.Module):
         """First-layer contribution, embedding and bias of items ``i``."""
         c = self.config
         q = self.item_emb(i)
+        t = c.text_dim if c.text_dim > 0 else 0
         if c.side_features:
-            x = torch.cat([q, self.num_mlp(self.item_numeric[i]), self.genre_mlp(self.item_genres[i])], 1)
+            if c.metadata:
+                parts = [q, self.num_mlp(self.item_numeric[i]), self.genre_mlp(self.item_genres[i])]
+            else:  # text only: the metadata MLPs are bypassed like the whole side without side_features
+                parts = [q, q.new_zeros(len(q), 2 * c.feature_dim)]
+            if t:
+                parts.append(self.text_mlp(self.item_text[i]))
+            x = torch.cat(parts, 1)
         else:  # bypass the feature MLPs (constant inputs would break BatchNorm's statistics)
-            x = torch.cat([q, q.new_zeros(len(q), 2 * c.feature_dim)], 1)
+            x = torch.cat([q, q.new_zeros(len(q), 2 * c.feature_dim + t)], 1)
         return self.first_item(x), q, self.item_bias(i).squeeze(1)
 
     def user_side(self, u):

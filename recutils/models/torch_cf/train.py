@@ -33,7 +33,7 @@ from ...errors import RecutilsError
 from ...progress import task
 from ...torch_threads import adapt_threads, torch_threads
 from .config import TorchCFConfig
-from .features import ItemFeatures, build_item_features
+from .features import ItemFeatures, build_item_features, item_text_matrix
 from .net import TorchCFNet, predict_clipped
 
 __all__ = ["FitResult", "TrainResult", "fit_net", "known_mask", "train_net"]
@@ -67,17 +67,20 @@ def known_mask(split) -> np.ndarray:
 
 
 def train_net(split, item_table: pd.DataFrame, config: TorchCFConfig, val_df: pd.DataFrame | None,
-              epochs: int, early_stop: bool) -> TrainResult:
+              epochs: int, early_stop: bool, item_text=None) -> TrainResult:
     """Train a fresh network on ``split.train`` for at most ``epochs`` epochs.
 
     ``val_df`` (optional): ratings (``uidx``, ``iidx``, rating) scored after every epoch; with
     ``early_stop``, training stops after ``config.patience`` epochs without an improvement of
     ``config.min_delta`` and the best weights are restored. Draws from torch's global RNG (the
-    caller seeds it).
+    caller seeds it). ``item_text`` (with ``config.text_dim`` > 0): the movies' text embeddings
+    (:func:`~recutils.models.torch_cf.features.item_text_matrix`).
     """
     c = config
     feats = build_item_features(item_table, split.items, known_mask(split))
-    net = TorchCFNet(split.n_users, split.n_items, feats.numeric.shape[1], feats.genres.shape[1], c, len(split.train))
+    text = item_text_matrix(item_text, split.items) if c.text_dim > 0 else None
+    net = TorchCFNet(split.n_users, split.n_items, feats.numeric.shape[1], feats.genres.shape[1], c, len(split.train),
+                     n_text=0 if text is None else text.shape[1])
     tr = split.train
     u = torch.as_tensor(tr["uidx"].to_numpy(np.int64, copy=True))
     i = torch.as_tensor(tr["iidx"].to_numpy(np.int64, copy=True))
@@ -87,6 +90,8 @@ def train_net(split, item_table: pd.DataFrame, config: TorchCFConfig, val_df: pd
         if c.side_features:
             net.item_numeric.copy_(torch.from_numpy(feats.numeric))
             net.item_genres.copy_(torch.from_numpy(feats.genres))
+            if text is not None:
+                net.item_text.copy_(torch.from_numpy(text))
         net.known_items.copy_(torch.from_numpy(known_mask(split)))
         if c.implicit:
             net.set_implicit(split)
@@ -156,7 +161,7 @@ def _epochs(net, loader, opt, sched, c: TorchCFConfig, epochs: int, early_stop: 
     return best_state, best_epoch
 
 
-def fit_net(split, item_table: pd.DataFrame, config: TorchCFConfig) -> FitResult:
+def fit_net(split, item_table: pd.DataFrame, config: TorchCFConfig, item_text=None) -> FitResult:
     """Early stopping on a validation carve-out of ``split``, then (``config.refit``) a retrain
     on all of ``split.train`` for the best number of epochs.
 
@@ -173,13 +178,13 @@ def fit_net(split, item_table: pd.DataFrame, config: TorchCFConfig) -> FitResult
                             "(it holds out 20 % of the ratings of users with ≥ 5 training ratings)")
     with torch_threads(c.num_threads), torch.random.fork_rng(devices=[]):
         torch.manual_seed(c.seed)
-        run = train_net(val, item_table, c, val.test, c.max_epochs, early_stop=True)
+        run = train_net(val, item_table, c, val.test, c.max_epochs, early_stop=True, item_text=item_text)
         best_epoch = run.best_epoch
         best_val_rmse = min(h["val_rmse"] for h in run.history)
         hist = run.history
         if c.refit:
             torch.manual_seed(c.seed)
-            run = train_net(split, item_table, c, None, best_epoch, early_stop=False)
+            run = train_net(split, item_table, c, None, best_epoch, early_stop=False, item_text=item_text)
             hist = hist + [{**h, "phase": "refit"} for h in run.history]
         elif c.implicit:
             run.net.set_implicit(split)  # N(u) from every training rating the model may use

@@ -242,7 +242,7 @@ class RecService:
             else:
                 dense = DenseSearch.from_movies(self.movies, cfg)
                 sources.append("dense: embedding cache")
-            dense.model  # load the encoder now, not on the first request
+            dense.search("a warm-up query", 1)  # load the encoder now, not on the first request
         searcher = FusionSearch([tfidf, dense]) if kind == "fusion" else (tfidf or dense)
         return searcher, "; ".join(sources)
 

@@ -41,6 +41,8 @@ class TitleIndex:
         self._exact = np.array([_norm(t) for t in self.clean], dtype=object)
         #: the titles as ``utils.default_process`` leaves them, computed once (not per query)
         self._processed = [utils.default_process(t) for t in self.clean]
+        #: threads of one lookup (rapidfuzz ``workers``; it releases the GIL): 1, or -1 for every core
+        self.workers = 1
 
     @classmethod
     def from_movies(cls, movies: pd.DataFrame, popularity: Sequence[float] | None = None):
@@ -60,7 +62,7 @@ class TitleIndex:
         year = float(m.group(1)) if m and m.start() > 0 else np.nan
         text = query[: m.start()] if m and m.start() > 0 else query
         scores = process.cdist([utils.default_process(text)], self._processed, scorer=fuzz.token_set_ratio,
-                               processor=None)[0]
+                               processor=None, workers=self.workers)[0]
         scores = np.asarray(scores, dtype=np.float64)
         exact = self._exact == _norm(text)
         year_match = self.years == year

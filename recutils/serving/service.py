@@ -66,6 +66,8 @@ class ServiceConfig:
     title_threshold: float = param(85.0, ge=0, le=100)
     #: support shrinkage of the item-to-item cosine behind "similar to this title"
     similar_shrinkage: float = param(20.0, gt=0)
+    #: threads of one fuzzy title lookup (the one heavy step of a title query; -1: every core)
+    title_workers: int = param(-1, check=lambda v: v == -1 or v >= 1, expect="-1 or a whole number ≥ 1")
     #: the folder written by ``make artifacts`` (None: fit everything at start-up)
     artifacts: str | None = None
 
@@ -120,6 +122,7 @@ class RecService:
         self._user_row = {int(u): i for i, u in enumerate(self.split.users)}
         counts = ratings[COL_ITEM].value_counts()
         self.titles = TitleIndex.from_movies(self.movies, popularity=self.movies[COL_ITEM].map(counts).fillna(0).to_numpy())
+        self.titles.workers = self.config.title_workers
         self._clean_title = dict(zip(self.movies[COL_ITEM].astype(int), self.movies["clean_title"].astype(str)))
         self._title_of = dict(zip(self.movies[COL_ITEM].astype(int), self.movies[COL_TITLE].astype(str)))
         posters = self.movies["poster_path"] if "poster_path" in self.movies else pd.Series([None] * len(self.movies))

@@ -283,6 +283,7 @@ def write_artifacts(out_dir, models=("ease_r", "torch_cf"), data_dir=None, param
                                     "n_users": int(everything.n_users), "n_items": int(everything.n_items),
                                     "seconds": round(time.perf_counter() - t0, 2)}
         log.info("artifacts: %s written in %.1f s", name, time.perf_counter() - t0)
+    write_json(out / MANIFEST, manifest)  # the models are usable even if an index below fails
     sd = out / "search"
     sd.mkdir(parents=True, exist_ok=True)
     similar_items(everything, similar_shrinkage).save(sd / "similar.npz")
@@ -299,7 +300,7 @@ def write_artifacts(out_dir, models=("ease_r", "torch_cf"), data_dir=None, param
         fname = "dense_" + ds.name.split(":", 1)[1] + ".npy"
         save_npy(sd / fname, ds.doc_embeddings)
         manifest["search"]["dense"] = {"file": f"search/{fname}", "model_name": dense_model}
-    write_json(out / MANIFEST, manifest)  # last: a manifest only names files that exist
+    write_json(out / MANIFEST, manifest)  # rewritten last: a manifest only names files that exist
     return manifest
 
 

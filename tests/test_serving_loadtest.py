@@ -19,7 +19,7 @@ def test_workload_mix():
 def test_load_script_runs_and_reports(tmp_path, capsys):
     out = tmp_path / "bench.json"
     rc = loadtest.main(["--artifacts", str(tmp_path / "none"), "--models", "mostpop", "--requests", "60",
-                        "--concurrency", "4", "--single", "3", "--no-dense", "--json", str(out), "--max-seconds", "240"])
+                        "--concurrency", "4", "--single", "3", "--no-dense", "--json", str(out), "--max-seconds", "900"])
     text = capsys.readouterr().out
     r = json.loads(out.read_text())
     assert rc == 0 and r["mixed"]["errors"] == 0 and r["mixed"]["n"] == 60 and r["peak_rss_mb"] > 0

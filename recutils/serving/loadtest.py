@@ -98,8 +98,21 @@ class Conn:
         self.r = self.w = None
 
     async def get(self, path: str) -> tuple[int, bytes]:
-        if self.w is None:
-            self.r, self.w = await asyncio.open_connection("127.0.0.1", self.port)
+        """One GET; a kept-alive connection the server has closed meanwhile (uvicorn closes idle
+        ones after 5 s) is reopened and the request sent once more, as HTTP clients do."""
+        for _ in (0, 1):
+            fresh = self.w is None
+            if fresh:
+                self.r, self.w = await asyncio.open_connection("127.0.0.1", self.port)
+            try:
+                return await self._get(path)
+            except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                self.close()
+                if fresh or (isinstance(exc, asyncio.IncompleteReadError) and exc.partial):
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _get(self, path: str) -> tuple[int, bytes]:
         self.w.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
         await self.w.drain()
         head = await self.r.readuntil(b"\r\n\r\n")

@@ -22,7 +22,7 @@ export TOKENIZERS_PARALLELISM := false
 export HF_HUB_DISABLE_TELEMETRY := 1
 export MPLBACKEND := Agg
 
-.PHONY: help venv data verify test unit lint lab clean bench serve reproduce golden nbval check-sync test-portable
+.PHONY: help venv data verify test unit lint lab clean bench serve reproduce golden nbval check-sync test-portable artifacts bench-serve
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -62,8 +62,9 @@ PORTABLE ?= default:1 default:2 avx2:1 avx2:2
 test-portable: $(STAMP)  ## notebook regression under non-native CPU kernels and thread counts (PORTABLE="default:1 avx2:2")
 	$(PY) tests/portable.py --collect reports/portable $(PORTABLE) -- $(PY) $(NBVAL)
 
-reproduce: $(STAMP)  ## run every notebook with its full params, then write reports/README.md (ONLY="01 03" for some)
+reproduce: $(STAMP)  ## run every notebook with its full params, write reports/README.md and the service's artifacts/ (ONLY="01 03" for some notebooks, no artifacts)
 	$(PY) -m recutils.notebooks reproduce --params full $(if $(ONLY),--only $(ONLY))
+	$(if $(ONLY),,$(PY) -m recutils.serving artifacts --out $(ARTIFACTS) --search fusion)
 
 golden: $(STAMP)  ## regenerate the golden notebooks and their metrics.json references from the smoke params (NB="01" for one)
 	$(PY) -m recutils.notebooks golden $(NB)
@@ -77,8 +78,18 @@ check-sync: $(STAMP)  ## .py <-> .ipynb <-> golden code cells and params files a
 bench: $(STAMP)  ## speed benchmarks (ratios against in-process baselines; not a test)
 	$(PY) -m recutils.benchmarks
 
-serve: $(STAMP)  ## the FastAPI service on http://127.0.0.1:8000 (/user_recommend/{id}, /title-or-prompt?q=)
-	$(PY) -m recutils.serving --host 127.0.0.1 --port 8000
+# the service's trained models, prompt index and embeddings (open formats + manifest.json)
+ARTIFACTS ?= artifacts
+
+serve: $(STAMP)  ## the FastAPI service and demo page on http://127.0.0.1:8000 (starts from artifacts/ when there)
+	$(PY) -m recutils.serving --host 127.0.0.1 --port 8000 --artifacts $(ARTIFACTS)
+
+artifacts: $(STAMP)  ## train the served models once (study metrics, then all ratings) and write them to artifacts/
+	$(PY) -m recutils.serving artifacts --out $(ARTIFACTS) --search fusion
+
+bench-serve: $(STAMP)  ## load test of the service over loopback (not a test; numbers mean something on an idle machine)
+	[ -f $(ARTIFACTS)/manifest.json ] || $(MAKE) artifacts
+	$(PY) -m recutils.serving.loadtest --artifacts $(ARTIFACTS)
 
 lab: $(STAMP)  ## JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab notebooks

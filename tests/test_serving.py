@@ -3,12 +3,14 @@
 import pytest
 from fastapi.testclient import TestClient
 
-from recutils.serving import create_app
+from recutils.serving import ServiceConfig, create_app
 
 
 @pytest.fixture(scope="module")
 def client(data_dir):
-    with TestClient(create_app(data_dir=data_dir), raise_server_exceptions=False) as c:
+    # EASE only, no artifacts: fitted at start-up in about a second (the CLI's default adds torch_cf)
+    with TestClient(create_app(config=ServiceConfig(models=["ease"]), data_dir=data_dir),
+                    raise_server_exceptions=False) as c:
         yield c
 
 

@@ -78,7 +78,7 @@ class StubService:
     def info(self):
         return {"status": "ok"}
 
-    def user_recommend(self, user_id, k=10):
+    def user_recommend(self, user_id, k=10, model=None):
         if user_id == 404:
             raise NotFoundError(f"unknown user {user_id}")
         if user_id == 400:

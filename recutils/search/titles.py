@@ -39,6 +39,10 @@ class TitleIndex:
         self.years = np.full(n, np.nan) if years is None else np.asarray(years, dtype=np.float64)
         self.popularity = np.zeros(n) if popularity is None else np.nan_to_num(np.asarray(popularity, dtype=np.float64))
         self._exact = np.array([_norm(t) for t in self.clean], dtype=object)
+        #: the titles as ``utils.default_process`` leaves them, computed once (not per query)
+        self._processed = [utils.default_process(t) for t in self.clean]
+        #: threads of one lookup (rapidfuzz ``workers``; it releases the GIL): 1, or -1 for every core
+        self.workers = 1
 
     @classmethod
     def from_movies(cls, movies: pd.DataFrame, popularity: Sequence[float] | None = None):
@@ -57,7 +61,8 @@ class TitleIndex:
         m = _YEAR_RE.search(query)
         year = float(m.group(1)) if m and m.start() > 0 else np.nan
         text = query[: m.start()] if m and m.start() > 0 else query
-        scores = process.cdist([text], self.clean, scorer=fuzz.token_set_ratio, processor=utils.default_process)[0]
+        scores = process.cdist([utils.default_process(text)], self._processed, scorer=fuzz.token_set_ratio,
+                               processor=None, workers=self.workers)[0]
         scores = np.asarray(scores, dtype=np.float64)
         exact = self._exact == _norm(text)
         year_match = self.years == year

@@ -1,26 +1,39 @@
 """The recommendation service's logic, independent of HTTP (so it is unit-testable).
 
-Built at start-up from the data directory — nothing pickled is loaded: the CF model is fitted
-on all ratings (EASE fits in well under a second) and the prompt index is built from the
-movie table (dense embeddings come from the on-disk embedding cache).
+Built at start-up from the data directory and, when given, an artifacts directory
+(:mod:`.artifacts`; ``make artifacts``): each model in ``config.models`` is loaded from its
+artifact when the manifest's data checksums match the data served, and fitted on all ratings
+otherwise — the log says which, and ``/health`` shows it. Nothing pickled is loaded.
+
+Answers are lookups where that is cheap: every known user's top-N per loaded model, and every
+rated movie's top-N rating-cosine neighbours, are arrays in memory; only prompt search (TF-IDF
+or an encoder) and the fuzzy title match do work per request.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz
 
-from ..constants import COL_ITEM, COL_TITLE, COL_USER
-from ..errors import NotFoundError, RecutilsError
 from ..config import param, validate_config
-from ..similarity import cosine_to, unit_columns
+from ..constants import COL_ITEM, COL_RATING, COL_TITLE, COL_USER
+from ..errors import NotFoundError, RecutilsError
+from . import artifacts as art
+
+log = logging.getLogger("recutils.serving")
 
 MODES = ("auto", "title", "prompt")
 SEARCH_METHODS = ("tfidf", "dense", "fusion")
+#: the models served by default: the best ranking model on validation (EASE on rating-weighted
+#: interactions, README "Results") and the recsys app's PyTorch model
+DEFAULT_MODELS = ("ease_r", "torch_cf")
+POSTER_BASE = "https://image.tmdb.org/t/p/w185"
 
 
 def _is_model(name) -> bool:
@@ -29,19 +42,61 @@ def _is_model(name) -> bool:
     return name in available()
 
 
+def _are_models(names) -> bool:
+    from ..models import available
+
+    ok = set(available())
+    return isinstance(names, (list, tuple)) and all(isinstance(n, str) and n in ok for n in names)
+
+
 @dataclass
 class ServiceConfig:
-    model: str = param("ease", check=_is_model, expect="a registered model")  #: any registered model (python -m recutils.models list)
+    #: the models loaded at start-up (python -m recutils.models list); a request picks one with ?model=
+    models: list[str] = param(default_factory=lambda: list(DEFAULT_MODELS), min_len=1, check=_are_models,
+                              expect="a list of registered models")
+    #: the model of a request without ?model= (None: the first of ``models``); loaded too
+    model: str | None = param(None, check=_is_model, expect="a registered model")
     #: "tfidf", "dense" or "fusion" (tfidf + dense, reciprocal-rank fusion)
     search: str = param("tfidf", choices=SEARCH_METHODS)
     dense_model: str = param("sentence-transformers/all-MiniLM-L6-v2", check=lambda v: bool(v.strip()),
                              expect="a model name")
-    max_k: int = param(100, ge=1)
+    max_k: int = param(100, ge=1, le=art.TOP_N)
     #: in ``auto`` mode a query is taken as a title when its best fuzzy title match has a
     #: full-string similarity (rapidfuzz ``ratio``) at least this high
     title_threshold: float = param(85.0, ge=0, le=100)
     #: support shrinkage of the item-to-item cosine behind "similar to this title"
     similar_shrinkage: float = param(20.0, gt=0)
+    #: threads of one fuzzy title lookup (the one heavy step of a title query; -1: every core)
+    title_workers: int = param(-1, check=lambda v: v == -1 or v >= 1, expect="-1 or a whole number ≥ 1")
+    #: the folder written by ``make artifacts`` (None: fit everything at start-up)
+    artifacts: str | None = None
+
+    @property
+    def default_model(self) -> str:
+        return self.model or self.models[0]
+
+    @property
+    def loaded_models(self) -> list[str]:
+        return list(dict.fromkeys([*self.models, *([self.model] if self.model else [])]))
+
+
+@dataclass
+class ServedModel:
+    """One model as the service holds it: each user's top-N, where it came from, its study metrics."""
+
+    name: str
+    top: art.TopN
+    source: str
+    metrics: dict | None = None
+    config: dict = field(default_factory=dict)
+    created_at: str | None = None
+
+    def summary(self) -> dict:
+        m = self.metrics or {}
+        return {"source": self.source, "created_at": self.created_at,
+                "study_metrics": {"P@25": m.get("precision"), "R@25": m.get("recall"), "NDCG@25": m.get("ndcg"),
+                                  "RMSE": m.get("rmse"), "MAE": m.get("mae")} if m else None,
+                "config": self.config}
 
 
 class RecService:
@@ -50,7 +105,6 @@ class RecService:
     def __init__(self, config: ServiceConfig | None = None, data_dir=None, ratings: pd.DataFrame | None = None,
                  movies: pd.DataFrame | None = None):
         from ..datasets import load_ratings, movie_table
-        from ..models import create
         from ..search import TitleIndex
         from ..splits import make_split
 
@@ -59,16 +113,108 @@ class RecService:
         ratings = load_ratings(data_dir) if ratings is None else ratings
         self.movies = (movie_table(data_dir) if movies is None else movies).reset_index(drop=True)
         self.split = make_split("all", ratings, ratings.iloc[:0])
-        self.model = create(self.config.model, item_table=self.movies).fit(self.split)
+        self.checksums = art.data_checksums(ratings, self.movies)
+        self.artifacts_dir = Path(self.config.artifacts) if self.config.artifacts else None
+        self.manifest = self._manifest()
+        self.models: dict[str, ServedModel] = {}
+        for name in self.config.loaded_models:
+            self.models[name] = self._load_model(name)
+        self._user_row = {int(u): i for i, u in enumerate(self.split.users)}
+        counts = ratings[COL_ITEM].value_counts()
+        self.titles = TitleIndex.from_movies(self.movies, popularity=self.movies[COL_ITEM].map(counts).fillna(0).to_numpy())
+        self.titles.workers = self.config.title_workers
+        self._clean_title = dict(zip(self.movies[COL_ITEM].astype(int), self.movies["clean_title"].astype(str)))
+        self._title_of = dict(zip(self.movies[COL_ITEM].astype(int), self.movies[COL_TITLE].astype(str)))
+        posters = self.movies["poster_path"] if "poster_path" in self.movies else pd.Series([None] * len(self.movies))
+        self._poster_of = {int(m): (POSTER_BASE + p if isinstance(p, str) and p.startswith("/") else None)
+                           for m, p in zip(self.movies[COL_ITEM], posters)}
+        self._history = self._rated(ratings)
+        self.similar, self.similar_source = self._similar()
+        self._similar_row = {int(m): i for i, m in enumerate(self.split.items)}
+        self.searcher, self.search_source = self._build_searcher(data_dir)
+        self.startup_seconds = time.perf_counter() - t0
+        log.info("service ready in %.1f s: models %s (default %s), search %s", self.startup_seconds,
+                 ", ".join(f"{n} [{m.source}]" for n, m in self.models.items()), self.config.default_model,
+                 self.searcher.name)
+
+    # --- start-up ----------------------------------------------------------------------
+    def _manifest(self) -> dict | None:
+        m = art.read_manifest(self.artifacts_dir)
+        if m is None:
+            return None
+        why = art.mismatch(m, self.checksums)
+        if why:
+            log.warning("artifacts in %s do not match the data served (%s): fitting at start-up instead; "
+                        "`make artifacts` rewrites them", self.artifacts_dir, why)
+            return None
+        log.info("artifacts in %s (created %s) match the data", self.artifacts_dir, m.get("created_at"))
+        return m
+
+    def _artifact(self, rel: str | None) -> Path | None:
+        if self.manifest is None or not rel:
+            return None
+        p = self.artifacts_dir / rel
+        return p if p.exists() else None
+
+    def _load_model(self, name: str) -> ServedModel:
+        entry = (self.manifest or {}).get("models", {}).get(name)
+        t0 = time.perf_counter()
+        if entry:
+            meta = dict(metrics=entry.get("metrics"), config=entry.get("config", {}),
+                        created_at=self.manifest.get("created_at"))
+            p = self._artifact(entry.get("files", {}).get("topn"))
+            if p is not None:
+                top = art.TopN.load(p)
+                if np.array_equal(top.users, self.split.users) and top.items.shape[1] >= self.config.max_k:
+                    log.info("%s: loaded %s (%.2f s)", name, p, time.perf_counter() - t0)
+                    return ServedModel(name, top, f"artifact {p}", **meta)
+                log.warning("%s: %s does not cover this service's users / max_k; refitting", name, p)
+            w = self._artifact(entry.get("files", {}).get("weights"))
+            if w is not None and w.suffix == ".safetensors":
+                from ..models import get_model_class
+
+                model = get_model_class(name).load(w.parent)
+                if np.array_equal(model.split_.users, self.split.users):
+                    top = art.top_n(model)
+                    log.info("%s: loaded weights %s and ranked every user (%.1f s)", name, w, time.perf_counter() - t0)
+                    return ServedModel(name, top, f"artifact {w}", **meta)
+        where = self.artifacts_dir if self.artifacts_dir else "(no --artifacts folder)"
+        log.warning("%s: no usable artifact in %s: fitting it on all ratings now (`make artifacts` saves this)",
+                    name, where)
+        model = art.build_model(name, self.movies).fit(self.split)
+        top = art.top_n(model)
+        log.info("%s: fitted and ranked every user in %.1f s", name, time.perf_counter() - t0)
+        return ServedModel(name, top, "fitted at start-up (no study metrics: `make artifacts` measures them)",
+                           None, model.config_dict())
+
+    def _rated(self, ratings: pd.DataFrame) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Each user's ratings, highest first (ties: most recent first)."""
+        cols = [COL_USER, COL_ITEM, COL_RATING] + (["timestamp"] if "timestamp" in ratings else [])
+        r = ratings[cols]
+        keys = [COL_USER, COL_RATING] + (["timestamp"] if "timestamp" in r else [])
+        r = r.sort_values(keys, ascending=[True] + [False] * (len(keys) - 1), kind="stable")
+        u = r[COL_USER].to_numpy()
+        starts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]])
+        ends = np.r_[starts[1:], len(u)]
+        items, vals = r[COL_ITEM].to_numpy(np.int64), r[COL_RATING].to_numpy(np.float64)
+        return {int(u[s]): (items[s:e], vals[s:e]) for s, e in zip(starts, ends)}
+
+    def _similar(self) -> tuple[art.TopN | None, str]:
+        """Every rated movie's neighbours from the artifact; without one, each request computes
+        its movie's column (a few ms) instead of start-up computing all 9.7k (seconds)."""
+        sim = (self.manifest or {}).get("search", {}).get("similar") or {}
+        p = self._artifact(sim.get("file"))
+        if p is not None and sim.get("shrinkage") == self.config.similar_shrinkage:
+            top = art.TopN.load(p)
+            if np.array_equal(top.users, self.split.items):
+                return top, f"artifact {p}"
+        from ..similarity import unit_columns
+
         self._Xn = unit_columns(self.split.train_ratings)
         self._XnT = self._Xn.T.tocsr()
         self._B = self.split.train_binary.tocsc()
         self._BT = self._B.T.tocsr()
-        counts = ratings[COL_ITEM].value_counts()
-        self.titles = TitleIndex.from_movies(self.movies, popularity=self.movies[COL_ITEM].map(counts).fillna(0).to_numpy())
-        self.searcher = self._build_searcher(data_dir)
-        self._title_of = pd.Series(self.movies[COL_TITLE].to_numpy(), index=self.movies[COL_ITEM].to_numpy())
-        self.startup_seconds = time.perf_counter() - t0
+        return None, "one sparse column product per request (no artifact)"
 
     def _build_searcher(self, data_dir):
         from ..search import DenseConfig, DenseSearch, FusionSearch, TfidfSearch
@@ -76,11 +222,32 @@ class RecService:
         kind = self.config.search
         if kind not in SEARCH_METHODS:
             raise RecutilsError(f"unknown search method {kind!r}; choose tfidf, dense or fusion")
-        tfidf = TfidfSearch.from_movies(self.movies) if kind in ("tfidf", "fusion") else None
-        dense = DenseSearch.from_movies(self.movies, DenseConfig(self.config.dense_model)) if kind != "tfidf" else None
-        if kind == "fusion":
-            return FusionSearch([tfidf, dense])
-        return tfidf or dense
+        search = (self.manifest or {}).get("search", {})
+        sources = []
+        tfidf = dense = None
+        if kind in ("tfidf", "fusion"):
+            p = self._artifact((search.get("tfidf") or {}).get("dir"))
+            if p is not None:
+                tfidf = art.load_tfidf(p, self.movies)
+                sources.append(f"tfidf: artifact {p}")
+            else:
+                tfidf = TfidfSearch.from_movies(self.movies)
+                tfidf.doc_matrix = art.fast_docs(tfidf.doc_matrix)
+                sources.append("tfidf: built at start-up")
+        if kind in ("dense", "fusion"):
+            d = search.get("dense") or {}
+            p = self._artifact(d.get("file"))
+            cfg = DenseConfig(self.config.dense_model)
+            if p is not None and d.get("model_name") == self.config.dense_model:
+                emb = np.load(p, allow_pickle=False)
+                dense = DenseSearch(emb, self.movies[COL_ITEM].to_numpy(), self.movies[COL_TITLE].to_numpy(), cfg)
+                sources.append(f"dense: artifact {p}")
+            else:
+                dense = DenseSearch.from_movies(self.movies, cfg)
+                sources.append("dense: embedding cache")
+            dense.search("a warm-up query", 1)  # load the encoder now, not on the first request
+        searcher = FusionSearch([tfidf, dense]) if kind == "fusion" else (tfidf or dense)
+        return searcher, "; ".join(sources)
 
     # --- helpers -----------------------------------------------------------------------
     def _k(self, k) -> int:
@@ -88,43 +255,86 @@ class RecService:
             raise RecutilsError(f"k must be a whole number from 1 to {self.config.max_k}, got {k!r}")
         return int(k)
 
-    def _rows(self, movie_ids, scores) -> list[dict]:
+    def _rows(self, movie_ids, scores, key: str = "score") -> list[dict]:
+        t, p = self._title_of, self._poster_of
         return [
-            {"rank": r + 1, COL_ITEM: int(m), COL_TITLE: str(self._title_of.get(m, "")), "score": round(float(s), 6)}
+            {"rank": r + 1, COL_ITEM: int(m), COL_TITLE: t.get(int(m), ""), key: round(float(s), 6),
+             "poster": p.get(int(m))}
             for r, (m, s) in enumerate(zip(movie_ids, scores))
         ]
 
+    def _model(self, model: str | None) -> ServedModel:
+        name = self.config.default_model if model is None else model
+        m = self.models.get(name)
+        if m is None:
+            from ..models import available
+
+            choices = ", ".join(self.models)
+            if name in available():
+                raise RecutilsError(f"model {name!r} is not loaded by this service; choose one of: {choices} "
+                                    f"(or restart it with --models {','.join([*self.models, name])})")
+            raise RecutilsError(f"unknown model {name!r}; choose one of: {choices}")
+        return m
+
+    def _user_row_of(self, user_id: int) -> int:
+        row = self._user_row.get(int(user_id))
+        if row is None:
+            raise NotFoundError(f"unknown user {user_id}: user ids run from {self.split.users.min()} to {self.split.users.max()}")
+        return row
+
     # --- endpoints' logic --------------------------------------------------------------
     def info(self) -> dict:
-        return {"status": "ok", "config": asdict(self.config), "n_users": int(self.split.n_users),
+        return {"status": "ok", "config": {**asdict(self.config), "model": self.config.default_model},
+                "default_model": self.config.default_model,
+                "models": {n: m.summary() for n, m in self.models.items()},
+                "artifacts": {"dir": str(self.artifacts_dir) if self.artifacts_dir else None,
+                              "used": self.manifest is not None,
+                              "created_at": (self.manifest or {}).get("created_at")},
+                "search": {"method": self.searcher.name, "source": self.search_source,
+                           "similar_source": self.similar_source},
+                "n_users": int(self.split.n_users), "user_id_range": [int(self.split.users.min()), int(self.split.users.max())],
                 "n_items": int(self.split.n_items), "n_movies": int(len(self.movies)),
                 "startup_seconds": round(self.startup_seconds, 3)}
 
-    def user_recommend(self, user_id: int, k: int = 10) -> dict:
-        """Top-``k`` unseen movies for a known user."""
+    def user_recommend(self, user_id: int, k: int = 10, model: str | None = None) -> dict:
+        """Top-``k`` unseen movies for a known user, from the chosen model's top-N table."""
         k = self._k(k)
-        if self.split.uidx(user_id)[0] < 0:
-            raise NotFoundError(f"unknown user {user_id}: user ids run from {self.split.users.min()} to {self.split.users.max()}")
-        recs = self.model.recommend(user_id, k=k)
-        return {COL_USER: int(user_id), "model": self.model.name, "items": self._rows(recs[COL_ITEM], recs["score"])}
+        m = self._model(model)
+        row = self._user_row_of(user_id)
+        items, scores = m.top.items[row, :k], m.top.scores[row, :k]
+        keep = items >= 0
+        return {COL_USER: int(user_id), "model": m.name, "items": self._rows(items[keep], scores[keep])}
+
+    def user_history(self, user_id: int, k: int = 10) -> dict:
+        """The user's highest-rated movies (ties: most recent first)."""
+        k = self._k(k)
+        self._user_row_of(user_id)
+        items, vals = self._history.get(int(user_id), (np.zeros(0, np.int64), np.zeros(0)))
+        return {COL_USER: int(user_id), "n_rated": int(len(items)), "items": self._rows(items[:k], vals[:k], COL_RATING)}
 
     def similar_to(self, movie_id: int, k: int = 10) -> list[dict]:
         """Movies most similar to one movie: rating cosine with support shrinkage
-        (s · n_co / (n_co + shrinkage)) when it has ratings, else content similarity from the
-        prompt index. One sparse column product per request — no item × item matrix is kept."""
-        j = self.split.iidx(movie_id)[0]
-        if j >= 0 and self._Xn[:, j].nnz:
-            sims = cosine_to(self._Xn, self._XnT, self._B, self._BT, [j], self.config.similar_shrinkage)[:, 0]
-            sims[j] = 0.0
+        (s · n_co / (n_co + shrinkage)) when it has ratings (a precomputed top-N), else content
+        similarity from the prompt index."""
+        row = self._similar_row.get(int(movie_id))
+        if row is not None and self.similar is not None:  # a rated movie: its precomputed neighbours
+            items, scores = self.similar.items[row, :k], self.similar.scores[row, :k]
+            keep = items >= 0
+            return self._rows(items[keep], scores[keep])
+        if row is not None:
+            from ..similarity import cosine_to
+
+            sims = cosine_to(self._Xn, self._XnT, self._B, self._BT, [row], self.config.similar_shrinkage)[:, 0]
+            sims[row] = 0.0
             idx = np.flatnonzero(sims > 0)
             idx = idx[np.lexsort((idx, -sims[idx]))][:k]
             return self._rows(self.split.items[idx], sims[idx])
         from ..search import corpus_texts
 
-        row = self.movies.index[self.movies[COL_ITEM] == movie_id]
-        if not len(row):
+        rows = self.movies.index[self.movies[COL_ITEM] == movie_id]
+        if not len(rows):
             raise NotFoundError(f"unknown movie {movie_id}")
-        res = self.searcher.search(corpus_texts(self.movies.loc[row])[0], k + 1)
+        res = self.searcher.search(corpus_texts(self.movies.loc[rows])[0], k + 1)
         res = res[res[COL_ITEM] != movie_id].head(k)
         return self._rows(res[COL_ITEM], res["score"])
 
@@ -148,11 +358,11 @@ class RecService:
             hits = self.titles.find(text, k=1, min_score=60.0)
             if not hits.empty:
                 best = hits.iloc[0]
-                clean = self.movies.loc[self.movies[COL_ITEM] == best[COL_ITEM], "clean_title"].iloc[0]
-                if mode == "title" or self._is_title(text, str(clean)):
+                mid = int(best[COL_ITEM])
+                if mode == "title" or self._is_title(text, self._clean_title.get(mid, "")):
                     return {"query": text, "mode": "title",
-                            "matched": {COL_ITEM: int(best[COL_ITEM]), COL_TITLE: str(best[COL_TITLE])},
-                            "items": self.similar_to(int(best[COL_ITEM]), k)}
+                            "matched": {COL_ITEM: mid, COL_TITLE: str(best[COL_TITLE]), "poster": self._poster_of.get(mid)},
+                            "items": self.similar_to(mid, k)}
             elif mode == "title":
                 raise NotFoundError(f"no movie title looks like {text!r}")
         res = self.searcher.search(text, k)

@@ -174,6 +174,15 @@ class TestALS(ModelContract):
     params = {"factors": 3, "iterations": 2}
 
 
+class TestSparkALS(ModelContract):
+    name = "spark_als"
+    params = {"factors": 3, "iterations": 2}
+
+    def make(self, split):
+        pytest.importorskip("pyspark")
+        return create(self.name, **self.params)
+
+
 class TestGlobalMean(ModelContract):
     name = "globalmean"
 

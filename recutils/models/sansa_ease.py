@@ -50,7 +50,10 @@ class SANSA(Recommender):
     Config = SANSAConfig
 
     def _fit(self, split):
+        import logging
+
         sansa = _require_sansa()
+        logging.getLogger("sansa").setLevel(logging.WARNING)  # its INFO lines narrate every step
         c = self.config
         fac = (sansa.ICFGramianFactorizerConfig() if c.factorizer == "icf"
                else sansa.CHOLMODGramianFactorizerConfig())

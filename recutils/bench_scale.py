@@ -127,6 +127,8 @@ def run_size(n_ratings: int, models: list[str], eval_users: int, batch_size: int
             del model, res
         except (RecutilsError, MemoryError) as exc:
             row.update(error=str(exc).splitlines()[0][:200])
+        except Exception as exc:  # noqa: BLE001 - one model's crash (e.g. a JVM error) must not end the run
+            row.update(error=f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}")
         rows.append(row)
         print(json.dumps(row), flush=True)
     import resource

@@ -179,6 +179,15 @@ def spark_session(master: str = "local[*]", conf: dict[str, str] | None = None, 
             b = b.config(k, v)
     _SESSION = b.getOrCreate()
     _SESSION.sparkContext.setLogLevel("ERROR")
+    if "spark.checkpoint.dir" not in conf:  # ALS checkpoints every 10 iterations only with a checkpoint dir;
+        # without one its lineage grows until the JVM's stack overflows (seen at 1M ratings, 15 iterations)
+        import tempfile
+
+        from ..datasets.integrity import cache_dir
+
+        base = cache_dir() / "spark" / "checkpoints"
+        base.mkdir(parents=True, exist_ok=True)
+        _SESSION.sparkContext.setCheckpointDir(tempfile.mkdtemp(dir=base))
     _SESSION_KEY = key
     return _SESSION
 

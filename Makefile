@@ -22,7 +22,7 @@ export TOKENIZERS_PARALLELISM := false
 export HF_HUB_DISABLE_TELEMETRY := 1
 export MPLBACKEND := Agg
 
-.PHONY: help venv data verify test unit lint lab clean bench serve reproduce golden nbval check-sync test-portable artifacts bench-serve
+.PHONY: help venv data verify test unit lint lab clean bench bench-scale serve reproduce golden nbval check-sync test-portable artifacts bench-serve
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -37,8 +37,8 @@ $(STAMP): requirements.txt requirements-models.txt pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
-data: $(STAMP)  ## fetch and verify the datasets (uses $RECUTILS_DATA_DIR / ../shared/data offline)
-	$(PY) -m recutils.datasets fetch
+data: $(STAMP)  ## fetch and verify the datasets (uses $RECUTILS_DATA_DIR / ../shared/data offline; DATASET=ml-25m for a larger release)
+	$(PY) -m recutils.datasets fetch $(if $(DATASET),$(foreach d,$(DATASET),--dataset $(d)))
 
 verify: $(STAMP)  ## verify the datasets' SHA-256 without downloading
 	$(PY) -m recutils.datasets verify
@@ -77,6 +77,10 @@ check-sync: $(STAMP)  ## .py <-> .ipynb <-> golden code cells and params files a
 
 bench: $(STAMP)  ## speed benchmarks (ratios against in-process baselines; not a test)
 	$(PY) -m recutils.benchmarks
+
+bench-scale: $(STAMP)  ## synthetic 1M / 10M / 32M ratings: fit, evaluate time and peak memory per model (SIZES="1M,10M" for fewer; not a test)
+	$(PY) -m recutils.bench_scale $(if $(SIZES),--sizes $(SIZES)) --out reports/bench_scale.json
+
 
 # the service's trained models, prompt index and embeddings (open formats + manifest.json)
 ARTIFACTS ?= artifacts

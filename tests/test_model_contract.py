@@ -174,6 +174,24 @@ class TestALS(ModelContract):
     params = {"factors": 3, "iterations": 2}
 
 
+class TestSparkALS(ModelContract):
+    name = "spark_als"
+    params = {"factors": 3, "iterations": 2}
+
+    def make(self, split):
+        pytest.importorskip("pyspark")
+        return create(self.name, **self.params)
+
+
+class TestSANSA(ModelContract):
+    name = "sansa"
+    params = {"lambda_": 5.0, "density": 0.2}
+
+    def make(self, split):
+        pytest.importorskip("sansa")  # optional: requirements-sansa.txt (needs SuiteSparse)
+        return create(self.name, **self.params)
+
+
 class TestGlobalMean(ModelContract):
     name = "globalmean"
 

@@ -1,4 +1,5 @@
-"""``python -m recutils.datasets {fetch,verify,where}``."""
+"""``python -m recutils.datasets {fetch,verify,where}``; ``... synth --ratings 32M --out DIR`` writes a
+synthetic MovieLens-format data set (:mod:`recutils.datasets.synth`)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,18 @@ from .registry import DATASETS
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["synth"]:  # python -m recutils.datasets synth --ratings 32M ... (its own options)
+        from .synth import main as synth_main
+
+        return synth_main(argv[1:])
     ap = argparse.ArgumentParser(prog="python -m recutils.datasets", description=__doc__)
-    ap.add_argument("command", choices=["fetch", "verify", "where"])
+    ap.add_argument("command", choices=["fetch", "verify", "where", "synth"])
     ap.add_argument("--data-dir", default=None, help="data directory (default: $RECUTILS_DATA_DIR or ~/.cache/recutils/data)")
-    ap.add_argument("--dataset", action="append", choices=list(DATASETS), help="restrict to these datasets (repeatable)")
+    ap.add_argument("--dataset", action="append", choices=list(DATASETS),
+                    help="restrict to these datasets (repeatable; default: "
+                         f"{', '.join(n for n, d in DATASETS.items() if d.default)} — the larger MovieLens "
+                         "releases only when named)")
     ap.add_argument("--force", action="store_true", help="download again even when files verify")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)

@@ -22,7 +22,12 @@ from pathlib import Path, PurePosixPath
 from ..constants import DATA_DIR_ENV
 from ..errors import ChecksumError, DataError
 from .integrity import Problem, VerificationError, file_problem, problems_error, sha256_file  # noqa: F401 (sha256_file: public)
-from .registry import DATASETS, DatasetSpec, FileSpec, get_spec
+from .registry import DATASETS, MANIFEST, ArchiveSpec, DatasetSpec, FileSpec, get_spec
+
+
+def default_names() -> list[str]:
+    """The datasets handled when none is named (the large MovieLens releases are opt-in)."""
+    return [n for n, d in DATASETS.items() if d.default]
 
 _CHUNK = 1 << 20
 
@@ -61,9 +66,15 @@ def check_root(root: Path, data_dir=None) -> None:
 
 
 def _missing_message(spec: DatasetSpec, f: FileSpec, root: Path) -> str:
+    make, cli = ("make data", "python -m recutils.datasets fetch") if spec.default else (
+        f"make data DATASET={spec.name}", f"python -m recutils.datasets fetch --dataset {spec.name}")
+    if spec.archive_file is not None:
+        return (f"{f.path} is missing from {root}; fetch it with `{make}` (or `{cli}`), which downloads "
+                f"{spec.url} (or uses {root / spec.archive_file.name} if you put it there) and checks it "
+                f"against its published checksum")
     return (
         f"{f.path} is missing from {root}; "
-        f"fetch it with `make data` (or `python -m recutils.datasets fetch`), which downloads {spec.url}, "
+        f"fetch it with `{make}` (or `{cli}`), which downloads {spec.url}, "
         f"or, offline, put the file at {root / f.path} (or point ${DATA_DIR_ENV} at a folder that has it)"
     )
 
@@ -91,7 +102,7 @@ def check(names: list[str] | None = None, data_dir=None, fresh: bool = True) -> 
     root = resolve_data_dir(data_dir)
     check_root(root, data_dir)
     out = []
-    for name in names or list(DATASETS):
+    for name in names or default_names():
         spec = get_spec(name)
         for f in spec.files:
             out.append(FileCheck(spec, f, root / f.path, file_problem(f, root / f.path, fresh=fresh)))
@@ -199,7 +210,10 @@ def _fetch_dataset(spec: DatasetSpec, todo: list[tuple[FileSpec, Problem | None]
         tmp = Path(tmpdir)
         download = tmp / "download"
         try:
-            _download(spec.url, download, progress=progress)
+            if spec.archive_file is not None:
+                download = _checked_archive(spec, spec.archive_file, root, download, progress)
+            else:
+                _download(spec.url, download, progress=progress)
             staged: list[tuple[FileSpec, Path]] = []
             if spec.archive == "zip":
                 try:
@@ -214,9 +228,12 @@ def _fetch_dataset(spec: DatasetSpec, todo: list[tuple[FileSpec, Problem | None]
             else:
                 ((f, _),) = todo
                 staged.append((f, download))
+            recorded = {}
             for f, p in staged:  # verify all before moving any
                 actual = sha256_file(p)
-                if actual != f.sha256:
+                if not f.sha256:  # member of a verified archive (zip CRC checked on extraction): record it
+                    recorded[f.path] = {"size": p.stat().st_size, "sha256": actual}
+                elif actual != f.sha256:
                     raise ChecksumError(f"{f.path} (from {spec.url})", f.sha256, actual)
         except DataError as exc:
             corrupt = [p for p in local if p.kind != "missing"]
@@ -229,9 +246,62 @@ def _fetch_dataset(spec: DatasetSpec, todo: list[tuple[FileSpec, Problem | None]
         for f, p in staged:
             target = root / f.path
             target.parent.mkdir(parents=True, exist_ok=True)
+            if f.path in recorded:
+                _record_members(target.parent, {Path(f.path).name: recorded[f.path]}, spec.archive_file)
             os.replace(p, target)
             done[f.path] = target
     return done
+
+
+def _record_members(folder: Path, entries: dict, archive: ArchiveSpec | None) -> None:
+    """Add ``{name: {size, sha256}}`` to the folder's record of verified members (atomically)."""
+    import json
+
+    from ..io import write_json
+
+    try:
+        data = json.loads((folder / MANIFEST).read_text())
+        files = data["files"] if isinstance(data.get("files"), dict) else {}
+    except (OSError, ValueError, AttributeError, KeyError):
+        files = {}
+    files.update(entries)
+    write_json(folder / MANIFEST, {"archive": archive.name if archive else None,
+                                   "checksum_source": archive.source if archive else None, "files": files})
+
+
+def archive_problem(a: ArchiveSpec, path: Path) -> str | None:
+    """Why ``path`` is not the published archive ``a`` (size, then SHA-256 or MD5), or None."""
+    import hashlib
+
+    size = path.stat().st_size
+    if a.size is not None and size != a.size:
+        return f"{size} bytes, expected {a.size}"
+    algo, expected = ("sha256", a.sha256) if a.sha256 else ("md5", a.md5)
+    h = hashlib.new(algo)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            h.update(chunk)
+    if h.hexdigest() != expected:
+        return f"{algo} {h.hexdigest()}, expected {expected} ({a.source})"
+    return None
+
+
+def _checked_archive(spec: DatasetSpec, a: ArchiveSpec, root: Path, download: Path, progress: bool) -> Path:
+    """The archive, verified against its published checksum: ``<root>/<name>`` when the user put
+    it there (offline), else downloaded into ``download``."""
+    local = root / a.name
+    if local.is_file():
+        problem = archive_problem(a, local)
+        if problem is None:
+            return local
+        raise DataError(f"{local} is not the published {a.name} ({problem}); delete it or replace it with "
+                        f"a good copy of {spec.url}")
+    _download(spec.url, download, progress=progress)
+    problem = archive_problem(a, download)
+    if problem is not None:
+        raise DataError(f"the download of {spec.url} does not match its published checksum ({problem}); "
+                        "nothing was extracted")
+    return download
 
 
 def fetch(names: list[str] | None = None, data_dir=None, progress: bool = True, force: bool = False) -> dict[str, Path]:
@@ -244,7 +314,7 @@ def fetch(names: list[str] | None = None, data_dir=None, progress: bool = True, 
     """
     root = resolve_data_dir(data_dir)
     check_root(root, data_dir)
-    names = names or list(DATASETS)
+    names = names or default_names()
     specs = [get_spec(n) for n in names]  # unknown names fail before anything is created
     done: dict[str, Path] = {}
     created: list[Path] | None = None

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ..constants import CACHE_DIR_ENV, DATA_DIR_ENV
 from ..errors import ChecksumError, DataError
+from .registry import MANIFEST
 
 _CHUNK = 1 << 20
 _MEMO_VERSION = 1
@@ -115,14 +116,15 @@ class Problem:
 
     path: Path  #: where the file is (or should be)
     rel: str  #: its registry path
-    kind: str  #: "missing", "truncated", "size", "checksum" or "unreadable"
+    kind: str  #: "missing", "truncated", "size", "checksum", "unreadable" or "unverified"
     detail: str = ""
     expected: str = ""  #: the registry's sha256
     actual: str = ""  #: the file's sha256, when it was computed
 
     def describe(self) -> str:
         verb = {"missing": "is missing", "truncated": "is truncated", "size": "has the wrong size",
-                "checksum": "is corrupt", "unreadable": "cannot be read"}[self.kind]
+                "checksum": "is corrupt", "unreadable": "cannot be read",
+                "unverified": "was not extracted from a verified archive"}[self.kind]
         return f"{self.path} {verb}" + (f" ({self.detail})" if self.detail else "")
 
 
@@ -157,11 +159,33 @@ def file_problem(f, path: Path, fresh: bool = False) -> Problem | None:
         if f.size is not None and size != f.size:
             kind = "truncated" if size < f.size else "size"
             return Problem(path, f.path, kind, f"{size} bytes, expected {f.size}", f.sha256)
+        expected = f.sha256
+        if not expected:  # a member of an archive checked at fetch time: its recorded digest
+            recorded = recorded_member(path)
+            if recorded is None:
+                return Problem(path, f.path, "unverified",
+                               f"no record of a verified archive in {path.parent / MANIFEST}")
+            if recorded["size"] != size:
+                kind = "truncated" if size < recorded["size"] else "size"
+                return Problem(path, f.path, kind, f"{size} bytes, expected {recorded['size']}", recorded["sha256"])
+            expected = recorded["sha256"]
         actual = sha256_remembered(path, fresh=fresh)
     except OSError as exc:
         return Problem(path, f.path, "unreadable", exc.strerror or str(exc), f.sha256)
-    if actual != f.sha256:
-        return Problem(path, f.path, "checksum", f"sha256 {actual}, expected {f.sha256}", f.sha256, actual)
+    if actual != expected:
+        return Problem(path, f.path, "checksum", f"sha256 {actual}, expected {expected}", expected, actual)
+    return None
+
+
+def recorded_member(path: Path) -> dict | None:
+    """``{size, sha256}`` recorded for ``path`` when it was extracted from a verified archive."""
+    try:
+        data = json.loads((Path(path).parent / MANIFEST).read_text())
+        entry = data["files"][Path(path).name]
+        if isinstance(entry["size"], int) and _SHA_RE.match(entry["sha256"]):
+            return entry
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     return None
 
 

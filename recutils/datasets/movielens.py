@@ -31,14 +31,17 @@ from ..constants import COL_GENRES, COL_ITEM, COL_RATING, COL_TIMESTAMP, COL_TIT
 from ..errors import DataError
 from .fetch import _missing_message, check_root, resolve_data_dir
 from .integrity import file_problem, problems_error
-from .parse import Col, read_csv, read_parquet
-from .registry import MOVIELENS_SMALL, TMDB
+from .parse import Col, read_csv, read_dat_movies, read_dat_ratings, read_parquet
+from .registry import DATASETS, MOVIELENS_SMALL, RELEASES, TMDB
 
 _ML = "ml-latest-small"
 _RATINGS, _MOVIES, _TAGS, _LINKS = (f"{_ML}/{n}.csv" for n in ("ratings", "movies", "tags", "links"))
 _TMDB = "tmdb/movie_data.parquet"
 _SPECS = {_RATINGS: MOVIELENS_SMALL, _MOVIES: MOVIELENS_SMALL, _TAGS: MOVIELENS_SMALL, _LINKS: MOVIELENS_SMALL,
           _TMDB: TMDB}
+_SPECS.update({f.path: spec for spec in RELEASES for f in spec.files})
+#: the datasets :func:`load_ratings` / :func:`load_movies` read (``dataset=``)
+RATINGS_DATASETS = ("ml-latest-small", *(spec.name for spec in RELEASES))
 
 _RATINGS_COLS = [Col(COL_USER, "int"), Col(COL_ITEM, "int"), Col(COL_RATING, "float"), Col(COL_TIMESTAMP, "int")]
 _MOVIES_COLS = [Col(COL_ITEM, "int"), Col(COL_TITLE, "str"), Col(COL_GENRES, "str")]
@@ -80,17 +83,42 @@ def _single_file_only(data_dir, what: str) -> None:
         raise DataError(f"{what} needs a data folder, got the file {data_dir}")
 
 
-def load_ratings(data_dir=None, *, verify: bool | None = None) -> pd.DataFrame:
-    """MovieLens ratings: ``userId, movieId, rating, timestamp`` in file order."""
+def _release_file(dataset: str, what: str) -> tuple[str, str]:
+    """(registry path, format) of ``what`` ("ratings" / "movies") in ``dataset``."""
+    if dataset == "ml-latest-small":
+        return (_RATINGS if what == "ratings" else _MOVIES), "csv"
+    spec = DATASETS.get(dataset)
+    if spec is None or spec not in RELEASES:
+        raise DataError(f"unknown MovieLens dataset {dataset!r}; known: {', '.join(RATINGS_DATASETS)}")
+    return next(f.path for f in spec.files if PurePosixPath(f.path).stem == what), spec.fmt
+
+
+def load_ratings(data_dir=None, *, verify: bool | None = None, dataset: str = "ml-latest-small") -> pd.DataFrame:
+    """MovieLens ratings: ``userId, movieId, rating, timestamp`` in file order.
+
+    ``dataset``: ``ml-latest-small`` (default) or a larger release (``ml-1m``, ``ml-10m``:
+    ``::``-separated ``ratings.dat``; ``ml-20m``, ``ml-25m``, ``ml-32m``: ``ratings.csv``), read from
+    ``<dir>/<release folder>/`` (verified) or flat from ``<dir>/`` (e.g. a synthetic data set
+    from ``python -m recutils.datasets synth``). Same columns and dtypes for every release.
+    """
+    rel, fmt = _release_file(dataset, "ratings")
+    path = locate(data_dir, rel, verify)
+    if fmt == "dat":
+        return read_dat_ratings(path)
     return read_csv(
-        locate(data_dir, _RATINGS, verify), _RATINGS_COLS,
+        path, _RATINGS_COLS,
         dtype={COL_USER: np.int64, COL_ITEM: np.int64, COL_RATING: np.float64, COL_TIMESTAMP: np.int64},
     )
 
 
-def load_movies(data_dir=None, *, verify: bool | None = None) -> pd.DataFrame:
-    """MovieLens movies: ``movieId, title, genres`` (genres as the raw ``A|B`` string)."""
-    return read_csv(locate(data_dir, _MOVIES, verify), _MOVIES_COLS, dtype={COL_ITEM: np.int64})
+def load_movies(data_dir=None, *, verify: bool | None = None, dataset: str = "ml-latest-small") -> pd.DataFrame:
+    """MovieLens movies: ``movieId, title, genres`` (genres as the raw ``A|B`` string); ``dataset``
+    as in :func:`load_ratings` (``movies.dat`` for ml-1m / ml-10m)."""
+    rel, fmt = _release_file(dataset, "movies")
+    path = locate(data_dir, rel, verify)
+    if fmt == "dat":
+        return read_dat_movies(path)
+    return read_csv(path, _MOVIES_COLS, dtype={COL_ITEM: np.int64})
 
 
 def load_tags(data_dir=None, *, verify: bool | None = None) -> pd.DataFrame:

@@ -87,11 +87,13 @@ class Recommender:
     def config_dict(self) -> dict:
         return {"model": self.name, **dataclasses.asdict(self.config)}
 
-    def masked_scores(self, user_indices, exclude_seen: bool = True, candidates: np.ndarray | None = None) -> np.ndarray:
-        """``score`` with seen train items (and non-candidates) set to ``-inf``."""
+    def masked_scores(self, user_indices, exclude_seen: bool = True, candidates: np.ndarray | None = None,
+                      dtype=np.float64) -> np.ndarray:
+        """``score`` with seen train items (and non-candidates) set to ``-inf``, as ``dtype``
+        (float32 halves the memory of a batch; the evaluator uses it)."""
         self._check_fitted()
         users = np.atleast_1d(np.asarray(user_indices, dtype=np.int64))
-        s = np.array(self.score(users), dtype=np.float64, copy=True)
+        s = np.array(self.score(users), dtype=dtype, copy=True)
         if s.shape != (len(users), self.n_items):
             raise ValueError(f"{self.name}.score returned shape {s.shape}, expected {(len(users), self.n_items)}")
         s[np.isnan(s)] = -np.inf
@@ -103,9 +105,10 @@ class Recommender:
             s[:, ~np.asarray(candidates, bool)] = -np.inf
         return s
 
-    def rank(self, user_indices, k: int = K, exclude_seen: bool = True, candidates: np.ndarray | None = None) -> np.ndarray:
-        """Top-``k`` item indices per user (best first)."""
-        return top_k(self.masked_scores(user_indices, exclude_seen, candidates), k)
+    def rank(self, user_indices, k: int = K, exclude_seen: bool = True, candidates: np.ndarray | None = None,
+             dtype=np.float64) -> np.ndarray:
+        """Top-``k`` item indices per user (best first); scores ranked as ``dtype``."""
+        return top_k(self.masked_scores(user_indices, exclude_seen, candidates, dtype), k)
 
     def recommend(self, user_id, k: int = K, exclude_seen: bool = True) -> pd.DataFrame:
         """Top-``k`` movies for one raw user id: ``movieId, score, rank``."""

@@ -63,6 +63,34 @@ class EASEConfig:
     #: L2 regularisation λ. 300 is the value chosen on the study split's validation carve-out:
     #: `python -m recutils.tuning --model ease --grid lambda_=50,100,200,300,500,800,1200,2000`
     lambda_: float = param(300.0, gt=0)
+    #: keep only the ``max_items`` most-rated training items (ties: lower index); the others score
+    #: ``-inf``. 0 keeps every item. EASE's dense matrices grow with items²: this is how it fits at ml-32m.
+    max_items: int = param(0, ge=0)
+    #: memory EASE may use for its dense matrices (GiB); a fit that would need more stops with
+    #: one line saying which ``max_items`` fits (see :func:`ease_memory_gib`)
+    max_memory_gb: float = param(8.0, gt=0)
+    #: "auto": the cheaper exact path that fits; "woodbury" (users × users solve) or "items"
+    #: (items × items inverse) to force one (both give the same scores to float32 precision)
+    solver: str = param("auto", choices=("auto", "woodbury", "items"))
+
+
+_GIB = float(1 << 30)
+
+
+def ease_memory_gib(n_users: int, n_items: int) -> dict[str, float]:
+    """Peak memory (GiB) of EASE's dense matrices for each exact path.
+
+    ``woodbury``: users × users Gram and inverse (float64) + three users × items dense products
+    (float64 X·P and X, float32 scores) — the path while users < items;
+    ``items``: items × items Gram, its inverse and B (float64, float64, float32).
+    """
+    m, n = float(n_users), float(n_items)
+    return {"woodbury": (16 * m * m + 20 * m * n) / _GIB, "items": 20 * n * n / _GIB}
+
+
+def ease_max_items(budget_gib: float) -> int:
+    """The most items the item × item path fits in ``budget_gib``."""
+    return int((budget_gib * _GIB / 20) ** 0.5)
 
 
 @register
@@ -74,6 +102,12 @@ class EASE(Recommender):
     P = (1/λ)(I − Xᵀ (λI + XXᵀ)⁻¹ X). The training users' scores
     X·B = X − (X·P)·diag(1/diag P) then need only n_users × n_items products, and any
     column of B (for item-to-item similarity) is one more product.
+
+    With more users than items (every larger MovieLens release) B itself is computed from the
+    items × items Gram matrix and users are scored on demand (``X[users] · B``, one batch at a
+    time). Both paths are exact; the cheaper one that fits ``max_memory_gb`` is taken, else the
+    fit stops with a one-line :class:`~recutils.errors.ConfigError` naming the ``max_items``
+    that would fit. ``max_items`` keeps the most-rated items only (the rest score ``-inf``).
     """
 
     name = "ease"
@@ -82,30 +116,96 @@ class EASE(Recommender):
     def _fit(self, train):
         self._fit_matrix(train.train_binary)
 
+    def _kept_items(self, X) -> np.ndarray | None:
+        """Column indices of the ``max_items`` most-rated items (sorted), or None for all."""
+        n_keep = int(getattr(self.config, "max_items", 0) or 0)
+        if not n_keep or n_keep >= X.shape[1]:
+            return None
+        counts = np.diff(X.tocsc().indptr)
+        return np.sort(np.argsort(-counts, kind="stable")[:n_keep])
+
     def _fit_matrix(self, X):
         """EASE on the users × items interaction matrix ``X`` (0/1 here; graded in ease_r)."""
+        from ..errors import ConfigError
+
         lam = float(self.config.lambda_)  # > 0: checked when the config was built
         X = X.astype(np.float64).tocsr()
-        G = (X @ X.T).toarray()
-        G[np.diag_indices_from(G)] += lam
-        Ginv = np.linalg.inv(G)  # (λI + XXᵀ)⁻¹, users × users
-        # Push-through identity: X·P = X(XᵀX + λI)⁻¹ = (XXᵀ + λI)⁻¹X = Ginv·X
-        XP = np.asarray((X.T @ Ginv.T).T)  # dense users × items
-        # diag P = (1/λ)(1 − Σ_u X_ui (Ginv X)_ui)
-        dP = (1.0 - np.asarray(X.multiply(XP).sum(0)).ravel()) / lam
-        Xd = X.toarray()
+        self.n_all_items_ = X.shape[1]
+        self.keep_ = self._kept_items(X)
+        if self.keep_ is not None:
+            X = X[:, self.keep_].tocsr()
+        m, n = X.shape
+        budget = float(getattr(self.config, "max_memory_gb", 8.0))
+        need = ease_memory_gib(m, n)
+        solver = getattr(self.config, "solver", "auto")
+        allowed = [p for p in need if solver in ("auto", p) and need[p] <= budget]
+        path = min(allowed, key=lambda p: need[p], default=None)
+        if path is None:
+            fit_n = ease_max_items(budget)
+            if solver == "woodbury":
+                raise ConfigError(f"model {self.name!r}: the Woodbury solve for {m:,} users needs "
+                                  f"{need['woodbury']:.3g} GiB but max_memory_gb={budget:g}; use solver=auto")
+            raise ConfigError(
+                f"model {self.name!r}: {n:,} items need {need['items']:.3g} GiB for EASE's dense "
+                f"items × items matrices but max_memory_gb={budget:g}; set max_items={fit_n} (keeps the "
+                f"{fit_n:,} most-rated items, the rest score -inf) or raise max_memory_gb")
+        self.path_ = path
         self.X_ = X
-        self.Ginv_ = Ginv
-        self.diagP_ = dP
-        self.scores_ = (Xd - XP / dP[None, :]).astype(np.float32)
+        if path == "woodbury":
+            G = (X @ X.T).toarray()
+            G[np.diag_indices_from(G)] += lam
+            Ginv = np.linalg.inv(G)  # (λI + XXᵀ)⁻¹, users × users
+            # Push-through identity: X·P = X(XᵀX + λI)⁻¹ = (XXᵀ + λI)⁻¹X = Ginv·X
+            XP = np.asarray((X.T @ Ginv.T).T)  # dense users × items
+            # diag P = (1/λ)(1 − Σ_u X_ui (Ginv X)_ui)
+            dP = (1.0 - np.asarray(X.multiply(XP).sum(0)).ravel()) / lam
+            Xd = X.toarray()
+            self.Ginv_ = Ginv
+            self.diagP_ = dP
+            self.scores_ = (Xd - XP / dP[None, :]).astype(np.float32)
+            self.B_ = None
+        else:
+            P = (X.T @ X).toarray()
+            P[np.diag_indices_from(P)] += lam
+            P = np.linalg.inv(P)
+            dP = np.diag(P).copy()
+            P /= -dP[None, :]  # B = I − P·diag(1/diag P) with a zero diagonal
+            np.fill_diagonal(P, 0.0)
+            self.B_ = P.astype(np.float32)
+            del P
+            self.scores_ = None
+
+    def _full(self, s: np.ndarray) -> np.ndarray:
+        """Scores over the kept items → every item (``-inf`` for pruned ones)."""
+        if self.keep_ is None:
+            return s
+        out = np.full((s.shape[0], self.n_all_items_), -np.inf, dtype=np.float32)
+        out[:, self.keep_] = s
+        return out
 
     def score(self, user_indices):
         self._check_fitted()
-        return self.scores_[np.atleast_1d(user_indices)]
+        u = np.atleast_1d(user_indices)
+        if self.scores_ is not None:
+            return self._full(self.scores_[u])
+        return self._full(np.asarray(self.X_[u].astype(np.float32) @ self.B_))
 
     def item_weights(self, item_indices) -> np.ndarray:
-        """Columns of B for the given items (n_items × len(items)): B[:, j] = e_j − P[:, j] / P_jj."""
-        j = np.atleast_1d(item_indices)
+        """Columns of B for the given items (n_items × len(items)): B[:, j] = e_j − P[:, j] / P_jj
+        (zero columns for pruned items)."""
+        j_all = np.atleast_1d(item_indices)
+        if self.keep_ is not None:
+            pos = np.searchsorted(self.keep_, j_all)
+            kept = (pos < len(self.keep_)) & (self.keep_[np.minimum(pos, len(self.keep_) - 1)] == j_all)
+            Bk = self._weights(pos[kept])
+            out = np.zeros((self.n_all_items_, len(j_all)))
+            out[np.ix_(self.keep_, np.flatnonzero(kept))] = Bk
+            return out
+        return self._weights(j_all)
+
+    def _weights(self, j) -> np.ndarray:
+        if self.B_ is not None:
+            return np.asarray(self.B_[:, j], dtype=np.float64)
         lam = float(self.config.lambda_)
         Xj = self.X_[:, j].toarray()
         Pj = -(self.X_.T @ (self.Ginv_ @ Xj)) / lam

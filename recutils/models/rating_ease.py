@@ -21,6 +21,9 @@ class RatingEASEConfig:
     lambda_: float = param(100.0, gt=0)  #: L2 regularisation λ (tuned on the validation split)
     power: float = param(2.0, ge=0)  #: X = (rating / 5) ** power (0 = binary EASE); tuned on the validation split
     rating_scale: float = param(5.0, gt=0)
+    max_items: int = param(0, ge=0)  #: as EASE: keep the most-rated items only (0: all)
+    max_memory_gb: float = param(8.0, gt=0)  #: as EASE: refuse a fit that needs more
+    solver: str = param("auto", choices=("auto", "woodbury", "items"))  #: as EASE
 
 
 @register

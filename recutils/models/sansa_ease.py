@@ -1,0 +1,75 @@
+"""SANSA (Spišák et al., RecSys 2023): a sparse approximate EASE, through the ``sansa`` package.
+
+EASE's B = I − P·diag(1/diag P) with P = (XᵀX + λI)⁻¹ is dense (items² floats). SANSA factors
+the sparse Gram matrix (sparse LDLᵀ, Cholesky or incomplete Cholesky), inverts the triangular
+factor approximately and keeps ``density`` of its entries, so the model is two sparse
+matrices and memory grows with the kept entries, not with items². Scores are
+``(X[users] · W₁) · W₂``.
+
+``sansa`` needs scikit-sparse, which compiles against SuiteSparse (CHOLMOD): it is not in
+requirements.txt (``make venv`` must work on a bare machine) but in ``requirements-sansa.txt``
+(``apt install libsuitesparse-dev`` first on Debian / Ubuntu). Without it this model's ``fit``
+says so in one line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import param
+from ..errors import RecutilsError
+from .base import Recommender
+from .registry import register
+
+
+@dataclass
+class SANSAConfig:
+    lambda_: float = param(300.0, gt=0)  #: L2 regularisation λ, as EASE's
+    density: float = param(0.005, gt=0, le=1)  #: share of the items² weights kept
+    factorizer: str = param("icf", choices=("icf", "cholmod"))  #: incomplete Cholesky (less memory) or exact
+    scans: int = param(3, ge=1)  #: refinement scans of the approximate inverse
+    finetune_steps: int = param(10, ge=0)
+
+
+def _require_sansa():
+    try:
+        import sansa
+    except ImportError as exc:
+        raise RecutilsError(f"model 'sansa' needs the sansa package ({exc.name} is missing): "
+                            "apt install libsuitesparse-dev && pip install -r requirements-sansa.txt") from None
+    return sansa
+
+
+@register
+class SANSA(Recommender):
+    """Sparse approximate EASE (see module docstring)."""
+
+    name = "sansa"
+    Config = SANSAConfig
+
+    def _fit(self, split):
+        import logging
+
+        sansa = _require_sansa()
+        logging.getLogger("sansa").setLevel(logging.WARNING)  # its INFO lines narrate every step
+        c = self.config
+        fac = (sansa.ICFGramianFactorizerConfig() if c.factorizer == "icf"
+               else sansa.CHOLMODGramianFactorizerConfig())
+        inv = sansa.UMRUnitLowerTriangleInverterConfig(scans=c.scans, finetune_steps=c.finetune_steps)
+        model = sansa.SANSA(sansa.SANSAConfig(l2=float(c.lambda_), weight_matrix_density=float(c.density),
+                                              gramian_factorizer_config=fac, lower_triangle_inverter_config=inv))
+        X = split.train_binary.tocsr().astype(np.float32)
+        model.fit(X)
+        self.X_ = X
+        self.W1_, self.W2_ = (w.astype(np.float32).tocsr() for w in model.weights)
+
+    @property
+    def n_weights(self) -> int:
+        """Stored entries of the two sparse weight matrices (EASE: items²)."""
+        return int(self.W1_.nnz + self.W2_.nnz)
+
+    def score(self, user_indices):
+        self._check_fitted()
+        return ((self.X_[np.atleast_1d(user_indices)] @ self.W1_) @ self.W2_).toarray()

@@ -73,6 +73,7 @@ from recutils.embeddings import (
     texts_sha256,
 )
 from recutils.evaluation import paired_bootstrap_ci
+from recutils.evaluation.beyond import mean_ci
 from recutils.io import read_json, write_json
 from recutils.search import (
     SEARCH_TEXT,
@@ -311,10 +312,11 @@ print(gap[gap["diff"] < 0].sort_values(["diff", "query"], ascending=[True, True]
 # %%
 fig, ax = plt.subplots(figsize=(9, 4))
 x = np.arange(len(table))
-ax.bar(x - 0.2, table[f"ndcg@{k}"], width=0.4, label=f"nDCG@{k}")
-ax.bar(x + 0.2, table[f"recall@{k}"], width=0.4, label=f"Recall@{k}")
+for off, metric, lab in ((-0.2, f"ndcg@{k}", f"nDCG@{k}"), (0.2, f"recall@{k}", f"Recall@{k}")):
+    ci_ = np.array([mean_ci(per_query[m_][metric], n_boot=n_bootstrap, rng=seed) for m_ in table["method"]])
+    ax.bar(x + off, ci_[:, 0], width=0.4, yerr=[ci_[:, 0] - ci_[:, 1], ci_[:, 2] - ci_[:, 0]], capsize=2, label=lab)
 ax.set_xticks(x, [m.replace("RRF(", "RRF(\n") for m in table["method"]], fontsize=8)
-ax.set_ylabel("mean over queries")
+ax.set_ylabel("mean over queries (95 % bootstrap interval)")
 ax.set_title(f"Tag benchmark: {bench.n_queries} queries, {len(movies)} movies (texts without tags)")
 ax.legend()
 fig.tight_layout()

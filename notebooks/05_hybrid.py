@@ -79,7 +79,7 @@ from recutils.config import build_config
 from recutils.embeddings.finetune import FinetuneConfig
 from recutils.embeddings.qwen import is_qwen
 from recutils.evaluation import evaluate_ranking, paired_bootstrap_ci
-from recutils.evaluation.beyond import beyond_accuracy, genre_matrix, metrics_by_k
+from recutils.evaluation.beyond import beyond_accuracy, genre_matrix, mean_ci, metrics_by_k
 from recutils.io import write_json
 from recutils.models import create
 from recutils.datasets.text import movie_texts
@@ -240,8 +240,13 @@ PUBLISHED = {  # the study's README / scores.png, P@25 and R@25
 NOT_RUN = "published number, not re-run here (needs the Hugging Face hub and a GPU: params/05_hybrid.gpu.yaml)"
 
 
+row_results = {}  # method → EvalResult, for the error bars of the figure
+
+
 def row(method, res=None, published=(None, None), note=""):
     m = res.metrics if res is not None else {}
+    if res is not None:
+        row_results[method] = res
     return {"method": method, **{x: (None if m.get(x) is None else float(m[x])) for x in METRICS},
             "study_published_p": published[0], "study_published_r": published[1], "note": note}
 
@@ -537,9 +542,12 @@ x = np.arange(len(plot))
 w = 0.27
 fig, ax = plt.subplots(figsize=(max(10, 0.8 * len(plot)), 6.5))
 for j, (metric, lab) in enumerate((("precision", "Precision"), ("recall", "Recall"), ("ndcg", "NDCG"))):
-    ax.bar(x + (j - 1) * w, plot[metric], w, label=f"{lab}@{k}")
+    ci_ = np.array([mean_ci(row_results[m_].per_user[metric], n_boot=n_boot, rng=seed) for m_ in plot["method"]])
+    ax.bar(x + (j - 1) * w, ci_[:, 0], w, yerr=[ci_[:, 0] - ci_[:, 1], ci_[:, 2] - ci_[:, 0]], capsize=1.5,
+           label=f"{lab}@{k}")
 ax.set_xticks(x, [textwrap.fill(m, 28) for m in plot["method"]], rotation=60, ha="right", fontsize=7)
-ax.set_title(f"Study protocol, test (k={k}): the study's rows, then CF baselines and tuned hybrids")
+ax.set_title(f"Study protocol, test (k={k}): the study's rows, then CF baselines and tuned hybrids; "
+             "95 % bootstrap intervals over users")
 ax.legend()
 fig.tight_layout()
 fig.savefig(out / "scores.png", dpi=110)

@@ -78,8 +78,6 @@ def run_seeds(model: str, seeds, protocol: str = "study", k: int = K, params: di
     """``model`` (and ``baseline``) fitted and evaluated on one ``protocol`` split per seed: the
     per-seed metrics, their mean and t-interval across seeds, and the pooled paired bootstrap of
     model − baseline."""
-    import numpy as np
-
     from .datasets import load_ratings, movie_table
     from .evaluation import evaluate_ranking
     from .experiments.seeds import MultiSeedResult, SeedRun, t_interval

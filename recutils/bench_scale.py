@@ -133,7 +133,10 @@ def run_size(n_ratings: int, models: list[str], eval_users: int, batch_size: int
         print(json.dumps(row), flush=True)
     import resource
 
+    # the process's own high-water mark, or the sampled peak with its children (Spark's JVM)
+    # where that was higher
     peak = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 2**30, 2)
+    peak = max([peak, *(r["peak_gib"] for r in rows if "peak_gib" in r)])
     for r in rows:
         r["process_peak_gib"] = peak
     print(json.dumps({"process_peak_gib": peak, "final": True}), flush=True)

@@ -159,7 +159,9 @@ class ContentToCF(Recommender):
             from ..baselines import EASE
 
             ease = EASE(lambda_=c.ease_lambda).fit(split)
-            return None, np.asarray(ease.scores_[:, warm], np.float64), None
+            # every training user's EASE scores (the solver EASE picks may not keep them stored)
+            S = ease.score(np.arange(split.n_users))
+            return None, np.asarray(S, np.float64)[:, warm], None
         from ..als import ALS
 
         als = ALS(factors=c.als_factors, regularization=c.als_regularization, iterations=c.als_iterations,

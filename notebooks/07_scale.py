@@ -170,7 +170,7 @@ for label, (r, _) in data_sets.items():
         model = create(name, **fixed, **extra, **chosen.best).fit(split)
         fit_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        res[name] = evaluate_ranking(model, split, k=k, users=users, batch_size=batch_size)
+        res[name] = evaluate_ranking(model, split, k=k, users=users, batch_size=batch_size, dtype=np.float32)
         eval_s = time.perf_counter() - t0
         als_rows.append({"data": label, "model": name, "regularization": chosen.best["regularization"],
                          "n_users": res[name].metrics["n_users"],
@@ -269,7 +269,7 @@ except ImportError:
 ease_res, ease_rows = {}, []
 for lbl, (name, params) in ease_variants.items():
     model, secs, peak = fit_measured(name, **params)
-    ease_res[lbl] = evaluate_ranking(model, split, k=k, users=users, batch_size=batch_size)
+    ease_res[lbl] = evaluate_ranking(model, split, k=k, users=users, batch_size=batch_size, dtype=np.float32)
     # what the fitted model keeps: SANSA's sparse weights, EASE's B (items path) or its users × items scores (Woodbury)
     stored = model.n_weights if name == "sansa" else (model.B_.size if model.B_ is not None else model.scores_.size)
     ease_rows.append({"model": lbl, "stored_floats": int(stored), "peak_alloc_mib": peak / 2**20, "fit_seconds": secs,

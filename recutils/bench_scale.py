@@ -119,7 +119,7 @@ def run_size(n_ratings: int, models: list[str], eval_users: int, batch_size: int
                 model = create(name, **params).fit(split)
                 fit_s = time.perf_counter() - t0
                 t0 = time.perf_counter()
-                res = evaluate_ranking(model, split, users=users, batch_size=batch_size)
+                res = evaluate_ranking(model, split, users=users, batch_size=batch_size, dtype=np.float32)
                 eval_s = time.perf_counter() - t0
             row.update(fit_s=round(fit_s, 2), eval_s=round(eval_s, 2), eval_users=len(users),
                        peak_gib=round(mem.peak / 2**30, 2), model_gib=round((mem.peak - mem.start) / 2**30, 2),

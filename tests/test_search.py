@@ -222,6 +222,14 @@ def test_fusion_search(tfidf, dense, movies):
         FusionSearch([tfidf, other])
 
 
+def test_search_top_is_search_without_the_dataframe(tfidf, dense, movies):
+    for searcher in (tfidf, dense, FusionSearch([tfidf, dense])):
+        for prompt in ["space adventure", "a heist movie", "toy story", "zzzz qqqq"]:
+            res = searcher.search(prompt, 3)
+            ids, scores = searcher.search_top(prompt, 3)
+            assert ids.tolist() == res["movieId"].tolist() and np.array_equal(scores, res["score"].to_numpy())
+
+
 # ---------------------------------------------------------------- titles
 
 
@@ -245,6 +253,43 @@ def test_title_lookup(movies):
     assert heat.resolve("the heat")["movieId"] == 11
     assert heat.resolve("heat 1995")["movieId"] == 10  # the year breaks the tie
     assert heat.resolve("heat (2013)")["movieId"] == 11
+
+
+def _both(ti, query, k):
+    ti.shortcut = True
+    fast = ti.find(query, k=k)
+    ti.shortcut = False
+    full = ti.find(query, k=k)
+    ti.shortcut = True
+    return fast, full
+
+
+def test_title_shortcut_gives_the_full_answer(movies, data_dir):
+    """The exact-title short cut returns what scoring every title returns: on the tiny table
+    and on every real MovieLens title (as typed, lower case, with its year, with an article
+    moved, with a typo), for k = 1 and 3."""
+    from recutils.datasets import movie_table
+    from recutils.search.titles import title_key
+
+    heat = TitleIndex([10, 11, 12], ["Heat (1995)", "Heat, The (2013)", "Heat (1986)"], ["Heat", "The Heat", "Heat"],
+                      [1995, 2013, 1986], [5, 50, 5])
+    for q in ["heat", "the heat", "Heat 1986", "heat (2013)", "a heat", "heet"]:
+        for k in (1, 2, 3):
+            fast, full = _both(heat, q, k)
+            pd.testing.assert_frame_equal(fast, full)
+    mv = movie_table(data_dir)
+    ti = TitleIndex.from_movies(mv, popularity=np.arange(len(mv)) % 97)
+    rng = np.random.default_rng(0)
+    used = 0
+    rows = rng.permutation(len(mv))[:100]
+    for t, year in zip(mv["clean_title"].astype(str).to_numpy()[rows], mv["year"].to_numpy()[rows]):
+        queries = [t, t.lower(), f"{t} {int(year)}" if year == year else t, "the " + t, t[:-1] if len(t) > 4 else t]
+        for q in queries:
+            for k in (1, 3):
+                fast, full = _both(ti, q, k)
+                pd.testing.assert_frame_equal(fast, full)
+                used += ti._exact_rows.get(title_key(q)) is not None and len(ti._exact_rows[title_key(q)]) >= k
+    assert used > 150  # the short cut was taken, not only the full path
 
 
 # ---------------------------------------------------------------- benchmark

@@ -83,6 +83,12 @@ class Searcher:
         """Documents scoring at or below this are not returned by :meth:`search`."""
         return -np.inf
 
+    def top(self, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The top-``k`` documents of one score vector: ``(movie_ids, scores)`` arrays, best first."""
+        idx = top_k(scores[None, :], k)[0]
+        idx = idx[scores[idx] > self.min_score()]
+        return self.movie_ids[idx], scores[idx].astype(np.float64)
+
     def results(self, scores: np.ndarray, k: int) -> pd.DataFrame:
         """The top-``k`` rows of one score vector as ``DataFrame(movieId, title, score)``."""
         idx = top_k(scores[None, :], k)[0]
@@ -90,6 +96,12 @@ class Searcher:
         return pd.DataFrame(
             {COL_ITEM: self.movie_ids[idx], COL_TITLE: self.titles[idx], "score": scores[idx].astype(np.float64)}
         )
+
+    def search_top(self, prompt: str, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """What :meth:`search` finds, as ``(movie_ids, scores)`` arrays (no DataFrame: the
+        service's per-request path)."""
+        k = check_k(k)
+        return self.top(self.score_one(clean_prompt(prompt, self.max_prompt_chars)), k)
 
     def search(self, prompt: str, k: int = 10) -> pd.DataFrame:
         """The ``k`` best movies for a free-text prompt: ``DataFrame(movieId, title, score)``.

@@ -39,10 +39,16 @@ class TitleIndex:
         self.years = np.full(n, np.nan) if years is None else np.asarray(years, dtype=np.float64)
         self.popularity = np.zeros(n) if popularity is None else np.nan_to_num(np.asarray(popularity, dtype=np.float64))
         self._exact = np.array([_norm(t) for t in self.clean], dtype=object)
+        #: rows per exact key, for the short cut in :meth:`find`
+        self._exact_rows: dict[str, np.ndarray] = {
+            key: np.asarray(rows) for key, rows in pd.Series(range(n)).groupby(self._exact, sort=False).groups.items()}
         #: the titles as ``utils.default_process`` leaves them, computed once (not per query)
         self._processed = [utils.default_process(t) for t in self.clean]
         #: threads of one lookup (rapidfuzz ``workers``; it releases the GIL): 1, or -1 for every core
         self.workers = 1
+        #: answer from the exact-title rows when there are at least k of them (same result;
+        #: ``False`` scores every title, as tests do to check that)
+        self.shortcut = True
 
     @classmethod
     def from_movies(cls, movies: pd.DataFrame, popularity: Sequence[float] | None = None):
@@ -55,18 +61,38 @@ class TitleIndex:
         Empty when nothing scores at least ``min_score``; :class:`RecutilsError` for a query
         without letters or digits.
         """
+        idx, scores = self.find_rows(query, k, min_score)
+        return pd.DataFrame({COL_ITEM: self.movie_ids[idx], COL_TITLE: self.titles[idx], "score": scores})
+
+    def find_rows(self, query: str, k: int = 5, min_score: float = 60.0) -> tuple[np.ndarray, np.ndarray]:
+        """What :meth:`find` returns, as ``(rows, scores)`` arrays (row positions in this index)."""
         k = check_k(k)
         if not isinstance(query, str) or not utils.default_process(query):
             raise RecutilsError(f"title query {query!r} has no letters or digits: type (part of) a movie title")
         m = _YEAR_RE.search(query)
         year = float(m.group(1)) if m and m.start() > 0 else np.nan
         text = query[: m.start()] if m and m.start() > 0 else query
-        scores = process.cdist([utils.default_process(text)], self._processed, scorer=fuzz.token_set_ratio,
-                               processor=None, workers=self.workers)[0]
-        scores = np.asarray(scores, dtype=np.float64)
-        exact = self._exact == _norm(text)
+        processed, key = utils.default_process(text), _norm(text)
+        exact_rows = self._exact_rows.get(key, ()) if self.shortcut else ()
+        exact_scores = [fuzz.token_set_ratio(processed, self._processed[i], processor=None) for i in exact_rows]
         year_match = self.years == year
-        keep = np.flatnonzero(scores >= min_score)
+        if len(exact_rows) >= k and min(exact_scores) == 100.0 and min_score <= 100.0:
+            # Short cut, same answer: a title equal to the query (ignoring case, punctuation
+            # and a leading article) scores 100 (one token set contains the other) and, being
+            # exact, is ordered before every other title of score 100, so the k best are
+            # exact rows, ordered by year match, popularity and row as below.
+            keep = np.asarray(exact_rows)
+            scores = np.zeros(len(self.clean))
+            scores[keep] = exact_scores
+            exact = np.zeros(len(self.clean), dtype=bool)
+            exact[keep] = True
+        else:
+            # titles under min_score come back as 0 (rapidfuzz stops early on them)
+            scores = process.cdist([processed], self._processed, scorer=fuzz.token_set_ratio, processor=None,
+                                   score_cutoff=min_score, workers=self.workers)[0]
+            scores = np.asarray(scores, dtype=np.float64)
+            exact = self._exact == key
+            keep = np.flatnonzero(scores >= min_score)
         order = np.lexsort((
             keep,  # last resort: row order
             -self.popularity[keep],
@@ -75,7 +101,7 @@ class TitleIndex:
             -np.round(scores[keep]),
         ))
         idx = keep[order[:k]]
-        return pd.DataFrame({COL_ITEM: self.movie_ids[idx], COL_TITLE: self.titles[idx], "score": scores[idx]})
+        return idx, scores[idx]
 
     def resolve(self, query: str, min_score: float = 60.0) -> pd.Series:
         """The single best match (a row of :meth:`find`), or :class:`RecutilsError` if none."""

@@ -171,14 +171,25 @@ def _pct(ms: np.ndarray) -> dict:
     return {f"p{q}": round(float(np.percentile(ms, q)), 2) for q in (50, 95, 99)}
 
 
+def typo(rng, title: str) -> str:
+    """``title`` with one letter (not the first) dropped: "the matrix" → "the matix"."""
+    letters = [i for i, c in enumerate(title) if c.isalpha() and i > 0]
+    if not letters:
+        return title
+    i = int(rng.choice(letters))
+    return title[:i] + title[i + 1:]
+
+
 def workload(rng, users, models, titles, n: int) -> list[str]:
-    """``n`` mixed request paths: 1/2 user_recommend, 1/4 title, 1/4 TF-IDF prompt."""
+    """``n`` mixed request paths: 1/2 user_recommend, 1/4 title (half of them with a typo,
+    which the exact-title short cut cannot answer), 1/4 TF-IDF prompt."""
     out = []
     for kind in rng.choice(4, size=n):
         if kind < 2:
             out.append(f"/user_recommend/{rng.choice(users)}?k=10&model={rng.choice(models)}")
         elif kind == 2:
-            out.append(f"/title-or-prompt?q={quote(str(rng.choice(titles)))}&k=10&mode=auto")
+            t = str(rng.choice(titles))
+            out.append(f"/title-or-prompt?q={quote(typo(rng, t) if rng.random() < 0.5 else t)}&k=10&mode=auto")
         else:
             out.append(f"/title-or-prompt?q={quote(str(rng.choice(PROMPTS)))}&k=10&mode=prompt")
     return out
@@ -224,6 +235,8 @@ def main(argv=None) -> int:
         for m in models:
             single[f"user_recommend ({m})"] = [f"/user_recommend/{u}?k=10&model={m}" for u in rng.choice(users, a.single)]
         single["title (similar movies)"] = [f"/title-or-prompt?q={quote(t)}&k=10&mode=auto" for t in rng.choice(titles, a.single)]
+        single["title with a typo (fuzzy match)"] = [f"/title-or-prompt?q={quote(typo(rng, t))}&k=10&mode=auto"
+                                                     for t in rng.choice(titles, a.single)]
         single["prompt, TF-IDF"] = [f"/title-or-prompt?q={quote(p)}&k=10&mode=prompt" for p in rng.choice(PROMPTS, a.single)]
         rows = {}
         for name, paths in single.items():

@@ -355,16 +355,15 @@ class RecService:
             raise RecutilsError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         text = clean_prompt(q)
         if mode in ("auto", "title"):
-            hits = self.titles.find(text, k=1, min_score=60.0)
-            if not hits.empty:
-                best = hits.iloc[0]
-                mid = int(best[COL_ITEM])
+            rows, _ = self.titles.find_rows(text, k=1, min_score=60.0)
+            if len(rows):
+                mid = int(self.titles.movie_ids[rows[0]])
                 if mode == "title" or self._is_title(text, self._clean_title.get(mid, "")):
                     return {"query": text, "mode": "title",
-                            "matched": {COL_ITEM: mid, COL_TITLE: str(best[COL_TITLE]), "poster": self._poster_of.get(mid)},
+                            "matched": {COL_ITEM: mid, COL_TITLE: str(self.titles.titles[rows[0]]),
+                                        "poster": self._poster_of.get(mid)},
                             "items": self.similar_to(mid, k)}
             elif mode == "title":
                 raise NotFoundError(f"no movie title looks like {text!r}")
-        res = self.searcher.search(text, k)
-        return {"query": text, "mode": "prompt", "method": self.searcher.name,
-                "items": self._rows(res[COL_ITEM], res["score"])}
+        ids, scores = self.searcher.search_top(text, k)
+        return {"query": text, "mode": "prompt", "method": self.searcher.name, "items": self._rows(ids, scores)}

@@ -332,3 +332,51 @@ def test_genre_popularity_scores_cold_items_from_genres(cold):
     assert np.isfinite(s).all() and np.unique(np.round(s[0, cold.cold_items], 9)).size > 1
     p = GenrePopularity(item_table=_table(), personal=True, shrinkage=0.0).fit(cold).score(np.arange(cold.n_users))
     assert not np.allclose(p[0], p[1])
+
+
+def test_cold_multi_seed_chooses_on_validation_and_never_sees_the_cold_items(monkeypatch):
+    """Per seed: the grid is scored on that seed's warm-item carve-out, the best is refitted on the
+    cold split's training part and evaluated on its cold items; a one-entry grid is not scored;
+    no fit ever sees a test cold movie; the result pools like any multi-seed result."""
+    from recutils.evaluation import evaluate_ranking
+    from recutils.experiments.coldstart import ColdCandidate, cold_multi_seed, warm_item_validation
+    from recutils.models.feature_baselines import MetadataPopularity
+
+    ratings, table = _ratings(n_users=60), _table()
+    seen = []
+    real_fit = ContentToCF.fit
+
+    def spy(self, data, *a, **kw):
+        seen.append(set(data.train["movieId"]) if hasattr(data, "train") else set())
+        return real_fit(self, data, *a, **kw)
+
+    monkeypatch.setattr(ContentToCF, "fit", spy)
+    grid = ({"ridge_lambda": 0.1}, {"ridge_lambda": 10.0}, {"ridge_lambda": 1000.0})
+    cands = {"votes": ColdCandidate(lambda: MetadataPopularity(item_table=table)),
+             "map": ColdCandidate(lambda **p: ContentToCF(item_table=table, embeddings=_text(), ease_lambda=5.0, **p), grid)}
+    res = cold_multi_seed(ratings, [3, 4], cands, k=3, cold_share=0.2, val_share=0.2)
+    fits = list(seen)  # the fits cold_multi_seed made (the checks below fit more)
+    assert res.seeds == [3, 4] and res.labels == ["votes", "map"]
+    for run in res.runs:
+        cold = cold_item_split(ratings, share=0.2, rng=run.seed)
+        val = warm_item_validation(cold, share=0.2, seed=run.seed + 1)
+        by_hand = [evaluate_ranking(ContentToCF(item_table=table, embeddings=_text(), ease_lambda=5.0, **p).fit(
+            val.without_test()), val, 3, candidates=val.cold_items).metrics["ndcg"] for p in grid]
+        assert [r["val_ndcg"] for r in run.grids["map"]] == pytest.approx(by_hand)
+        assert run.chosen["map"] == grid[int(np.argmax(by_hand))] and run.validation["map"] == pytest.approx(max(by_hand))
+        assert np.isnan(run.validation["votes"]) and run.grids["votes"] == []
+        test = evaluate_ranking(ContentToCF(item_table=table, embeddings=_text(), ease_lambda=5.0, **run.chosen["map"]).fit(
+            cold.without_test()), cold, 3, candidates=cold.cold_items)
+        assert run.results["map"].metrics["ndcg"] == pytest.approx(test.metrics["ndcg"])
+    assert len(fits) == 8 and all(fits)  # 3 validation fits + 1 test fit per seed, each with training data
+    for s, movies in zip((3, 4), [fits[:4], fits[4:]]):
+        held = cold_item_split(ratings, share=0.2, rng=s)
+        assert all(not (m & set(held.items[held.cold_items])) for m in movies)
+    cmp = res.compare("map", "votes", "ndcg", n_boot=200)
+    assert cmp.low <= cmp.mean_diff <= cmp.high and len(cmp.per_seed) == 2
+    rows = res.table(("ndcg",))
+    assert rows[1]["ndcg@3_per_seed"] == [r.results["map"].metrics["ndcg"] for r in res.runs]
+    with pytest.raises(RecutilsError, match="distinct"):
+        cold_multi_seed(ratings, [3, 3], cands)
+    with pytest.raises(RecutilsError, match="ColdCandidate"):
+        cold_multi_seed(ratings, [3], {"x": ColdCandidate(lambda: None, ())})

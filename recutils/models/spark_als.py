@@ -139,13 +139,28 @@ def parse_spark_conf(text: str) -> dict[str, str]:
 
 _SESSION = None
 _SESSION_KEY = None
-_SCRATCH = None  #: this session's scratch folder (Spark's local dirs, JVM temp files, checkpoints)
+_SCRATCH = None  #: this process's scratch folder (Spark's local dirs, the JVM's temp files, checkpoints)
+
+
+def _scratch() -> Path:
+    """One scratch folder per process, removed at exit (:func:`_cleanup`). Everything Spark
+    writes locally goes there: Spark's own shutdown hooks do not run when the Python process ends
+    its JVM, and /tmp kept a blockmgr-* and an artifacts-* folder per session. One per process,
+    not per session, because the JVM (and its temp folder) outlives a stopped session."""
+    global _SCRATCH
+    if _SCRATCH is None or not _SCRATCH.exists():
+        import tempfile
+
+        _SCRATCH = Path(tempfile.mkdtemp(prefix="recutils-spark-"))
+        for sub in ("local", "java", "checkpoints"):
+            (_SCRATCH / sub).mkdir()
+    return _SCRATCH
 
 
 def spark_session(master: str = "local[*]", conf: dict[str, str] | None = None, driver_memory: str = "2g"):
     """One SparkSession per process (re-created when ``master`` / ``conf`` change); Java resolved
     first (:func:`java_home`); quiet (log level ERROR, no UI)."""
-    global _SESSION, _SESSION_KEY, _SCRATCH
+    global _SESSION, _SESSION_KEY
 
     conf = dict(conf or {})
     key = (master, tuple(sorted(conf.items())), driver_memory)
@@ -157,21 +172,12 @@ def spark_session(master: str = "local[*]", conf: dict[str, str] | None = None, 
     if master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    import tempfile
-
     from pyspark.sql import SparkSession
 
-    # Everything Spark writes locally (block manager and artifact folders, the JVM's temp files,
-    # ALS checkpoints) goes under one scratch folder that stop_session removes: Spark's own
-    # shutdown hooks do not run when the Python process ends its JVM, and /tmp kept a
-    # blockmgr-* and an artifacts-* folder per session.
-    _SCRATCH = Path(tempfile.mkdtemp(prefix="recutils-spark-"))
-    for sub in ("local", "java", "checkpoints"):
-        (_SCRATCH / sub).mkdir()
+    scratch = _scratch()
     settings = {
         "spark.driver.memory": driver_memory,
-        "spark.local.dir": str(_SCRATCH / "local"),
-        "spark.driver.extraJavaOptions": f"-XX:+UseG1GC -Djava.io.tmpdir={_SCRATCH / 'java'}",
+        "spark.driver.extraJavaOptions": f"-XX:+UseG1GC -Djava.io.tmpdir={scratch / 'java'}",
         "spark.executor.extraJavaOptions": "-XX:+UseG1GC",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
@@ -188,29 +194,46 @@ def spark_session(master: str = "local[*]", conf: dict[str, str] | None = None, 
     for k, v in settings.items():
         if v is not None:
             b = b.config(k, v)
-    _SESSION = b.getOrCreate()
+    # SPARK_LOCAL_DIRS is read by the JVM when it starts (the spark.local.dir setting would do
+    # the same, with a warning on every start); set only for that start, so that child processes
+    # do not inherit this process's folder; a folder of the user's own is kept
+    ours = "SPARK_LOCAL_DIRS" not in os.environ
+    if ours:
+        os.environ["SPARK_LOCAL_DIRS"] = str(scratch / "local")
+    try:
+        _SESSION = b.getOrCreate()
+    finally:
+        if ours:
+            os.environ.pop("SPARK_LOCAL_DIRS", None)
     _SESSION.sparkContext.setLogLevel("ERROR")
     if "spark.checkpoint.dir" not in conf:  # ALS checkpoints every 10 iterations only with a checkpoint dir;
         # without one its lineage grows until the JVM's stack overflows (seen at 1M ratings, 15 iterations)
-        _SESSION.sparkContext.setCheckpointDir(str(_SCRATCH / "checkpoints"))
+        _SESSION.sparkContext.setCheckpointDir(str(scratch / "checkpoints"))
     _SESSION_KEY = key
     return _SESSION
 
 
 def stop_session() -> None:
-    """Stop the session (if any) and remove its scratch folder."""
-    global _SESSION, _SESSION_KEY, _SCRATCH
-    try:
-        if _SESSION is not None:
+    global _SESSION, _SESSION_KEY
+    if _SESSION is not None:
+        try:
             _SESSION.stop()
+        finally:
+            _SESSION, _SESSION_KEY = None, None
+
+
+def _cleanup() -> None:
+    """At exit: stop the session and remove this process's scratch folder."""
+    global _SCRATCH
+    try:
+        stop_session()
     finally:
-        _SESSION, _SESSION_KEY = None, None
         if _SCRATCH is not None:
             shutil.rmtree(_SCRATCH, ignore_errors=True)
             _SCRATCH = None
 
 
-atexit.register(stop_session)
+atexit.register(_cleanup)
 
 
 @dataclass

@@ -180,6 +180,9 @@ for label, (r, _) in data_sets.items():
         del model
     als_pairs[label] = {m: paired_bootstrap_ci(res["spark_als"].per_user[m], res["als"].per_user[m],
                                                n_boot=n_boot, rng=seed) for m in ("precision", "ndcg")}
+from recutils.models.spark_als import shutdown as stop_spark
+
+stop_spark()  # Spark's folders go now, not whenever the kernel is shut down
 
 # %%
 # NBVAL_CHECK_OUTPUT

@@ -143,7 +143,7 @@ _SCRATCH = None  #: this process's scratch folder (Spark's local dirs, the JVM's
 
 
 def _scratch() -> Path:
-    """One scratch folder per process, removed at exit (:func:`_cleanup`). Everything Spark
+    """One scratch folder per process, removed by :func:`shutdown` (also at exit). Everything Spark
     writes locally goes there: Spark's own shutdown hooks do not run when the Python process ends
     its JVM, and /tmp kept a blockmgr-* and an artifacts-* folder per session. One per process,
     not per session, because the JVM (and its temp folder) outlives a stopped session."""
@@ -183,6 +183,7 @@ def spark_session(master: str = "local[*]", conf: dict[str, str] | None = None, 
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.shuffle.partitions": "8",
+        "spark.cleaner.referenceTracking.cleanCheckpoints": "true",  # ALS checkpoints go once unused
         # a busy machine starves the local executor's heartbeats (seen here under load 9 on 2 cores)
         "spark.executor.heartbeatInterval": "60s",
         "spark.network.timeout": "600s",
@@ -222,8 +223,10 @@ def stop_session() -> None:
             _SESSION, _SESSION_KEY = None, None
 
 
-def _cleanup() -> None:
-    """At exit: stop the session and remove this process's scratch folder."""
+def shutdown() -> None:
+    """Stop the session and remove this process's scratch folder (also run at exit; call it
+    where a process may end without running exit handlers, e.g. a notebook kernel that is
+    shut down)."""
     global _SCRATCH
     try:
         stop_session()
@@ -233,7 +236,7 @@ def _cleanup() -> None:
             _SCRATCH = None
 
 
-atexit.register(_cleanup)
+atexit.register(shutdown)
 
 
 @dataclass

@@ -413,17 +413,7 @@ if {"EASE-r", "EASE"} <= set(ms.labels) and seed_best != "EASE-r":
     print(c)
 
 # %%
-fig, ax = plt.subplots(figsize=(8, 3.8))
-for i, row in seed_table.iterrows():
-    per = row[f"precision@{k}_per_seed"]
-    ax.scatter(np.full(len(per), i) + np.linspace(-0.15, 0.15, len(per)), per, s=12, color="grey", zorder=3)
-    lo, hi = row[f"precision@{k}_low"], row[f"precision@{k}_high"]
-    ax.errorbar(i, row[f"precision@{k}"], yerr=[[row[f"precision@{k}"] - lo], [hi - row[f"precision@{k}"]]]
-                if np.isfinite(lo) else None, fmt="o", color="C0", capsize=4, zorder=4)
-ax.set_xticks(range(len(seed_table)), seed_table["model"])
-ax.set_ylabel(f"precision@{k}")
-ax.set_title(f"{len(ms.seeds)} seeds of the study split: each seed (grey), mean and t-interval (blue)")
-fig.tight_layout()
+fig = ms.plot("precision", title=f"{len(ms.seeds)} seeds of the study split: each seed (grey), mean and t-interval (blue)")
 fig.savefig(out / "seeds.png", dpi=110)
 plt.show()
 

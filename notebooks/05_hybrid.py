@@ -481,17 +481,7 @@ for c in seed_claims.values():
     print(c)
 
 # %%
-fig, ax = plt.subplots(figsize=(9, 4.2))
-for i, row_ in seed_table.iterrows():
-    per = row_[f"precision@{k}_per_seed"]
-    ax.scatter(np.full(len(per), i) + np.linspace(-0.15, 0.15, len(per)), per, s=12, color="grey", zorder=3)
-    lo, hi = row_[f"precision@{k}_low"], row_[f"precision@{k}_high"]
-    ax.errorbar(i, row_[f"precision@{k}"], yerr=[[row_[f"precision@{k}"] - lo], [hi - row_[f"precision@{k}"]]]
-                if np.isfinite(lo) else None, fmt="o", color="C0", capsize=4, zorder=4)
-ax.set_xticks(range(len(seed_table)), [textwrap.fill(m, 22) for m in seed_table["model"]], fontsize=8)
-ax.set_ylabel(f"precision@{k}")
-ax.set_title(f"{len(ms.seeds)} seeds of the study split: each seed (grey), mean and t-interval (blue)")
-fig.tight_layout()
+fig = ms.plot("precision", title=f"{len(ms.seeds)} seeds of the study split: each seed (grey), mean and t-interval (blue)")
 fig.savefig(out / "seeds.png", dpi=110)
 plt.show()
 

@@ -453,17 +453,7 @@ for a, b in seed_pairs:
 print(f"{len(multi.seeds)} cold splits (seeds {multi.seeds}) × {len(seed_candidates)} scorers")
 
 # %%
-fig, ax = plt.subplots(figsize=(8, 2.6))
-sd = pd.DataFrame(seed_rows).set_index("model").iloc[::-1]
-y = np.arange(len(sd))
-ax.errorbar(sd[f"ndcg@{k}"], y, xerr=[sd[f"ndcg@{k}"] - sd[f"ndcg@{k}_low"].fillna(sd[f"ndcg@{k}"]),
-                                      sd[f"ndcg@{k}_high"].fillna(sd[f"ndcg@{k}"]) - sd[f"ndcg@{k}"]], fmt="o", capsize=3)
-for j, vals in enumerate(sd[f"ndcg@{k}_per_seed"]):
-    ax.scatter(vals, [j] * len(vals), s=10, color="grey", alpha=0.6, zorder=0)
-ax.set_yticks(y, list(sd.index), fontsize=8)
-ax.set_xlabel(f"cold NDCG@{k}: mean over seeds (t-interval), grey: each seed")
-ax.set_title(f"{len(multi.seeds)} cold splits")
-fig.tight_layout()
+fig = multi.plot("ndcg", title=f"{len(multi.seeds)} cold splits: each seed (grey), mean and t-interval (blue)")
 fig.savefig(out / "cold_seeds.png", dpi=120)
 plt.show()
 

@@ -376,6 +376,13 @@ def test_cold_multi_seed_chooses_on_validation_and_never_sees_the_cold_items(mon
     assert cmp.low <= cmp.mean_diff <= cmp.high and len(cmp.per_seed) == 2
     rows = res.table(("ndcg",))
     assert rows[1]["ndcg@3_per_seed"] == [r.results["map"].metrics["ndcg"] for r in res.runs]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = res.plot("ndcg", title="t")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["votes", "map"] and ax.get_ylabel() == "ndcg@3"
+    assert sum(len(c.get_offsets()) for c in ax.collections if hasattr(c, "get_offsets")) >= 4  # 2 seeds × 2 models
     with pytest.raises(RecutilsError, match="distinct"):
         cold_multi_seed(ratings, [3, 3], cands)
     with pytest.raises(RecutilsError, match="ColdCandidate"):

@@ -137,6 +137,29 @@ class MultiSeedResult:
             rows.append(row)
         return rows
 
+    def plot(self, metric: str = "precision", ax=None, title: str | None = None, wrap: int = 22):
+        """Per model: each seed's test value (grey) and the mean with its t-interval (blue);
+        returns the figure."""
+        import textwrap
+
+        import matplotlib.pyplot as plt
+
+        rows = self.table((metric,))
+        key = f"{metric}@{self.k}"
+        if ax is None:
+            _, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(rows)), 4.2))
+        for i, row in enumerate(rows):
+            per = row[f"{key}_per_seed"]
+            ax.scatter(np.full(len(per), i) + np.linspace(-0.15, 0.15, len(per)), per, s=12, color="grey", zorder=3)
+            mean, lo, hi = row[key], row[f"{key}_low"], row[f"{key}_high"]
+            ax.errorbar(i, mean, yerr=[[mean - lo], [hi - mean]] if np.isfinite(lo) else None, fmt="o", color="C0",
+                        capsize=4, zorder=4)
+        ax.set_xticks(range(len(rows)), [textwrap.fill(r["model"], wrap) for r in rows], fontsize=8)
+        ax.set_ylabel(key)
+        ax.set_title(title or f"{len(self.runs)} seeds: each seed (grey), mean and t-interval (blue)")
+        ax.figure.tight_layout()
+        return ax.figure
+
     def best_on_validation(self) -> str:
         """The label with the highest mean validation score (first on ties)."""
         if not self.runs:

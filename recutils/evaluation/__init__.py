@@ -12,7 +12,7 @@ from .beyond import (
     segment_means,
 )
 from .bootstrap import PairedCI, paired_bootstrap_ci
-from .evaluator import EvalResult, evaluate_ranking, evaluate_rating, iter_topk, recommend_all
+from .evaluator import EvalResult, evaluate_ranking, evaluate_rating, iter_top_scores, iter_topk, recommend_all
 from .metrics import (
     RANKING_METRICS,
     average_precision_at_k,
@@ -30,7 +30,7 @@ from .metrics import (
 )
 
 __all__ = [
-    "PairedCI", "paired_bootstrap_ci", "EvalResult", "evaluate_ranking", "evaluate_rating", "iter_topk",
+    "PairedCI", "paired_bootstrap_ci", "EvalResult", "evaluate_ranking", "evaluate_rating", "iter_top_scores", "iter_topk",
     "recommend_all",
     "RANKING_METRICS", "average_precision_at_k", "coverage_at_k", "hit_rate_at_k", "mae",
     "ndcg_at_k", "ndcg_study_variant_at_k", "precision_at_k", "ranking_metrics", "recall_at_k",

@@ -58,6 +58,19 @@ def iter_topk(model, users, k: int = K, batch_size: int = 2048, exclude_seen: bo
         yield ub, model.rank(ub, k, exclude_seen=exclude_seen, candidates=candidates, dtype=dtype)
 
 
+def iter_top_scores(model, users: np.ndarray | None = None, k: int = K, batch_size: int = 2048,
+                    exclude_seen: bool = True, dtype=np.float64):
+    """Yield ``(user indices, top-k item indices, their scores)`` for ``users`` (default: every
+    user) in batches of ``batch_size``; a score of ``-inf`` marks an item the user cannot get."""
+    users = np.arange(model.split_.n_users) if users is None else np.asarray(users, dtype=np.int64)
+    batch_size = _check_batch(batch_size)
+    for a in range(0, len(users), batch_size):
+        ub = users[a: a + batch_size]
+        s = model.masked_scores(ub, exclude_seen, None, dtype)
+        top = top_k(s, k)
+        yield ub, top, np.take_along_axis(s, top, axis=1)
+
+
 def recommend_all(model, users: np.ndarray | None = None, k: int = K, batch_size: int = 2048,
                   exclude_seen: bool = True, dtype=np.float64):
     """Top-``k`` movies for every user (or the given user indices), in user batches: a DataFrame
@@ -68,14 +81,8 @@ def recommend_all(model, users: np.ndarray | None = None, k: int = K, batch_size
     from ..constants import COL_ITEM, COL_USER
 
     data = model.split_
-    users = np.arange(data.n_users) if users is None else np.asarray(users, dtype=np.int64)
-    batch_size = _check_batch(batch_size)
     parts = []
-    for a in range(0, len(users), batch_size):
-        ub = users[a: a + batch_size]
-        s = model.masked_scores(ub, exclude_seen, None, dtype)
-        top = top_k(s, k)
-        sc = np.take_along_axis(s, top, axis=1)
+    for ub, top, sc in iter_top_scores(model, users, k, batch_size, exclude_seen, dtype):
         rows, cols = np.nonzero(np.isfinite(sc))
         parts.append(pd.DataFrame({COL_USER: data.users[ub[rows]], COL_ITEM: data.items[top[rows, cols]],
                                    "score": sc[rows, cols], "rank": cols + 1}))

@@ -255,11 +255,12 @@ def cold_multi_seed(ratings: pd.DataFrame, seeds, candidates: dict, k: int = K, 
             for label, c in candidates.items():
                 best, best_v, rows = dict(c.grid[0]), float("nan"), []
                 if len(c.grid) > 1:
+                    best_v = -np.inf
                     for params in c.grid:
                         v = float(evaluate_ranking(c.make(**params).fit(val_train), val, k,
                                                    candidates=val.cold_items).metrics["ndcg"])
                         rows.append({**params, "val_ndcg": v})
-                        if rows[0] is rows[-1] or v > best_v:  # the first best wins ties
+                        if v > best_v:  # the first best wins ties
                             best, best_v = dict(params), v
                         bar.update(1)
                 model = c.make(**best).fit(train)

@@ -83,16 +83,19 @@ class Searcher:
         """Documents scoring at or below this are not returned by :meth:`search`."""
         return -np.inf
 
+    def _top_rows(self, scores: np.ndarray, k: int) -> np.ndarray:
+        """Rows of the top-``k`` documents of one score vector that score above :meth:`min_score`."""
+        idx = top_k(scores[None, :], k)[0]
+        return idx[scores[idx] > self.min_score()]
+
     def top(self, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The top-``k`` documents of one score vector: ``(movie_ids, scores)`` arrays, best first."""
-        idx = top_k(scores[None, :], k)[0]
-        idx = idx[scores[idx] > self.min_score()]
+        idx = self._top_rows(scores, k)
         return self.movie_ids[idx], scores[idx].astype(np.float64)
 
     def results(self, scores: np.ndarray, k: int) -> pd.DataFrame:
         """The top-``k`` rows of one score vector as ``DataFrame(movieId, title, score)``."""
-        idx = top_k(scores[None, :], k)[0]
-        idx = idx[scores[idx] > self.min_score()]
+        idx = self._top_rows(scores, k)
         return pd.DataFrame(
             {COL_ITEM: self.movie_ids[idx], COL_TITLE: self.titles[idx], "score": scores[idx].astype(np.float64)}
         )

@@ -110,21 +110,17 @@ class TopN:
 
 def top_n(model, n: int = TOP_N, batch: int = 128) -> TopN:
     """Every training user's top-``n`` unseen movies from a fitted model (raw ids)."""
-    from ..evaluation.metrics import top_k
+    from ..evaluation import iter_top_scores
 
     sp_ = model.split_
     n = min(n, sp_.n_items)
     U = sp_.n_users
     items = np.full((U, n), -1, np.int64)
     scores = np.full((U, n), -np.inf, np.float32)
-    for s in range(0, U, batch):
-        u = np.arange(s, min(U, s + batch))
-        sc = model.masked_scores(u, exclude_seen=True)
-        idx = top_k(sc, n)
-        val = np.take_along_axis(sc, idx, 1)
+    for u, idx, val in iter_top_scores(model, k=n, batch_size=batch):
         ok = np.isfinite(val)
-        items[s:s + len(u)] = np.where(ok, sp_.items[idx], -1)
-        scores[s:s + len(u)] = np.where(ok, val, -np.inf)
+        items[u] = np.where(ok, sp_.items[idx], -1)
+        scores[u] = np.where(ok, val, -np.inf)
     return TopN(np.asarray(sp_.users, np.int64), items, scores)
 
 

@@ -69,7 +69,7 @@ from recutils.models import create
 from recutils.models.item_cf import ItemCF, similar_items
 from recutils.similarity import item_similarity
 from recutils.splits import global_time_split, sample_users, study_split, validation_split
-from recutils.experiments import Candidate, grid_search, multi_seed
+from recutils.experiments import Candidate, Provenance, grid_search, multi_seed
 
 out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
@@ -491,6 +491,8 @@ metrics = {  # full precision: the regression test compares these with tolerance
     },
     "global_time": {"split": gsummary, "chosen": gchosen, "table": gtable.to_dict("records")},
     "similar_items": similar_tables,
+    # what produced each row: the regression test's tolerances follow from it (recutils.provenance)
+    "provenance": Provenance(k=k).add_results(results).add_multi_seed(ms).add_results(gresults).as_dict(),
 }
 config = {
     "params": {"seed": seed, "k": k, "n_users": n_users, "shrinkage": shrinkage, "min_support": min_support,

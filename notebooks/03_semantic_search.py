@@ -73,6 +73,7 @@ from recutils.embeddings import (
     texts_sha256,
 )
 from recutils.evaluation import paired_bootstrap_ci
+from recutils.experiments import Provenance
 from recutils.evaluation.beyond import mean_ci
 from recutils.io import read_json, write_json
 from recutils.search import (
@@ -408,6 +409,9 @@ metrics = {  # full precision: the regression test compares these with tolerance
     "latency_breakdown_ms": breakdown.to_dict("records"),
     "latency_load_average": {"before": list(load_before), "after": list(load_after), "cpus": os.cpu_count()},
     "prompts": prompt_results,
+    # what produced each row: the regression test's tolerances follow from it (recutils.provenance)
+    "provenance": Provenance(k=k, default_metric="ndcg").add_all({"TF-IDF": tfidf, **dense, **fusions},
+                                                              n_users=bench.summary()["n_queries"]).as_dict(),
 }
 run_config = {
     "params": {"seed": seed, "k": k, "n_movies": n_movies, "min_tag_movies": min_tag_movies,

@@ -55,7 +55,7 @@ import pandas as pd
 
 from recutils.datasets import load_ratings, movie_table
 from recutils.evaluation import evaluate_ranking, evaluate_rating
-from recutils.experiments import cold_item_comparison, rating_grid_search
+from recutils.experiments import Provenance, cold_item_comparison, rating_grid_search
 from recutils.io import write_json
 from recutils.models.baselines import EASE, MostPop
 from recutils.models.feature_baselines import MetadataPopularity, RandomScores
@@ -239,9 +239,9 @@ ranking_models = {
     "cornac MF (biased)": baselines["cornac MF (biased)"],
     "torch_cf": model,
 }
-ranking_rows = []
+ranking_rows, ranking_results = [], {}
 for label, m in ranking_models.items():
-    r = evaluate_ranking(m, split, k)
+    r = ranking_results[label] = evaluate_ranking(m, split, k)
     ranking_rows.append({"model": label, **{f"{x}@{k}": float(r.metrics[x]) for x in ("precision", "recall", "ndcg")},
                          "coverage": float(r.metrics["coverage"]), "n_users": r.metrics["n_users"]})
 ranking_table = pd.DataFrame(ranking_rows)
@@ -364,6 +364,8 @@ metrics = {
     "cold_metadata_snapshot": {"spearman_vote_count_vs_held_out_ratings": snapshot_rho,
                                "n_cold_movies_with_tmdb": int(has_tmdb.sum())},
     "reference": {"recsys app (own data and split, reported)": {"rmse": 0.87, "mae": 0.67}},
+    # what produced each row: the regression test's tolerances follow from it (recutils.provenance)
+    "provenance": Provenance(k=k).add_results(ranking_results).add_results(cold_results).as_dict(),
 }
 write_json(out / "metrics.json", metrics)
 

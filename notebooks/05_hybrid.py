@@ -86,7 +86,7 @@ from recutils.datasets.text import movie_texts
 from recutils.embeddings.items import compute_item_embeddings
 from recutils.models.content import Content
 from recutils.models.feature_baselines import MetadataPopularity, RandomScores
-from recutils.experiments import (BlendCandidate, Candidate, apply_learned_blend, cold_item_comparison, fit_learned_blend,
+from recutils.experiments import (BlendCandidate, Candidate, Provenance, apply_learned_blend, cold_item_comparison, fit_learned_blend,
                                   grid_search, multi_seed, select_blend)
 from recutils.models.hybrid import Hybrid, ScoreMatrix, blend_scores_all
 from recutils.splits import cold_item_split, sample_users, study_split, validation_split
@@ -333,7 +333,7 @@ for b in val_models:
     tuned[b] = choice
     name = f"{base_labels[b]} + {content_label} (α={choice.alpha:g}, {choice.base_norm}, tuned)"
     S = blend_scores_all(split, test_scores[b], test_content, choice.alpha, choice.base_norm)
-    hybrids[name] = (b, ScoreMatrix(S, name).fit(train))
+    hybrids[name] = (b, ScoreMatrix(S, name, contents[content_label].determinism).fit(train))
     results[name] = evaluate_ranking(hybrids[name][1], split, k)
 # the fine-tuned MiniLM on the strongest base, with the α tuned for the base embeddings
 ft_label = next((lab for lab in embeddings if lab.endswith("fine-tuned")), None)
@@ -341,7 +341,7 @@ if ft_label is not None:
     choice = tuned["EASE-r"]
     name = f"{easer_label} + {ft_label} (α={choice.alpha:g}, {choice.base_norm}, α from base MiniLM)"
     S = blend_scores_all(split, test_scores["EASE-r"], full_scores(contents[ft_label]), choice.alpha, choice.base_norm)
-    hybrids[name] = ("EASE-r", ScoreMatrix(S, name).fit(train))
+    hybrids[name] = ("EASE-r", ScoreMatrix(S, name, contents[ft_label].determinism).fit(train))
     results[name] = evaluate_ranking(hybrids[name][1], split, k)
 
 # learned blend on validation, applied to test
@@ -350,7 +350,7 @@ lb = fit_learned_blend(val, {"EASE-r": val_scores["EASE-r"], "content": val_cont
                        shortlist=blend_shortlist)
 S = apply_learned_blend(lb, split, {"EASE-r": test_scores["EASE-r"], "content": test_content, "PMF": test_scores["PMF"]})
 lb_label = f"Learned blend (EASE-r, {content_label}, PMF)"
-hybrids[lb_label] = ("EASE-r", ScoreMatrix(S, lb_label).fit(train))
+hybrids[lb_label] = ("EASE-r", ScoreMatrix(S, lb_label, contents[content_label].determinism).fit(train))
 results[lb_label] = evaluate_ranking(hybrids[lb_label][1], split, k)
 
 # %%
@@ -600,6 +600,14 @@ metrics = {
     "timings": {"pmf_fit_seconds": round(pmf_seconds, 2), "hybrid_eval_seconds": round(results[first].eval_seconds, 3)},
     "demo": {"user": user, "top5": demo},
 }
+# what produced each row: the regression test's tolerances follow from it (recutils.provenance)
+n_val = int(val.summary()["n_evaluable_users"])
+prov = Provenance(k=k).add_results(results).add_results(row_results).add_results(cold_results).add_multi_seed(ms)
+prov.add("als", "als", n_users=n_val)  # the validation grid of ALS
+prov.add("alpha", "pmf", "ease", "ease_r", "text", n_users=n_val)  # the α grid: each base blended with MiniLM
+for label in [*embeddings, *cold_ft_info]:
+    prov.add(label, "text", "finetune")  # the encoders (their fine-tuning losses)
+metrics["provenance"] = prov.as_dict()
 config = {
     "params": {"seed": seed, "k": k, "n_users": n_users, "text": text, "alpha_study": alpha_study, "alphas": alphas,
                "embedding_models": embedding_models, "finetune_models": finetune_models,

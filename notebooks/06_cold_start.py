@@ -82,6 +82,7 @@ from recutils.embeddings import model_label
 from recutils.embeddings.finetune import FinetuneConfig
 from recutils.embeddings.items import compute_item_embeddings
 from recutils.evaluation import evaluate_ranking
+from recutils.experiments import Provenance
 from recutils.experiments.coldstart import (cf_finetuned_embeddings, cf_space_pairs, cold_table,
                                             search_text_embeddings, warm_item_validation)
 from recutils.io import write_json
@@ -213,10 +214,13 @@ for a, b in pairs[:5]:
 
 # %%
 val_rows = []
+prov = Provenance(k=k, default_metric="ndcg")  # what produced each row: the regression tolerances follow from it
 
 
-def val_ndcg(model):
-    return float(evaluate_ranking(model.fit(val_train), val, k, candidates=val.cold_items).metrics["ndcg"])
+def val_ndcg(model, family):
+    r = evaluate_ranking(model.fit(val_train), val, k, candidates=val.cold_items)
+    prov.add_result(family, r)
+    return float(r.metrics["ndcg"])
 
 
 def choose(family, make, grid):
@@ -224,7 +228,7 @@ def choose(family, make, grid):
     best, best_v = None, -np.inf
     for params in grid:
         t0 = time.perf_counter()
-        v = val_ndcg(make(**params))
+        v = val_ndcg(make(**params), family)
         val_rows.append({"family": family, "params": params, "val_ndcg": v, "seconds": round(time.perf_counter() - t0, 2)})
         if v > best_v:
             best, best_v = params, v
@@ -393,7 +397,7 @@ for a, b in text_pairs:
 # changes nothing there by construction.
 
 # %%
-warm_rows_out = []
+warm_rows_out, warm_results = [], {}
 if warm_rows:
     from recutils.models.baselines import EASE
 
@@ -405,7 +409,7 @@ if warm_rows:
     }
     for m in warm_models.values():
         m.fit(warm.without_test())
-    warm_rows_out, _ = cold_table(warm_models, warm, tc_meta, k, n_boot=n_boot, seed=seed,
+    warm_rows_out, warm_results = cold_table(warm_models, warm, tc_meta, k, n_boot=n_boot, seed=seed,
                                   candidates=np.ones(warm.n_items, bool))
     display(pd.DataFrame(warm_rows_out).set_index("model").drop(columns=["significant"]).round(4))
 
@@ -474,7 +478,8 @@ families = {"torch_cf · metadata + text": tc_text, "ridge (EASE) · metadata + 
 by_label = {r["model"]: r for r in cold_rows}
 verdict = {fam: {"model": lb, "ndcg": by_label[lb][f"ndcg@{k}"],
                  "vs_torch_cf_metadata": [by_label[lb]["ndcg_diff"], by_label[lb]["ci_low"], by_label[lb]["ci_high"]],
-                 "vs_own_metadata": [by_label[lb].get("own_diff"), by_label[lb].get("own_low"), by_label[lb].get("own_high")]}
+                 "vs_own_metadata": [by_label[lb].get("own_diff"), by_label[lb].get("own_low"), by_label[lb].get("own_high")],
+                 "own_reference": by_label[lb].get("own_reference")}
            for fam, lb in families.items()}
 text_labels = [tc_only, tc_text, *(lb for lb in test_models if lb.startswith(("ridge", "MLP"))
                                   and lb not in ("ridge · metadata", "ridge → ALS · metadata", "MLP → ALS · metadata",
@@ -522,6 +527,12 @@ metrics = {
     "reference": {"notebook 04 cold NDCG@25 (torch_cf side features)": 0.241},
     "total_seconds": round(time.perf_counter() - t_start, 1),
 }
+prov.add_results(cold_results).add_results(warm_results).add_multi_seed(multi)
+for label in embeddings:
+    prov.add(label, "text")  # the text comparisons' rows
+for table in [*metrics["tables"], "vs_torch_cf_metadata"]:
+    prov.reference(table, tc_meta)  # every difference in the tables is against metadata-only torch_cf
+metrics["provenance"] = prov.as_dict()
 write_json(out / "metrics.json", metrics)
 
 # %%

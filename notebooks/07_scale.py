@@ -53,6 +53,7 @@ from recutils.datasets import load_ratings
 from recutils.datasets.synth import SHAPES, concentration, default_shape, generate
 from recutils.errors import ConfigError
 from recutils.evaluation import evaluate_ranking, paired_bootstrap_ci
+from recutils.experiments import Provenance
 from recutils.experiments.tuning import grid_search
 from recutils.io import write_json
 from recutils.models import create
@@ -154,6 +155,7 @@ def sample_users(split):
     return users
 
 
+prov = Provenance(k=k)  # what produced each row (recutils.provenance)
 als_rows, als_pairs, times = [], {}, []
 fixed = {"factors": factors, "iterations": iterations, "alpha": alpha}
 for label, (r, _) in data_sets.items():
@@ -172,6 +174,7 @@ for label, (r, _) in data_sets.items():
         t0 = time.perf_counter()
         res[name] = evaluate_ranking(model, split, k=k, users=users, batch_size=batch_size, dtype=np.float32)
         eval_s = time.perf_counter() - t0
+        prov.add_result(name, res[name])
         als_rows.append({"data": label, "model": name, "regularization": chosen.best["regularization"],
                          "n_users": res[name].metrics["n_users"],
                          **{m: res[name].metrics[m] for m in ("precision", "recall", "ndcg")}})
@@ -333,6 +336,9 @@ run_config = {"params": {"seed": seed, "dataset": dataset, "sizes": sizes, "k": 
                          "als_regularization": als_regularization, "spark_regularization": spark_regularization,
                          "spark_master": spark_master, "ease_lambda": ease_lambda, "ease_max_items": ease_max_items,
                          "sansa_density": sansa_density, "use_sansa": use_sansa}}
+# what produced each row: the regression test's tolerances follow from it (recutils.provenance)
+prov.add_results(ease_res).reference("als_spark_minus_implicit", *(r["model"] for r in als_rows))
+metrics["provenance"] = prov.reference("ease_minus_full", full_label).as_dict()
 write_json(out / "metrics.json", metrics)
 write_json(out / "config.json", run_config)
 print("wrote", sorted(p.name for p in out.iterdir() if p.suffix in (".json", ".png")))

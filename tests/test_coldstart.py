@@ -238,7 +238,10 @@ def test_torch_cf_text_features_score_cold_items_and_round_trip(cold, tmp_path, 
         direct = m.net_(torch.as_tensor(u), torch.as_tensor(i)).numpy().reshape(2, -1)
     np.testing.assert_allclose(s[:2], direct, rtol=1e-5, atol=1e-5)
     m.save(tmp_path / "t")
-    np.testing.assert_array_equal(TorchCF.load(tmp_path / "t").score(np.arange(4)), s[:4])
+    # the same users in the same batch: the same kernels, so the reloaded model scores bit for bit
+    # alike (s[:4] came from a batch of every user: another shape may take another kernel and move
+    # the last float bit on some CPUs, e.g. AVX-512)
+    np.testing.assert_array_equal(TorchCF.load(tmp_path / "t").score(np.arange(4)), m.score(np.arange(4)))
 
 
 def test_torch_cf_text_config_errors(cold):

@@ -15,7 +15,11 @@ The onnx names are imported on first use (``python -m recutils.embeddings.onnx``
 module as a script, so this package does not import it up front).
 """
 
-from .encode import (
+#: every text encoder here runs on torch or ONNX Runtime kernels chosen per CPU: its embeddings, and
+#: anything ranked with them, move in the last digits from one CPU to another (recutils.provenance)
+DETERMINISM = "kernel"
+
+from .encode import (  # noqa: E402
     ENCODE_CHUNK,
     cache_identity,
     cache_paths,

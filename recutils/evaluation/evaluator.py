@@ -33,6 +33,10 @@ class EvalResult:
     users: np.ndarray = field(repr=False)
     topk: np.ndarray = field(repr=False)
     eval_seconds: float = 0.0
+    #: the evaluated model's ``determinism`` ("exact" / "kernel": recutils.provenance)
+    determinism: str = "exact"
+    #: items that could be recommended (the catalogue, or the candidate mask's size)
+    n_candidates: int = 0
 
     def as_dict(self) -> dict:
         return {"model": self.model, "protocol": self.protocol, "k": self.k, **self.metrics,
@@ -119,7 +123,8 @@ def evaluate_ranking(model, split, k: int = K, users: np.ndarray | None = None,
     metrics["coverage"] = coverage_at_k(topk, n_cand)
     metrics["n_users"] = int(len(users))
     return EvalResult(name or getattr(model, "name", type(model).__name__), split.name, k, metrics,
-                      per_user, users, topk, time.perf_counter() - t0)
+                      per_user, users, topk, time.perf_counter() - t0,
+                      str(getattr(model, "determinism", "exact")), n_cand)
 
 
 def evaluate_rating(model, split) -> dict[str, float]:

@@ -14,8 +14,9 @@ Notebooks call these and plot; every choice here is made on validation, never on
 from .blends import BlendChoice, LearnedBlend, apply_learned_blend, fit_learned_blend, select_blend, tune_alpha
 from .compare import cold_item_comparison, fit_and_evaluate
 from .seeds import BlendCandidate, Candidate, MultiSeedResult, PooledComparison, multi_seed, t_interval
+from .provenance import Provenance
 from .tuning import GridResult, grid_search, rating_grid_search
 
 __all__ = ["BlendChoice", "GridResult", "LearnedBlend", "apply_learned_blend", "cold_item_comparison",
            "fit_and_evaluate", "fit_learned_blend", "grid_search", "rating_grid_search", "select_blend", "tune_alpha",
-           "BlendCandidate", "Candidate", "MultiSeedResult", "PooledComparison", "multi_seed", "t_interval"]
+           "BlendCandidate", "Candidate", "MultiSeedResult", "PooledComparison", "Provenance", "multi_seed", "t_interval"]

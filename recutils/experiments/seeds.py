@@ -215,9 +215,10 @@ def _run_blend(label: str, bc: BlendCandidate, base: Candidate, base_params: dic
     base_val = create(base.model, item_table=item_table, **base_params).fit(val_train)
     choice = select_blend(val, _scores(base_val, val), _scores(bc.content().fit(val_train), val), bc.alphas, k=k,
                           metric=metric, base_norms=tuple(bc.base_norms))
-    S = blend_scores_all(split, _scores(base_test_model, split), _scores(bc.content().fit(train), split),
-                         choice.alpha, choice.base_norm)
-    result = evaluate_ranking(ScoreMatrix(S, label).fit(train), split, k, name=label)
+    content = bc.content().fit(train)
+    S = blend_scores_all(split, _scores(base_test_model, split), _scores(content, split), choice.alpha, choice.base_norm)
+    kernel = "kernel" in (getattr(base_test_model, "determinism", "exact"), getattr(content, "determinism", "exact"))
+    result = evaluate_ranking(ScoreMatrix(S, label, "kernel" if kernel else "exact").fit(train), split, k, name=label)
     chosen = {"base": bc.base, "alpha": choice.alpha, "base_norm": choice.base_norm}
     return chosen, float(choice.score), list(choice.rows), result
 

@@ -29,6 +29,7 @@ class ALS(Recommender):
     """Implicit-feedback MF: score(u) = x_u · Y. Items with no training data score ``-inf``."""
 
     name = "als"
+    determinism = "kernel"  # see Recommender.determinism
     Config = ALSConfig
 
     def _fit(self, split):

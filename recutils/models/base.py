@@ -44,6 +44,11 @@ class Recommender:
     #: the model reads item metadata (the movie table), given to its constructor as ``item_table``
     #: by whoever loads the data (CLIs, experiments, the service) — never loaded inside ``fit``
     needs_item_table: ClassVar[bool] = False
+    #: how reproducible the model's results are across CPUs (recutils.provenance): "exact" for
+    #: closed-form and compiled-loop models (same numbers on every CPU up to 1e-6), "kernel" when
+    #: they come from CPU-dispatched kernels (OpenBLAS / oneDNN / JVM summation order) that move
+    #: the last digits, and so rankings by a near-tie or two, from one CPU to another
+    determinism: ClassVar[str] = "exact"
 
     def __init__(self, config: Any = None, **overrides):
         owner = f"model {self.name!r}"

@@ -123,6 +123,7 @@ class Content(Recommender):
     cold items included.
     """
 
+    determinism = "kernel"  # ranks with text embeddings (recutils.embeddings.DETERMINISM)
     name = "content"
     Config = ContentConfig
 

@@ -84,11 +84,13 @@ class ScoreMatrix(Recommender):
 
     name = "scores"
 
-    def __init__(self, scores: np.ndarray, name: str | None = None):
+    def __init__(self, scores: np.ndarray, name: str | None = None, determinism: str = "exact"):
         super().__init__()
         self.scores_ = np.asarray(scores)
         if name:
             self.name = name
+        #: of whatever computed the scores ("kernel" for a blend with text embeddings)
+        self.determinism = determinism
 
     def _fit(self, split):
         if self.scores_.shape != (split.n_users, split.n_items):
@@ -137,6 +139,7 @@ class Hybrid(Recommender):
     error. Otherwise both are created from the config.
     """
 
+    determinism = "kernel"  # its content part ranks with text embeddings
     name = "hybrid"
     Config = HybridConfig
 

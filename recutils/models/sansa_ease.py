@@ -73,6 +73,7 @@ class SANSA(Recommender):
     """Sparse approximate EASE (see module docstring)."""
 
     name = "sansa"
+    determinism = "kernel"  # see Recommender.determinism
     Config = SANSAConfig
 
     def _fit(self, split):

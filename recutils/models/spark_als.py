@@ -260,6 +260,7 @@ class SparkALS(Recommender):
     """Implicit-feedback ALS on Spark MLlib; score(u) = x_u · Y. Items with no training data score ``-inf``."""
 
     name = "spark_als"
+    determinism = "kernel"  # see Recommender.determinism
     Config = SparkALSConfig
 
     def __init__(self, config=None, **overrides):

@@ -58,6 +58,8 @@ class Searcher:
 
     name = "searcher"
     max_prompt_chars = MAX_PROMPT_CHARS
+    #: "exact" (closed form: TF-IDF) or "kernel" (text embeddings: recutils.provenance)
+    determinism = "exact"
 
     def __init__(self, movie_ids: Sequence[int], titles: Sequence[str]):
         self.movie_ids = np.asarray(movie_ids, dtype=np.int64)

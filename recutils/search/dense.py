@@ -45,6 +45,8 @@ class DenseSearch(Searcher):
     from ``config.model_name`` when not given).
     """
 
+    determinism = "kernel"  # torch / ONNX Runtime embeddings (recutils.embeddings.DETERMINISM)
+
     def __init__(self, doc_embeddings: np.ndarray, movie_ids, titles, config: DenseConfig = DenseConfig(), model=None):
         super().__init__(movie_ids, titles)
         emb = np.ascontiguousarray(doc_embeddings, dtype=np.float32)

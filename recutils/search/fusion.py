@@ -52,6 +52,10 @@ def rrf_scores(score_matrices: Sequence[np.ndarray], c: float = 60.0, depth: int
 class FusionSearch(Searcher):
     """RRF over several searchers built on the same corpus (same movies, same order)."""
 
+    @property
+    def determinism(self) -> str:
+        return "kernel" if any(s.determinism == "kernel" for s in self.searchers) else "exact"
+
     def __init__(self, searchers: Sequence[Searcher], config: FusionConfig = FusionConfig()):
         if len(searchers) < 2:
             raise ValueError("fusion needs at least two searchers")

@@ -101,6 +101,13 @@ class ContentToCF(Recommender):
     needs_item_table = True
     Config = ContentToCFConfig
 
+    @property
+    def determinism(self) -> str:
+        """"kernel" with text embeddings (torch / ONNX Runtime), the torch MLP or the ALS target;
+        "exact" for the ridge map of metadata onto EASE (closed form)."""
+        c = self.config
+        return "kernel" if (c.text or c.mapper == "mlp" or c.target == "als") else "exact"
+
     def __init__(self, config: ContentToCFConfig | None = None, item_table: pd.DataFrame | None = None,
                  embeddings=None, **overrides):
         super().__init__(config, **overrides)

@@ -46,6 +46,7 @@ class TorchCF(Recommender):
     """
 
     name = "torch_cf"
+    determinism = "kernel"  # see Recommender.determinism
     needs_item_table = True
     Config = TorchCFConfig
 

@@ -22,7 +22,7 @@ export TOKENIZERS_PARALLELISM := false
 export HF_HUB_DISABLE_TELEMETRY := 1
 export MPLBACKEND := Agg
 
-.PHONY: help venv data verify test unit lint lab clean bench bench-scale serve reproduce golden nbval check-sync test-portable artifacts bench-serve
+.PHONY: help venv data verify test unit integration lint lab clean bench bench-scale serve reproduce golden nbval check-sync test-portable artifacts bench-serve audit test-gpu
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -46,16 +46,26 @@ verify: $(STAMP)  ## verify the datasets' SHA-256 without downloading
 lint: $(STAMP)  ## ruff (bug-class rules only: pyproject.toml [tool.ruff])
 	$(VENV)/bin/ruff check recutils tests notebooks
 
-unit: $(STAMP)  ## unit tests only
-	$(PY) -m pytest -q tests
+unit: $(STAMP)  ## the unit tier: toy data, no services (tests/README.md; under 2 minutes on 2 cores)
+	$(PY) -m pytest -q -m "not integration" tests --ignore=tests/test_notebook_sync.py
+
+integration: $(STAMP)  ## the integration tier: real data, Spark, ONNX export, tiny Qwen, browser, notebook kernels
+	$(PY) -m pytest -q -m integration tests --ignore=tests/test_notebook_sync.py
 
 NBVAL := -m pytest -q -p no:cacheprovider --nbval-lax tests/golden --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-test: $(STAMP)  ## the whole test suite: lint, unit tests, pair sync, then notebook regression (nbval + metrics.json within tolerance)
+test: $(STAMP)  ## every tier: lint, unit, integration, pair sync, then the notebook regression (nbval + metrics.json within tolerance)
 	$(VENV)/bin/ruff check recutils tests notebooks
-	$(PY) -m pytest -q tests --ignore=tests/test_notebook_sync.py
+	$(PY) -m pytest -q -m "not integration" tests --ignore=tests/test_notebook_sync.py
+	$(PY) -m pytest -q -m integration tests --ignore=tests/test_notebook_sync.py
 	$(PY) -m pytest -q tests/test_notebook_sync.py
 	$(PY) $(NBVAL)
+
+audit: $(STAMP)  ## kernel audit: smoke notebooks with kernel-dependent numbers perturbed; lists moved numbers checked exactly (NB="05" for one)
+	$(PY) -m recutils.regression audit $(NB)
+
+test-gpu: $(STAMP)  ## the CUDA paths (MiniLM encode / fine-tune, tiny-Qwen3 NF4 + LoRA) where a GPU is; one line and exit 0 elsewhere
+	$(PY) tests/gpu_check.py --out reports/gpu.json
 
 # ATEN_CPU_CAPABILITY:threads pairs; each runs the notebook regression from an empty model/embedding cache
 PORTABLE ?= default:1 default:2 avx2:1 avx2:2

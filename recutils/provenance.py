@@ -209,3 +209,42 @@ class Provenance:
         why = (f"{entries} changed list entries of {len(kernel)} kernel-dependent ranking(s) ({fams}) "
                f"in {metric} units (n={n}, k={k})" + (f" × t-bound factor {factor:.3g}" if factor != 1.0 else ""))
         return entries * unit * factor, 0.0, why
+
+
+# --- the kernel audit: perturb every kernel-dependent computation a little ---------------------
+#: environment variable: a relative size ε turns the perturbation on (python -m recutils.regression audit)
+AUDIT_ENV = "RECUTILS_KERNEL_AUDIT"
+
+
+def audit_eps() -> float:
+    """ε of a running kernel audit, 0.0 otherwise (an unreadable value is an error, not a silent 0)."""
+    import os
+
+    raw = os.environ.get(AUDIT_ENV, "").strip()
+    if not raw:
+        return 0.0
+    try:
+        eps = float(raw)
+    except ValueError:
+        raise ValueError(f"{AUDIT_ENV}={raw!r}: expected a relative perturbation size such as 1e-4") from None
+    if not (0.0 <= eps < 1.0):
+        raise ValueError(f"{AUDIT_ENV}={raw!r}: expected 0 ≤ ε < 1")
+    return eps
+
+
+def perturb(x, what: str):
+    """``x`` itself, or — during a kernel audit (:data:`AUDIT_ENV` = ε) — ``x · (1 + ε·z)`` with
+    ``z`` standard normal from a seed derived from ``what``: the stand-in for another CPU's
+    summation order, applied where a kernel-dependent model hands over its numbers (ALS and
+    Spark factors, SANSA weights, torch weights, text embeddings, the cold-start MLP's output).
+    Deterministic, so an audit run is reproducible."""
+    eps = audit_eps()
+    if not eps:
+        return x
+    import zlib
+
+    import numpy as np
+
+    arr = np.asarray(x)
+    z = np.random.default_rng(zlib.crc32(what.encode())).standard_normal(arr.shape)
+    return (arr * (1.0 + eps * z)).astype(arr.dtype, copy=False)

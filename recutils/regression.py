@@ -291,6 +291,11 @@ def main(argv=None) -> int:
     p.add_argument("runs", nargs="+", help="folders holding NN_name/metrics.json (one per run)")
     p.add_argument("--all", action="store_true", help="also list leaves that did not move")
     p.add_argument("--tolerances", default=None, help="tolerances.yaml: show the rule and flag leaves beyond it")
+    p = sub.add_parser("audit", help="re-run smoke notebooks with kernel-dependent computations perturbed; list "
+                                     "numbers that moved but are checked exactly")
+    p.add_argument("names", nargs="*", metavar="NN", help="notebooks (default: every one with a reference)")
+    p.add_argument("--eps", type=float, default=None, help="relative perturbation (default 1e-4)")
+    p.add_argument("--keep", default=None, metavar="DIR", help="keep each perturbed run under DIR/NN_name/")
     p = sub.add_parser("compare", help="compare one metrics.json with a reference")
     p.add_argument("reference")
     p.add_argument("actual")
@@ -298,6 +303,18 @@ def main(argv=None) -> int:
     p.add_argument("--tolerances", required=True)
     a = ap.parse_args(argv)
     try:
+        if a.cmd == "audit":
+            from .notebooks.audit import DEFAULT_EPS, audit
+            from .notebooks.discovery import discover, find
+
+            names = [find(n, discover()).name for n in a.names] or [nb.name for nb in discover() if nb.reference.is_file()]
+            failed = 0
+            for n in names:
+                res = audit(n, a.eps or DEFAULT_EPS, Path(a.keep) / n if a.keep else None)
+                print(res.summary(), flush=True)
+                failed += not res.ok
+            print(f"audit: {len(names) - failed} of {len(names)} notebook(s) with every moved number covered")
+            return 1 if failed else 0
         if a.cmd == "compare":
             tol = load_tolerances(a.tolerances)
             probs = compare(read_json(Path(a.reference)), read_json(Path(a.actual)), tol, a.name)

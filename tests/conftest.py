@@ -47,3 +47,35 @@ def toy_ratings() -> pd.DataFrame:
         for j, i in enumerate(items):
             rows.append((u, int(i), float(rng.integers(1, 6)), 1000 + 10 * u + j))
     return pd.DataFrame(rows, columns=["userId", "movieId", "rating", "timestamp"])
+
+
+# --- test tiers (tests/README.md) ------------------------------------------------------------------
+#: fixtures that read the real MovieLens / TMDB mirror: a test asking for one is an integration test
+REAL_DATA_FIXTURES = frozenset({"data_dir", "ratings", "study"})
+#: modules whose every test is an integration test: real services, other runtimes, exports, notebooks
+INTEGRATION_MODULES = frozenset({
+    "test_spark_als",          # a JVM (local Spark and the loopback cluster)
+    "test_serving_browser",    # headless Chromium against the live service
+    "test_serving_loadtest",   # the service over loopback
+    "test_serving_artifacts",  # trains and writes the service's bundle
+    "test_onnx_backend",       # ONNX export + ONNX Runtime of the real encoders
+    "test_qwen_lora",          # a tiny Qwen3 through peft / bitsandbytes
+    "test_finetune_speed",     # MiniLM fine-tuning steps
+    "test_torch_cf_threads",   # thread-count timing of torch_cf
+    "test_ranx_crosscheck",    # an independent implementation on the real split
+    "test_notebooks_machinery",  # papermill kernels
+    "test_runner_progress",    # papermill kernels
+    "test_audit",              # re-runs a smoke notebook under the kernel perturbation
+})
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test is ``unit`` (toy data, seconds) or ``integration`` (real data, Spark, ONNX, Qwen,
+    browser, notebooks): ``make unit`` runs ``-m "not integration"``, ``make test`` both."""
+    for item in items:
+        module = item.path.stem if hasattr(item, "path") else ""
+        if item.get_closest_marker("integration") is None and (
+                module in INTEGRATION_MODULES or REAL_DATA_FIXTURES & set(getattr(item, "fixturenames", ()))):
+            item.add_marker(pytest.mark.integration)
+        if item.get_closest_marker("integration") is None and item.get_closest_marker("gpu") is None:
+            item.add_marker(pytest.mark.unit)

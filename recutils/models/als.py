@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..constants import SEED
+from ..provenance import perturb
 from .base import Recommender
 from .registry import register
 from ..config import param
@@ -48,8 +49,8 @@ class ALS(Recommender):
                                             iterations=c.iterations, random_state=c.seed,
                                             num_threads=c.num_threads, calculate_training_loss=False)
             model.fit(X, show_progress=False)
-        self.U_ = np.asarray(model.user_factors)
-        self.V_ = np.asarray(model.item_factors)
+        self.U_ = perturb(np.asarray(model.user_factors), "als.U")  # identity outside a kernel audit
+        self.V_ = perturb(np.asarray(model.item_factors), "als.V")
         self.known_ = np.asarray(X.sum(0)).ravel() > 0
 
     def score(self, user_indices):

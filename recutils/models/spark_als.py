@@ -36,6 +36,7 @@ import numpy as np
 
 from ..config import param
 from ..constants import SEED
+from ..provenance import perturb
 from ..errors import ConfigError, RecutilsError
 from .base import Recommender
 from .registry import register
@@ -282,8 +283,8 @@ class SparkALS(Recommender):
                   implicitPrefs=True, userCol="user", itemCol="item", ratingCol="value", seed=c.seed,
                   numUserBlocks=c.num_blocks, numItemBlocks=c.num_blocks, coldStartStrategy="nan")
         model = als.fit(sdf)
-        self.U_ = self._factors(model.userFactors.toPandas(), split.n_users, c.factors)
-        self.V_ = self._factors(model.itemFactors.toPandas(), split.n_items, c.factors)
+        self.U_ = perturb(self._factors(model.userFactors.toPandas(), split.n_users, c.factors), "spark_als.U")
+        self.V_ = perturb(self._factors(model.itemFactors.toPandas(), split.n_items, c.factors), "spark_als.V")
         self.known_ = np.asarray(X.tocsr().sum(0)).ravel() > 0
 
     @staticmethod

@@ -36,6 +36,7 @@ import pandas as pd
 
 from ...config import param
 from ...constants import SEED
+from ...provenance import perturb
 from ...datasets.text import valid_text_spec
 from ...errors import ConfigError, RecutilsError
 from ..base import Recommender
@@ -141,7 +142,7 @@ class ContentToCF(Recommender):
             if c.mapper == "ridge":
                 mapped = ridge_cold_scores(S_w, C.matrix[warm], C.matrix[new], c.ridge_lambda)
             else:
-                Y_new = mlp_map(C.matrix[warm], Y_w, C.matrix[new], c)
+                Y_new = perturb(mlp_map(C.matrix[warm], Y_w, C.matrix[new], c), "mlp")  # identity outside an audit
                 mapped = U @ Y_new.T
         scores = np.zeros((split.n_users, split.n_items), np.float32)
         scores[:, warm] = S_w

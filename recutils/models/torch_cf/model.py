@@ -23,6 +23,7 @@ import pandas as pd
 from ...constants import COL_ITEM, COL_RATING, COL_USER
 from ...errors import ConfigError, RecutilsError
 from ...io import atomic_path, write_json
+from ...provenance import audit_eps, perturb
 from ...torch_threads import torch_threads
 from ..base import NotFittedError, Recommender
 from ..registry import register
@@ -34,6 +35,17 @@ __all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "TorchCF"]
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 
+
+
+def _perturb_weights(net) -> None:
+    """During a kernel audit, every trained weight × (1 + ε·z) (recutils.provenance.perturb)."""
+    if not audit_eps():
+        return
+    import torch
+
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            p.copy_(torch.from_numpy(perturb(p.detach().cpu().numpy(), f"torch_cf.{name}")))
 
 @register
 class TorchCF(Recommender):
@@ -86,6 +98,7 @@ class TorchCF(Recommender):
         self.best_epoch_ = fit.best_epoch
         self.best_val_rmse_ = fit.best_val_rmse
         self.net_ = fit.net
+        _perturb_weights(self.net_)  # identity outside a kernel audit (recutils.provenance)
         self.history_ = fit.history
         self.fit_seconds_ = time.perf_counter() - t0
 

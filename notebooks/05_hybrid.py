@@ -607,6 +607,7 @@ prov.add("als", "als", n_users=n_val)  # the validation grid of ALS
 prov.add("alpha", "pmf", "ease", "ease_r", "text", n_users=n_val)  # the α grid: each base blended with MiniLM
 for label in [*embeddings, *cold_ft_info]:
     prov.add(label, "text", "finetune")  # the encoders (their fine-tuning losses)
+prov.column("ild_embedding", *embeddings)  # diversity in MiniLM space: every row's depends on the encoder
 metrics["provenance"] = prov.as_dict()
 config = {
     "params": {"seed": seed, "k": k, "n_users": n_users, "text": text, "alpha_study": alpha_study, "alphas": alphas,

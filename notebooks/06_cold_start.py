@@ -386,6 +386,7 @@ for a, b in text_pairs:
     if la in cold_results and lb in cold_results:
         ci = paired_bootstrap_ci(cold_results[la].per_user["ndcg"], cold_results[lb].per_user["ndcg"], n_boot=n_boot, rng=seed)
         text_comparisons.append({"a": a, "b": b, "ndcg_diff": ci.mean_diff, "ci_low": ci.low, "ci_high": ci.high})
+        prov.add_result(a, cold_results[la]).add_result(b, cold_results[lb])  # the rows a and b name
         print(f"{a:<55} − {b:<40} NDCG@{k} {ci}")
 
 # %% [markdown]
@@ -528,8 +529,6 @@ metrics = {
     "total_seconds": round(time.perf_counter() - t_start, 1),
 }
 prov.add_results(cold_results).add_results(warm_results).add_multi_seed(multi)
-for label in embeddings:
-    prov.add(label, "text")  # the text comparisons' rows
 for table in [*metrics["tables"], "vs_torch_cf_metadata"]:
     prov.reference(table, tc_meta)  # every difference in the tables is against metadata-only torch_cf
 metrics["provenance"] = prov.as_dict()

@@ -139,6 +139,9 @@ class Provenance:
     default_metric: str | None = None
     #: path names (a table, a section) → labels every difference under them is taken against
     references: dict | None = None
+    #: field names → labels whose output every such field uses, whatever the row (e.g. a diversity
+    #: measured with text embeddings: kernel-dependent even for an exact ranking)
+    columns: dict | None = None
 
     @classmethod
     def from_metrics(cls, metrics: dict) -> "Provenance | None":
@@ -151,9 +154,11 @@ class Provenance:
                 continue
             prods[str(label)] = Producer(str(label), tuple(d.get("sources") or ()), tuple(d.get("kernel") or ()),
                                          d.get("n_users"), d.get("n_items"), d.get("k"))
-        refs = p.get("references") if isinstance(p.get("references"), dict) else {}
-        return cls(int(p.get("k") or 0), prods, p.get("default_metric"),
-                   {str(a): [str(x) for x in (b if isinstance(b, list) else [b])] for a, b in refs.items()})
+        def lists(key):
+            d = p.get(key) if isinstance(p.get(key), dict) else {}
+            return {str(a): [str(x) for x in (b if isinstance(b, list) else [b])] for a, b in d.items()}
+
+        return cls(int(p.get("k") or 0), prods, p.get("default_metric"), lists("references"), lists("columns"))
 
     def producers_in(self, segments, strings=()) -> list[Producer]:
         """The producers named by a key's path segments or by the string fields of its rows, and
@@ -165,6 +170,9 @@ class Provenance:
         if self.references and any(_DIFF.match(seg.lower()) for seg in segments[-2:] if not _is_index(seg)):
             for seg in segments:
                 names.update(self.references.get(seg, ()))
+        if self.columns:
+            field = next((s for s in reversed(segments) if not _is_index(s)), "")
+            names.update(self.columns.get(field, ()))
         return [p for lab, p in self.producers.items() if lab in names]
 
     def _metric(self, segments) -> str | None:

@@ -147,7 +147,10 @@ def _walk(obj: Any, prefix: str, ctx: Context, out: dict[str, tuple[Any, Context
         n_seeds = int(s) if isinstance(s, int) and not isinstance(s, bool) else None
         for k, v in obj.items():
             key = f"{prefix}/{k}" if prefix else str(k)
-            if isinstance(v, (dict, list)):
+            if isinstance(v, list) and not any(isinstance(x, (dict, list)) for x in v):
+                # a list of numbers is one field: labelled by its row's strings too
+                _walk(v, key, Context(ctx.segments + (str(k),), inherited + own, n_users, n_seeds), out)
+            elif isinstance(v, (dict, list)):
                 _walk(v, key, Context(ctx.segments + (str(k),), inherited, n_users, n_seeds), out)
             else:  # a field: labelled by its own row's strings too
                 out[key] = (v, Context(ctx.segments + (str(k),), inherited + own, n_users, n_seeds))

@@ -149,3 +149,16 @@ def test_audit_lists_what_moved_but_is_checked_exactly():
     res = audit_metrics("nb", broken, moved, TOL, 1e-4)
     assert not res.ok and len(res.exact) == 2
     assert all("[ALS (implicit)]" in line and "checked exactly" in line for line in res.exact)
+
+
+def test_columns_and_lists_of_numbers_in_a_row():
+    prov = Provenance(k=10).add("MiniLM", "text", n_users=20).add("MLP", "mlp", n_users=20)
+    m = {"beyond": [{"model": "EASE", "ild_embedding": 0.5, "ild_genre": 0.4}],
+         "verdict": {"fam": {"model": "MLP", "vs_own": [0.1, 0.0, 0.2]}},
+         "provenance": prov.column("ild_embedding", "MiniLM").as_dict()}
+    t = tolerance_table({**m, "provenance": {**m["provenance"], "default_metric": "ndcg"}}, TOL)
+    # an exact ranking's diversity measured in a text-embedding space moves with the encoder's kernels
+    assert t["beyond/[EASE]/ild_embedding"].abs == pytest.approx(2 * 4 / (10 * 20))
+    assert t["beyond/[EASE]/ild_genre"].abs == 1e-6
+    # a list of numbers under a row is labelled by the row's strings
+    assert t["verdict/fam/vs_own/[0]"].abs == pytest.approx(2 / 20)

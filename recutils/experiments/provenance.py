@@ -71,6 +71,13 @@ class Provenance:
     default_metric: str | None = None
     producers: dict = field(default_factory=dict)
     references: dict = field(default_factory=dict)
+    columns: dict = field(default_factory=dict)
+
+    def column(self, field_name: str, *labels: str) -> "Provenance":
+        """Every field ``field_name`` (in any row) also uses the output of ``labels`` — e.g. a
+        diversity measured with text embeddings is kernel-dependent even for an exact ranking."""
+        self.columns[field_name] = sorted(set(self.columns.get(field_name, [])) | set(labels))
+        return self
 
     def reference(self, scope: str, *labels: str) -> "Provenance":
         """Every difference (``ndcg_diff``, ``ci_low``, ``vs_…``) under the path name ``scope`` (a
@@ -129,4 +136,6 @@ class Provenance:
             out["default_metric"] = self.default_metric
         if self.references:
             out["references"] = dict(sorted(self.references.items()))
+        if self.columns:
+            out["columns"] = dict(sorted(self.columns.items()))
         return out

@@ -105,8 +105,8 @@ bench-serve: $(STAMP)  ## load test of the service over loopback (not a test; nu
 	[ -f $(ARTIFACTS)/manifest.json ] || $(MAKE) artifacts
 	$(PY) -m recutils.serving.loadtest --artifacts $(ARTIFACTS)
 
-lab: $(STAMP)  ## JupyterLab on the notebooks
-	$(VENV)/bin/jupyter lab notebooks
+lab: $(STAMP)  ## JupyterLab on the notebooks (127.0.0.1, as root too; prints the URL with its token; PORT=8889)
+	$(PY) -m recutils.notebooks lab $(if $(PORT),--port $(PORT))
 
 clean:  ## remove reports and caches (keeps .venv and downloaded data)
 	rm -rf reports .pytest_cache

@@ -9,4 +9,14 @@ Where things live:
 - ``recutils.evaluate``   command-line evaluation of any registered model
 """
 
-__version__ = "0.1.0"
+def _version() -> str:
+    """The installed distribution's version (single-sourced in pyproject.toml)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("recutils")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
+
+
+__version__ = _version()

@@ -195,7 +195,8 @@ class Provenance:
     def tolerance(self, segments, strings=(), n_users: int | None = None, n_seeds: int | None = None):
         """``(abs, rel, why)`` for a numeric leaf, or None when no kernel-dependent producer is involved
         (then the exact default applies)."""
-        kernel = [p for p in self.producers_in(segments, strings) if p.kernel]
+        involved = self.producers_in(segments, strings)
+        kernel = [p for p in involved if p.kernel]
         if not kernel:
             return None
         metric = self._metric(segments)
@@ -204,9 +205,11 @@ class Provenance:
         fams = ", ".join(sorted({f for p in kernel for f in p.kernel}))
         if metric in ERRORS:
             return ERROR_ABS, ERROR_REL, f"{metric} of a kernel-dependent model ({fams})"
-        n = n_users or min((p.n_users for p in kernel if p.n_users), default=None)
-        k = min((p.k for p in kernel if p.k), default=None) or self.k
-        n_items = min((p.n_items for p in kernel if p.n_items), default=None)
+        # the evaluation's size: the row's own, else the smallest of the rankings involved (a column
+        # producer such as an encoder has none of its own)
+        n = n_users or min((p.n_users for p in involved if p.n_users), default=None)
+        k = min((p.k for p in involved if p.k), default=None) or self.k
+        n_items = min((p.n_items for p in involved if p.n_items), default=None)
         if not n or not k:
             return None
         unit = _unit(metric, n, k, n_items)

@@ -152,7 +152,7 @@ def test_audit_lists_what_moved_but_is_checked_exactly():
 
 
 def test_columns_and_lists_of_numbers_in_a_row():
-    prov = Provenance(k=10).add("MiniLM", "text", n_users=20).add("MLP", "mlp", n_users=20)
+    prov = Provenance(k=10).add("MiniLM", "text").add("MLP", "mlp", n_users=20).add("EASE", "ease", n_users=20)
     m = {"beyond": [{"model": "EASE", "ild_embedding": 0.5, "ild_genre": 0.4}],
          "verdict": {"fam": {"model": "MLP", "vs_own": [0.1, 0.0, 0.2]}},
          "provenance": prov.column("ild_embedding", "MiniLM").as_dict()}

@@ -5,6 +5,7 @@
     python -m recutils.notebooks reproduce [--params full] [--only NN ...] [--keep-going] [--quiet]
     python -m recutils.notebooks golden [NAME ...]
     python -m recutils.notebooks check-sync
+    python -m recutils.notebooks lab [--port N]
 
 Conventions (nothing is listed by hand):
 
@@ -64,6 +65,8 @@ def main(argv=None) -> int:
     p = sub.add_parser("golden", help="regenerate tests/golden/NAME.ipynb from the smoke params")
     p.add_argument("names", nargs="*", metavar="NAME", help="default: every notebook")
     sub.add_parser("check-sync", help="verify .py/.ipynb pairs, params files and goldens agree")
+    p = sub.add_parser("lab", help="JupyterLab on the notebooks (loopback, as root too; prints the URL with its token)")
+    p.add_argument("--port", type=int, default=None)
     a = ap.parse_args(argv)
     try:
         if a.cmd == "list":
@@ -95,6 +98,10 @@ def main(argv=None) -> int:
                 path = golden(n)
                 print(f"ok in {time.perf_counter() - t0:.1f} s -> {_rel(path)}", flush=True)
             return 0
+        if a.cmd == "lab":
+            from .lab import lab
+
+            return lab(a.port)
         if a.cmd == "check-sync":
             res = check_sync()
             bad = {k: v for k, v in res.items() if v}

@@ -105,3 +105,56 @@ def test_an_unplaced_module_is_reported(tmp_path):
 @pytest.mark.parametrize("name", sorted(RANK))
 def test_every_layer_entry_exists(name):
     assert (ROOT / f"{name}.py").is_file() or (ROOT / name / "__init__.py").is_file(), name
+
+
+def import_cycles(package_root: Path = ROOT) -> list[list[str]]:
+    """Circles among recutils' modules (every import counts, inside functions too; a package's
+    ``__init__`` re-exporting its modules is not an edge back to it)."""
+    modules = {}
+    for path in sorted(package_root.rglob("*.py")):
+        rel = path.relative_to(package_root.parent).with_suffix("")
+        name = ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+        modules[name] = path
+    graph = {}
+    for name, path in modules.items():
+        if path.name == "__init__.py":
+            continue  # re-exports: importing a package runs it, but it is no dependency of its modules
+        deps = set()
+        for _, target in _imported(path, package_root):
+            for n in range(len(target), 1, -1):  # the longest prefix that is a module
+                cand = ".".join(target[:n])
+                if cand in modules and not modules[cand].name == "__init__.py":
+                    deps.add(cand)
+                    break
+        graph[name] = deps - {name}
+    cycles, state = [], {}
+
+    def visit(node, stack):
+        state[node] = 1
+        stack.append(node)
+        for dep in sorted(graph.get(node, ())):
+            if state.get(dep) == 1:
+                cycles.append(stack[stack.index(dep):] + [dep])
+            elif dep not in state:
+                visit(dep, stack)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [])
+    return cycles
+
+
+def test_no_import_circles():
+    assert import_cycles() == []
+
+
+def test_an_import_circle_is_found(tmp_path):
+    pkg = tmp_path / "recutils"
+    (pkg / "models").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "models" / "__init__.py").write_text("")
+    (pkg / "models" / "a.py").write_text("def f():\n    from .b import g\n")
+    (pkg / "models" / "b.py").write_text("from .a import f\n")
+    assert import_cycles(pkg) == [["recutils.models.a", "recutils.models.b", "recutils.models.a"]]

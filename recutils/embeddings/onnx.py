@@ -255,7 +255,7 @@ def _slug(s: str, n: int = 48) -> str:
 
 def export_recipe(name, backend: str, cache_dir=None) -> dict:
     """Everything an exported graph depends on (its folder's name hashes all of it)."""
-    from .encode import weights_identity
+    from .identity import weights_identity
 
     check_backend(backend)
     if backend == "torch":

@@ -49,7 +49,7 @@ class AuditResult:
 
 def audit_metrics(name: str, reference: dict, perturbed: dict, tolerances, eps: float) -> AuditResult:
     """Compare a perturbed run's ``metrics.json`` with the reference (no re-run)."""
-    from ..regression import compare, flatten, moved_but_exact
+    from .regression import compare, flatten, moved_but_exact
 
     ref, new = flatten(reference), flatten(perturbed)
     moved = sum(1 for k, v in ref.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
@@ -62,7 +62,7 @@ def audit(name: str, eps: float = DEFAULT_EPS, keep: str | os.PathLike | None = 
           display=None) -> AuditResult:
     """Run notebook ``name`` (smoke params) under the perturbation and audit its numbers."""
     from ..io import read_json
-    from ..regression import load_tolerances
+    from .regression import load_tolerances
     from .execution import execute
     from .params import notebook_params
 

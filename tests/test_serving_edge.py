@@ -119,9 +119,10 @@ def test_normal_request_passes(server):
     assert r.startswith(b"HTTP/1.1 200 ") and r.endswith(b'{"status":"ok"}')
 
 
-def test_one_megabyte_header_is_431(server):
+@pytest.mark.parametrize("chunk", [1 << 12, 1 << 16, 1 << 21], ids=["4k_writes", "64k_writes", "one_write"])
+def test_one_megabyte_header_is_431(server, chunk):
     t0 = time.perf_counter()
-    r = _raw(server, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n")
+    r = _raw(server, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n", chunk)
     assert r.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), r[:80]
     assert r.endswith(b'{"detail":"request headers larger than %d bytes"}' % MAX_HEAD)
     assert time.perf_counter() - t0 < 5
@@ -133,9 +134,10 @@ def test_many_headers_just_over_the_limit_are_431(server):
     assert r.startswith(b"HTTP/1.1 431 "), r[:80]
 
 
+@pytest.mark.parametrize("chunk", [1 << 12, 1 << 16, 1 << 21], ids=["4k_writes", "64k_writes", "one_write"])
 @pytest.mark.parametrize("size", [MAX_REQUEST_LINE + 10, 1 << 20])
-def test_long_request_line_is_414(server, size):
-    r = _raw(server, b"GET /title-or-prompt?q=" + b"a" * size + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+def test_long_request_line_is_414(server, size, chunk):
+    r = _raw(server, b"GET /title-or-prompt?q=" + b"a" * size + b" HTTP/1.1\r\nHost: x\r\n\r\n", chunk)
     assert r.startswith(b"HTTP/1.1 414 URI Too Long\r\n"), r[:80]
     assert r.endswith(b'{"detail":"request line longer than %d bytes"}' % MAX_REQUEST_LINE)
 

@@ -79,16 +79,17 @@ def _limited_protocol():
 
         def connection_made(self, transport):
             super().connection_made(transport)
-            self._in_head, self._head_bytes, self._refused = True, 0, False
+            self._in_head, self._head_bytes, self._head_start, self._refused = True, 0, b"", False
 
         def data_received(self, data: bytes) -> None:
             if self._refused:
                 return
             if self._in_head:
                 self._head_bytes += len(data)
+                if len(self._head_start) <= self.max_request_line:  # enough to see where the request line ends
+                    self._head_start += data[: self.max_request_line + 2 - len(self._head_start)]
                 if self._head_bytes > self.max_head + self.max_request_line:  # still no end of head: stop reading
-                    line_open = b"\n" not in data and len(self.url or b"") >= self.max_request_line
-                    self._refuse(414 if line_open else 431)
+                    self._refuse(431 if b"\n" in self._head_start else 414)
                     return
             super().data_received(data)
 
@@ -114,7 +115,7 @@ def _limited_protocol():
             if self._refused:
                 return
             super().on_message_complete()
-            self._in_head, self._head_bytes = True, 0
+            self._in_head, self._head_bytes, self._head_start = True, 0, b""
 
         def _refuse(self, status: int) -> None:
             self._refused = True

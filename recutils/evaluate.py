@@ -34,7 +34,8 @@ __all__ = ["dumps_json", "format_seeds_table", "format_table", "main", "parse_pa
            "run_seeds"]  # parse_params: see models.config
 
 
-def run(model: str, protocol: str = "study", k: int = K, params: dict | None = None, data_dir=None) -> dict:
+def run(model: str, protocol: str = "study", k: int = K, params: dict | None = None, data_dir=None,
+        policy=None) -> dict:
     """Fit ``model`` on ``protocol``'s train part and evaluate on its test part."""
     from .datasets import load_ratings
     from .evaluation import evaluate_ranking
@@ -46,7 +47,7 @@ def run(model: str, protocol: str = "study", k: int = K, params: dict | None = N
 
     item_table = movie_table(data_dir) if get_model_class(model).needs_item_table else None
     m = create(model, item_table=item_table, **(params or {}))  # validates the name and parameters first
-    split = get_protocol(protocol, load_ratings(data_dir))
+    split = get_protocol(protocol, load_ratings(data_dir, policy=policy))
     t0 = time.perf_counter()
     m.fit(split.without_test())
     fit_s = time.perf_counter() - t0
@@ -74,7 +75,7 @@ SEED_METRICS = ("precision", "recall", "ndcg", "map", "mrr", "coverage")
 
 
 def run_seeds(model: str, seeds, protocol: str = "study", k: int = K, params: dict | None = None,
-              baseline: str | None = None, data_dir=None, n_boot: int = 2000) -> dict:
+              baseline: str | None = None, data_dir=None, n_boot: int = 2000, policy=None) -> dict:
     """``model`` (and ``baseline``) fitted and evaluated on one ``protocol`` split per seed: the
     per-seed metrics, their mean and t-interval across seeds, and the pooled paired bootstrap of
     model − baseline."""
@@ -95,7 +96,7 @@ def run_seeds(model: str, seeds, protocol: str = "study", k: int = K, params: di
     item_table = movie_table(data_dir) if needs else None
     for m, p in specs.values():
         create(m, item_table=item_table, **p)  # validates names and parameters before any fitting
-    ratings = load_ratings(data_dir)
+    ratings = load_ratings(data_dir, policy=policy)
     runs, per_seed = [], []
     for seed in seeds:
         split = get_protocol(protocol, ratings, seed)
@@ -158,6 +159,8 @@ def format_table(r: dict) -> str:
 
 
 def main(argv=None) -> int:
+    from .datasets.validate import add_arguments as add_data_arguments
+    from .datasets.validate import policy_from_args
     from .models import available, get_model_class
     from .splits import PROTOCOLS, SEEDED_PROTOCOLS, get_protocol
 
@@ -169,6 +172,7 @@ def main(argv=None) -> int:
     ap.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="override a model config field")
     ap.add_argument("--format", choices=["table", "json"], default="table")
     ap.add_argument("--data-dir", default=None)
+    add_data_arguments(ap)
     ap.add_argument("--seeds", default=None, metavar="S1,S2,...",
                     help="one split per seed (study, per-user-last, cold-item); mean and t-interval across seeds")
     ap.add_argument("--baseline", default=None, metavar="MODEL",
@@ -181,6 +185,7 @@ def main(argv=None) -> int:
             get_protocol(a.protocol, None)  # raises the one-line error naming the valid protocols
         cls = get_model_class(a.model)
         params = parse_params(cls, a.param)
+        policy = policy_from_args(a)
         if a.baseline is not None and a.seeds is None:
             raise RecutilsError("--baseline needs --seeds (e.g. --seeds 42,7,123)")
         if a.seeds is not None:
@@ -189,9 +194,9 @@ def main(argv=None) -> int:
                 get_model_class(a.baseline)  # unknown name: the one-line error listing the models
             if a.protocol not in SEEDED_PROTOCOLS:
                 get_protocol(a.protocol, None, seeds[0])  # the one-line error: no seed for this protocol
-            r = run_seeds(a.model, seeds, a.protocol, a.k, params, a.baseline, a.data_dir)
+            r = run_seeds(a.model, seeds, a.protocol, a.k, params, a.baseline, a.data_dir, policy=policy)
         else:
-            r = run(a.model, a.protocol, a.k, params, a.data_dir)
+            r = run(a.model, a.protocol, a.k, params, a.data_dir, policy)
     except RecutilsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -26,7 +26,8 @@ ML1M_MOVIES = "1::Toy Story (1995)::Animation|Children's|Comedy\n260::Star Wars:
 ML10M_RATINGS = b"1::122::5::838985046\n1::185::4.5::838983525\n71567::2107::1::912580553\n"
 ML10M_MOVIES = "122::Boomerang (1992)::Comedy|Romance\n185::Net, The (1995)::Action|Crime|Thriller\n2107::Halloween H20: 20 Years Later (Halloween 7: The Revenge of Laurie Strode) (1998)::Horror|Thriller\n".encode()
 CSV_RATINGS = b"userId,movieId,rating,timestamp\n1,296,5.0,1147880044\n1,306,3.5,1147868817\n3,2,0.5,1439472215\n"
-CSV_MOVIES = 'movieId,title,genres\n1,Toy Story (1995),Adventure|Animation|Children|Comedy|Fantasy\n11,"American President, The (1995)",Comedy|Drama|Romance\n296,Pulp Fiction (1994),Comedy|Crime|Drama|Thriller\n'.encode()
+CSV_MOVIES = ('movieId,title,genres\n1,Toy Story (1995),Adventure|Animation|Children|Comedy|Fantasy\n11,"American President, The (1995)",Comedy|Drama|Romance\n296,Pulp Fiction (1994),Comedy|Crime|Drama|Thriller\n'
+              '306,Three Colors: Red (Trois couleurs: Rouge) (1994),Drama\n2,Jumanji (1995),Adventure|Children|Fantasy\n').encode()
 
 FORMATS = {
     "ml-1m": (ML1M_RATINGS, ML1M_MOVIES, [(1, 1193, 5.0, 978300760), (1, 661, 3.0, 978302109), (2, 3068, 4.0, 978299000)]),

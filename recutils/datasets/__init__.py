@@ -19,9 +19,10 @@ from .movielens import (
 )
 from .registry import DATASETS, MOVIELENS_SMALL, TMDB, DatasetSpec, FileSpec
 from .text import TextBuilder
+from .validate import DataPolicy
 
 __all__ = [
-    "DATASETS", "MOVIELENS_SMALL", "TMDB", "DatasetSpec", "FileSpec", "TextBuilder",
+    "DATASETS", "DataPolicy", "MOVIELENS_SMALL", "TMDB", "DatasetSpec", "FileSpec", "TextBuilder",
     "check", "ensure", "fetch", "resolve_data_dir", "sha256_file", "verify",
     "load_links", "load_movie_table", "load_movies", "load_ratings", "load_tags", "load_tmdb", "locate",
     "movie_table", "split_title_year",

@@ -13,7 +13,10 @@ Where a file is looked for, and whether it is checked against the registry first
 ``verify=True`` / ``verify=False`` forces / skips the registry check (``False``: e.g. tests'
 tiny hand-made files in the registered layout). Whatever the source, the parsed columns and
 dtypes are checked and a bad file gives a one-line DataError naming it and the first bad
-line (:mod:`.parse`).
+line (:mod:`.parse`). A file read without a checksum has its content checked too — rating
+scale, duplicated pairs, rated movies present in the movies file beside it, plausible
+timestamps, a last line cut short (:mod:`.validate`; ``policy=`` declares another scale or
+how duplicates / unknown movies are handled).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from .fetch import _missing_message, check_root, resolve_data_dir
 from .integrity import file_problem, problems_error
 from .parse import Col, read_csv, read_dat_movies, read_dat_ratings, read_parquet
 from .registry import DATASETS, MOVIELENS_SMALL, RELEASES, TMDB
+from .validate import DataPolicy, check_movies, check_ratings
 
 _ML = "ml-latest-small"
 _RATINGS, _MOVIES, _TAGS, _LINKS = (f"{_ML}/{n}.csv" for n in ("ratings", "movies", "tags", "links"))
@@ -93,22 +97,43 @@ def _release_file(dataset: str, what: str) -> tuple[str, str]:
     return next(f.path for f in spec.files if PurePosixPath(f.path).stem == what), spec.fmt
 
 
-def load_ratings(data_dir=None, *, verify: bool | None = None, dataset: str = "ml-latest-small") -> pd.DataFrame:
+def load_ratings(data_dir=None, *, verify: bool | None = None, dataset: str = "ml-latest-small",
+                 policy: DataPolicy | None = None) -> pd.DataFrame:
     """MovieLens ratings: ``userId, movieId, rating, timestamp`` in file order.
 
     ``dataset``: ``ml-latest-small`` (default) or a larger release (``ml-1m``, ``ml-10m``:
     ``::``-separated ``ratings.dat``; ``ml-20m``, ``ml-25m``, ``ml-32m``: ``ratings.csv``), read from
     ``<dir>/<release folder>/`` (verified) or flat from ``<dir>/`` (e.g. a synthetic data set
     from ``python -m recutils.datasets synth``). Same columns and dtypes for every release.
+    Unless verified by checksum, the content is checked (:mod:`.validate`) as ``policy`` says
+    (default: MovieLens half stars; duplicated pairs and unknown movies are errors).
     """
     rel, fmt = _release_file(dataset, "ratings")
     path = locate(data_dir, rel, verify)
     if fmt == "dat":
-        return read_dat_ratings(path)
-    return read_csv(
-        path, _RATINGS_COLS,
-        dtype={COL_USER: np.int64, COL_ITEM: np.int64, COL_RATING: np.float64, COL_TIMESTAMP: np.int64},
-    )
+        df = read_dat_ratings(path)
+    else:
+        df = read_csv(
+            path, _RATINGS_COLS,
+            dtype={COL_USER: np.int64, COL_ITEM: np.int64, COL_RATING: np.float64, COL_TIMESTAMP: np.int64},
+        )
+    if _checksummed(path, rel, verify):
+        return df
+    movies = None
+    if not (data_dir is not None and Path(data_dir).expanduser().is_file()):  # a folder: its movies file
+        movies = path.with_name(PurePosixPath(_release_file(dataset, "movies")[0]).name)
+    ids = _movie_ids(movies, fmt) if movies is not None and movies.is_file() else None
+    return check_ratings(df, path, policy, ids, movies if ids is not None else None)
+
+
+def _checksummed(path: Path, rel: str, verify: bool | None) -> bool:
+    """Whether :func:`locate` verified ``path`` against the registry (else its content is checked)."""
+    return verify if verify is not None else path.as_posix().endswith("/" + rel)
+
+
+def _movie_ids(path: Path, fmt: str) -> np.ndarray:
+    df = read_dat_movies(path) if fmt == "dat" else read_csv(path, _MOVIES_COLS, dtype={COL_ITEM: np.int64})
+    return check_movies(df, path)[COL_ITEM].to_numpy()
 
 
 def load_movies(data_dir=None, *, verify: bool | None = None, dataset: str = "ml-latest-small") -> pd.DataFrame:
@@ -116,9 +141,8 @@ def load_movies(data_dir=None, *, verify: bool | None = None, dataset: str = "ml
     as in :func:`load_ratings` (``movies.dat`` for ml-1m / ml-10m)."""
     rel, fmt = _release_file(dataset, "movies")
     path = locate(data_dir, rel, verify)
-    if fmt == "dat":
-        return read_dat_movies(path)
-    return read_csv(path, _MOVIES_COLS, dtype={COL_ITEM: np.int64})
+    df = read_dat_movies(path) if fmt == "dat" else read_csv(path, _MOVIES_COLS, dtype={COL_ITEM: np.int64})
+    return df if _checksummed(path, rel, verify) else check_movies(df, path)
 
 
 def load_tags(data_dir=None, *, verify: bool | None = None) -> pd.DataFrame:

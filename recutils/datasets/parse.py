@@ -54,6 +54,8 @@ def _cell_problem(col: Col, v: str) -> str | None:
         return f"{col.name} is empty" if not v.strip() else f"{col.name} is missing ({v!r})"
     if col.kind == "int" and not _INT_RE.match(v):
         return f"{col.name} {v!r} is not an integer"
+    if col.kind == "int" and not -(2 ** 63) <= int(v) < 2 ** 63:
+        return f"{col.name} {v.strip()} is out of range (a 64-bit integer: at most 19 digits)"
     if col.kind == "float":
         try:
             float(v)
@@ -141,7 +143,7 @@ def read_csv(path: Path, cols: list[Col], require_rows: bool = True, **kwargs) -
         raise _empty(path) from None
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); is it the right file?") from None
-    except (ValueError, OSError) as exc:  # ParserError is a ValueError
+    except (ValueError, OSError, OverflowError) as exc:  # ParserError is a ValueError
         msg = diagnose_csv(path, cols, require_rows) or f"{path}: cannot parse as CSV ({_one_line(exc)})"
         raise DataError(msg) from None
     reason = _frame_problem(df, cols, require_rows)
@@ -218,7 +220,7 @@ def read_dat_ratings(path: Path) -> pd.DataFrame:
         raw = pd.read_csv(path, sep=":", header=None, usecols=[0, 2, 4, 6], names=list(range(7)),
                           dtype={0: "int64", 2: "int64", 4: "float64", 6: "int64"}, engine="c")
         ok = raw.notna().all().all() and len(raw) > 0
-    except (ValueError, OSError, pd.errors.ParserError):
+    except (ValueError, OSError, OverflowError, pd.errors.ParserError):
         ok = False
     if not ok:
         raise DataError(_diagnose_dat_ratings(path))

@@ -21,6 +21,7 @@ import re
 import sys
 from pathlib import Path
 
+from ..datasets.validate import add_arguments as add_data_arguments
 from ..errors import ConfigError, RecutilsError
 
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
@@ -51,9 +52,11 @@ def check_port(port: str) -> int:
 
 
 def _check_common(a):
+    from ..datasets.validate import policy_from_args
     from .artifacts import parse_models
     from .service import SEARCH_METHODS
 
+    a.policy = policy_from_args(a)
     a.models = parse_models(a.models)  # unknown model: lists the valid names
     if a.search not in SEARCH_METHODS:
         raise ConfigError(f"--search must be one of {', '.join(SEARCH_METHODS)}, got {a.search!r}")
@@ -79,7 +82,11 @@ def parse_args(argv=None):
     ap.add_argument("--search", default=ServiceConfig.search, help=f"one of: {', '.join(SEARCH_METHODS)}")
     ap.add_argument("--artifacts", default=DEFAULT_DIR,
                     help=f"folder written by `make artifacts` (default {DEFAULT_DIR}/; missing: fit at start-up)")
+    ap.add_argument("--require-artifacts", action="store_true",
+                    help="every model and index must load from --artifacts: any problem is an error (exit 2) "
+                         "instead of a WARNING and a fit at start-up")
     ap.add_argument("--data-dir", default=None)
+    add_data_arguments(ap)
     a = ap.parse_args(argv)
     a.host = check_host(a.host)
     a.port = check_port(a.port)
@@ -103,6 +110,7 @@ def parse_artifact_args(argv):
                     help="a config override, e.g. torch_cf.max_epochs=2 (repeatable)")
     ap.add_argument("--no-metrics", action="store_true", help="skip the study-protocol evaluation (quick runs)")
     ap.add_argument("--data-dir", default=None)
+    add_data_arguments(ap)
     a = ap.parse_args(argv)
     _check_common(a)
     a.params = {}
@@ -133,7 +141,8 @@ def artifacts_main(argv) -> int:
     try:
         a = parse_artifact_args(argv)
         _logging()
-        m = write_artifacts(a.out, a.models, a.data_dir, a.params, search=(a.search,), with_metrics=not a.no_metrics)
+        m = write_artifacts(a.out, a.models, a.data_dir, a.params, search=(a.search,), with_metrics=not a.no_metrics,
+                            policy=a.policy)
     except RecutilsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -159,12 +168,15 @@ def main(argv=None) -> int:
         from .app import create_app
 
         _logging()
-        config = ServiceConfig(models=a.models, model=a.model, search=a.search, artifacts=a.artifacts)
-        app = create_app(config=config, data_dir=a.data_dir)
+        config = ServiceConfig(models=a.models, model=a.model, search=a.search, artifacts=a.artifacts,
+                               require_artifacts=a.require_artifacts)
+        app = create_app(config=config, data_dir=a.data_dir, policy=a.policy)
     except RecutilsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(app, host=a.host, port=a.port, access_log=False)
+    from .edge import http_protocol
+
+    uvicorn.run(app, host=a.host, port=a.port, access_log=False, http=http_protocol())
     return 0
 
 

@@ -17,6 +17,13 @@ part (P/R/NDCG@25; RMSE/MAE for a model that predicts ratings) — those are the
 ``/health`` shows — then refitted on all ratings, which is what the service serves.
 The manifest's ``data`` block (SHA-256 of the ratings and of the movie table as loaded) is how
 the service checks that artifacts match the data it serves; a mismatch means "fit again".
+Its ``files`` block lists every file with its size and SHA-256: the service verifies each one
+before use (:mod:`.bundle`).
+
+A run is atomic: everything is written into a temporary folder beside ``<out>``
+(``.<out>.partial-*``), checked, and only then swapped in for the previous bundle; a failed
+run leaves the previous bundle as it was (a killed one also leaves its partial folder, which
+nothing reads).
 """
 
 from __future__ import annotations
@@ -24,8 +31,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import hashlib
-import json
 import logging
+import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,11 +45,11 @@ import scipy.sparse as sp
 from ..constants import COL_ITEM, COL_RATING, COL_TITLE, COL_USER, K
 from ..errors import ConfigError, RecutilsError
 from ..io import atomic_path, save_npy, write_json
+from .bundle import FORMAT, MANIFEST, ArtifactError, Bundle, check_tfidf, check_top, file_entries
 
 log = logging.getLogger("recutils.serving")
 
-MANIFEST = "manifest.json"
-FORMAT = 1
+__all__ = ["FORMAT", "MANIFEST", "ArtifactError", "Bundle"]
 #: how many movies are kept per user / per movie (the service's max_k)
 TOP_N = 100
 DEFAULT_DIR = "artifacts"
@@ -165,26 +174,32 @@ def save_tfidf(searcher, directory: Path) -> Path:
     return directory
 
 
-def load_tfidf(directory: Path, movies: pd.DataFrame):
-    """A :class:`~recutils.search.TfidfSearch` from :func:`save_tfidf`'s folder (no refit)."""
+def load_tfidf(bundle: Bundle, rel_dir: str, movies: pd.DataFrame):
+    """A :class:`~recutils.search.TfidfSearch` from :func:`save_tfidf`'s folder in a verified
+    bundle (no refit); every file verified and the arrays checked first (:class:`ArtifactError`)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
+    from ..config import validate_config
     from ..search import TfidfSearch
     from ..search.base import Searcher
     from ..search.tfidf import TfidfConfig
 
-    config = TfidfConfig(**json.loads((directory / "config.json").read_text()))
-    vocab = json.loads((directory / "vocabulary.json").read_text())
-    with np.load(directory / "docs.npz", allow_pickle=False) as z:
-        ids = z["movie_ids"]
-        if not np.array_equal(ids, movies[COL_ITEM].to_numpy(np.int64)):
-            raise RecutilsError("the TF-IDF index was built for other movies")
-        docs = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
+    where = bundle.root / rel_dir
+    raw = bundle.json(f"{rel_dir}/config.json")
+    try:
+        config = validate_config(TfidfConfig(**raw), "TF-IDF config")
+    except (TypeError, RecutilsError) as exc:
+        raise ArtifactError(f"{where}/config.json: not a TF-IDF config ({' '.join(str(exc).split())[:160]})") from None
+    vocab = bundle.json(f"{rel_dir}/vocabulary.json")
+    idf = bundle.array(f"{rel_dir}/idf.npy")
+    z = bundle.arrays(f"{rel_dir}/docs.npz", ("data", "indices", "indptr", "shape", "movie_ids"))
+    check_tfidf(where, vocab, idf, z, movies[COL_ITEM].to_numpy(np.int64))
+    docs = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(int(v) for v in z["shape"]))
     vec = TfidfVectorizer(ngram_range=(1, config.ngram_max), min_df=config.min_df,
                           max_df=config.max_df if len(movies) > 1 else 1.0, sublinear_tf=config.sublinear_tf,
                           stop_words=config.stop_words, strip_accents="unicode", dtype=np.float32)
     vec.vocabulary_ = vocab
-    vec.idf_ = np.load(directory / "idf.npy", allow_pickle=False)
+    vec.idf_ = idf
     s = TfidfSearch.__new__(TfidfSearch)
     Searcher.__init__(s, movies[COL_ITEM].to_numpy(), movies[COL_TITLE].to_numpy())
     s.config, s.vectorizer, s.doc_matrix = config, vec, fast_docs(docs)
@@ -239,17 +254,79 @@ def build_model(name: str, movies: pd.DataFrame, params: dict | None = None):
 
 def write_artifacts(out_dir, models=("ease_r", "torch_cf"), data_dir=None, params: dict | None = None,
                     search=("tfidf",), dense_model: str = "sentence-transformers/all-MiniLM-L6-v2",
-                    similar_shrinkage: float = 20.0, with_metrics: bool = True, ratings=None, movies=None) -> dict:
+                    similar_shrinkage: float = 20.0, with_metrics: bool = True, ratings=None, movies=None,
+                    policy=None) -> dict:
     """Train ``models`` (study metrics, then a refit on all ratings) and write every artifact and
-    the manifest into ``out_dir``; returns the manifest. ``params``: model name → config overrides."""
+    the manifest into ``out_dir``, atomically; returns the manifest. ``params``: model name →
+    config overrides (all checked before anything is trained)."""
     from ..datasets import load_ratings, movie_table
-    from ..splits import make_split
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    ratings = load_ratings(data_dir) if ratings is None else ratings
+    _check_out(out)
+    ratings = load_ratings(data_dir, policy=policy) if ratings is None else ratings
     movies = (movie_table(data_dir) if movies is None else movies).reset_index(drop=True)
     params = params or {}
+    for name in models:  # every configuration checked before the first one trains
+        build_model(name, movies, params.get(name))
+    tmp = _partial_dir(out)
+    try:
+        manifest = _write_bundle(tmp, models, ratings, movies, params, data_dir, search, dense_model,
+                                 similar_shrinkage, with_metrics)
+        _verify_written(tmp, manifest, ratings, movies)
+        _swap_in(tmp, out)
+    except OSError as exc:
+        raise ArtifactError(f"cannot write the artifacts folder {out}: {exc.strerror or exc}") from None
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return manifest
+
+
+def _check_out(out: Path) -> None:
+    """``--out`` must be new, empty or a previous bundle: it is replaced as a whole."""
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise ArtifactError(f"--out {out} exists and is not a folder")
+    if out.is_dir() and not (out / MANIFEST).is_file() and any(out.iterdir()):
+        raise ArtifactError(f"refusing to replace {out}: it is not empty and holds no {MANIFEST} "
+                            "(not an artifacts folder); choose a new or empty folder")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ArtifactError(f"cannot create the artifacts folder {out}: {exc.strerror or exc}") from None
+
+
+def _partial_dir(out: Path) -> Path:
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    except OSError as exc:
+        raise ArtifactError(f"cannot write the artifacts folder {out}: {exc.strerror or exc}") from None
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)
+    return tmp
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
+    """``tmp`` becomes ``out``; a previous bundle is moved aside first and removed after."""
+    if not out.exists():
+        os.rename(tmp, out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    os.rename(out, old / "bundle")
+    try:
+        os.rename(tmp, out)
+    except OSError:
+        os.rename(old / "bundle", out)
+        shutil.rmtree(old, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_bundle(out: Path, models, ratings, movies, params, data_dir, search, dense_model, similar_shrinkage,
+                  with_metrics) -> dict:
+    from ..datasets.integrity import sha256_file
+    from ..splits import make_split
+
     everything = make_split("all", ratings, ratings.iloc[:0])
     manifest = {"format": FORMAT, "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                 "data": {**data_checksums(ratings, movies), "files": file_checksums(data_dir)},
@@ -279,7 +356,6 @@ def write_artifacts(out_dir, models=("ease_r", "torch_cf"), data_dir=None, param
                                     "n_users": int(everything.n_users), "n_items": int(everything.n_items),
                                     "seconds": round(time.perf_counter() - t0, 2)}
         log.info("artifacts: %s written in %.1f s", name, time.perf_counter() - t0)
-    write_json(out / MANIFEST, manifest)  # the models are usable even if an index below fails
     sd = out / "search"
     sd.mkdir(parents=True, exist_ok=True)
     similar_items(everything, similar_shrinkage).save(sd / "similar.npz")
@@ -296,28 +372,30 @@ def write_artifacts(out_dir, models=("ease_r", "torch_cf"), data_dir=None, param
         fname = "dense_" + ds.name.split(":", 1)[1] + ".npy"
         save_npy(sd / fname, ds.doc_embeddings)
         manifest["search"]["dense"] = {"file": f"search/{fname}", "model_name": dense_model}
-    write_json(out / MANIFEST, manifest)  # rewritten last: a manifest only names files that exist
+    manifest["files"] = file_entries(out, sha256_file)
+    write_json(out / MANIFEST, manifest)  # written last: it names only files that exist, as they are
     return manifest
 
 
-# --- reading -----------------------------------------------------------------------------------
-def read_manifest(directory) -> dict | None:
-    """The manifest in ``directory``, or ``None`` (with a log line) when there is none or it is unreadable."""
-    if directory is None:
-        return None
-    p = Path(directory) / MANIFEST
-    if not p.is_file():
-        log.info("no artifacts at %s (make artifacts writes them)", Path(directory))
-        return None
-    try:
-        m = json.loads(p.read_text())
-    except (OSError, ValueError) as exc:
-        log.warning("ignoring unreadable %s: %s", p, exc)
-        return None
-    if not isinstance(m, dict) or m.get("format") != FORMAT:
-        log.warning("ignoring %s: format %r, this service reads format %d", p, m.get("format") if isinstance(m, dict) else None, FORMAT)
-        return None
-    return m
+def _verify_written(out: Path, manifest: dict, ratings, movies) -> None:
+    """The new bundle read back as the service reads it: manifest, every top-N table, the indexes."""
+    from ..splits import make_split
+
+    b = Bundle.open(out)
+    everything = make_split("all", ratings, ratings.iloc[:0])
+    catalogue = movies[COL_ITEM].to_numpy(np.int64)
+    for entry in b.manifest["models"].values():
+        rel = entry["files"]["topn"]
+        z = b.arrays(rel, ("users", "items", "scores"))
+        check_top(out / rel, z["users"], z["items"], z["scores"], everything.users, catalogue,
+                  min(TOP_N, everything.n_items))
+    sim = b.manifest["search"]["similar"]
+    z = b.arrays(sim["file"], ("users", "items", "scores"))
+    check_top(out / sim["file"], z["users"], z["items"], z["scores"], everything.items, catalogue, 1, "movie")
+    if "tfidf" in b.manifest["search"]:
+        load_tfidf(b, b.manifest["search"]["tfidf"]["dir"], movies)
+    if manifest["files"] != b.manifest["files"]:
+        raise ArtifactError(f"{out / MANIFEST} does not read back as written")
 
 
 def mismatch(manifest: dict, checksums: dict) -> str | None:

@@ -2,8 +2,11 @@
 
 Built at start-up from the data directory and, when given, an artifacts directory
 (:mod:`.artifacts`; ``make artifacts``): each model in ``config.models`` is loaded from its
-artifact when the manifest's data checksums match the data served, and fitted on all ratings
-otherwise — the log says which, and ``/health`` shows it. Nothing pickled is loaded.
+artifact when the manifest's data checksums match the data served and the artifact passes
+:mod:`.bundle`'s checks (contained, size and SHA-256 as listed, arrays fit for the data), and
+fitted on all ratings otherwise — one WARNING says why, and ``/health`` shows the source. With
+``require_artifacts`` any such problem is an :class:`~.bundle.ArtifactError` instead. Nothing
+pickled is loaded, nothing outside the folder is read.
 
 Answers are lookups where that is cheap: every known user's top-N per loaded model, and every
 rated movie's top-N rating-cosine neighbours, are arrays in memory; only prompt search (TF-IDF
@@ -25,6 +28,7 @@ from ..config import param, validate_config
 from ..constants import COL_ITEM, COL_RATING, COL_TITLE, COL_USER
 from ..errors import NotFoundError, RecutilsError
 from . import artifacts as art
+from .bundle import ArtifactError, Bundle, check_embeddings, check_top
 
 log = logging.getLogger("recutils.serving")
 
@@ -70,6 +74,8 @@ class ServiceConfig:
     title_workers: int = param(-1, check=lambda v: v == -1 or v >= 1, expect="-1 or a whole number ≥ 1")
     #: the folder written by ``make artifacts`` (None: fit everything at start-up)
     artifacts: str | None = None
+    #: every model and index must load from ``artifacts``: any problem stops start-up (ArtifactError)
+    require_artifacts: bool = False
 
     @property
     def default_model(self) -> str:
@@ -103,19 +109,21 @@ class RecService:
     """User recommendations and title-or-prompt search over MovieLens + TMDB."""
 
     def __init__(self, config: ServiceConfig | None = None, data_dir=None, ratings: pd.DataFrame | None = None,
-                 movies: pd.DataFrame | None = None):
+                 movies: pd.DataFrame | None = None, policy=None):
         from ..datasets import load_ratings, movie_table
         from ..search import TitleIndex
         from ..splits import make_split
 
         self.config = validate_config(config or ServiceConfig(), "service config")
         t0 = time.perf_counter()
-        ratings = load_ratings(data_dir) if ratings is None else ratings
+        ratings = load_ratings(data_dir, policy=policy) if ratings is None else ratings
         self.movies = (movie_table(data_dir) if movies is None else movies).reset_index(drop=True)
         self.split = make_split("all", ratings, ratings.iloc[:0])
         self.checksums = art.data_checksums(ratings, self.movies)
         self.artifacts_dir = Path(self.config.artifacts) if self.config.artifacts else None
-        self.manifest = self._manifest()
+        self._catalogue = self.movies[COL_ITEM].to_numpy(np.int64)
+        self.bundle = self._bundle()
+        self.manifest = self.bundle.manifest if self.bundle else None
         self.models: dict[str, ServedModel] = {}
         for name in self.config.loaded_models:
             self.models[name] = self._load_model(name)
@@ -138,49 +146,87 @@ class RecService:
                  self.searcher.name)
 
     # --- start-up ----------------------------------------------------------------------
-    def _manifest(self) -> dict | None:
-        m = art.read_manifest(self.artifacts_dir)
-        if m is None:
-            return None
-        why = art.mismatch(m, self.checksums)
-        if why:
-            log.warning("artifacts in %s do not match the data served (%s): fitting at start-up instead; "
-                        "`make artifacts` rewrites them", self.artifacts_dir, why)
-            return None
-        log.info("artifacts in %s (created %s) match the data", self.artifacts_dir, m.get("created_at"))
-        return m
+    def _problem(self, msg: str, then: str) -> None:
+        """An unusable artifact: one WARNING and ``then`` (a fit), or, when required, an error."""
+        if self.config.require_artifacts:
+            raise ArtifactError(f"{msg} (--require-artifacts)")
+        log.warning("%s: %s instead", msg, then)
 
-    def _artifact(self, rel: str | None) -> Path | None:
-        if self.manifest is None or not rel:
+    def _bundle(self) -> Bundle | None:
+        d = self.artifacts_dir
+        if d is None:
+            if self.config.require_artifacts:
+                raise ArtifactError("--require-artifacts needs an --artifacts folder")
             return None
-        p = self.artifacts_dir / rel
-        return p if p.exists() else None
+        try:
+            b = Bundle.open(d)
+        except ArtifactError as exc:
+            self._problem(str(exc), "fitting everything at start-up")
+            return None
+        if b is None:
+            if self.config.require_artifacts:
+                raise ArtifactError(f"no artifacts at {d} (`python -m recutils.serving artifacts --out {d}` writes "
+                                    "them) (--require-artifacts)")
+            log.info("no artifacts at %s (make artifacts writes them)", d)
+            return None
+        why = art.mismatch(b.manifest, self.checksums)
+        if why:
+            self._problem(f"artifacts in {d} do not match the data served ({why})",
+                          "fitting at start-up (`make artifacts` rewrites them)")
+            return None
+        log.info("artifacts in %s (created %s) match the data", d, b.manifest.get("created_at"))
+        return b
+
+    def _check_top(self, where, z: dict, rows, row_name: str = "user", min_cols: int | None = None) -> art.TopN:
+        check_top(where, z["users"], z["items"], z["scores"], rows, self._catalogue,
+                  self.config.max_k if min_cols is None else min_cols, row_name)
+        return art.TopN(z["users"].astype(np.int64), z["items"].astype(np.int64), z["scores"])
+
+    def _from_bundle(self, name: str, entry: dict) -> tuple[art.TopN, str]:
+        """The model's top-N table from its verified artifact: ``topn``, else torch_cf's weights."""
+        files = entry["files"]
+        if "topn" in files:
+            try:
+                z = self.bundle.arrays(files["topn"], ("users", "items", "scores"))
+                return self._check_top(self.bundle.root / files["topn"], z, self.split.users), files["topn"]
+            except ArtifactError as exc:
+                if "weights" not in files:
+                    raise
+                self._problem(f"{name}: {exc}", "trying its weights")
+        if "weights" in files and "config" in files:
+            from ..models import get_model_class
+
+            w, c = self.bundle.path(files["weights"]), self.bundle.path(files["config"])
+            if w.suffix != ".safetensors" or w.parent != c.parent or c.name != "config.json":
+                raise ArtifactError(f"{self.bundle.root / files['weights']}: not a saved model folder's weights")
+            try:
+                model = get_model_class(name).load(w.parent)
+                top = art.top_n(model)
+            except Exception as exc:  # an altered file: torch / safetensors / json fail in many ways
+                raise ArtifactError(f"{self.bundle.root / files['weights']}: cannot load it "
+                                    f"({type(exc).__name__}: {' '.join(str(exc).split())[:160]})") from None
+            where = self.bundle.root / files["weights"]
+            self._check_top(where, {"users": top.users, "items": top.items, "scores": top.scores}, self.split.users)
+            return top, files["weights"]
+        raise ArtifactError(f"{name}: {art.MANIFEST} names no topn or weights file for it")
 
     def _load_model(self, name: str) -> ServedModel:
         entry = (self.manifest or {}).get("models", {}).get(name)
         t0 = time.perf_counter()
         if entry:
-            meta = dict(metrics=entry.get("metrics"), config=entry.get("config", {}),
-                        created_at=self.manifest.get("created_at"))
-            p = self._artifact(entry.get("files", {}).get("topn"))
-            if p is not None:
-                top = art.TopN.load(p)
-                if np.array_equal(top.users, self.split.users) and top.items.shape[1] >= self.config.max_k:
-                    log.info("%s: loaded %s (%.2f s)", name, p, time.perf_counter() - t0)
-                    return ServedModel(name, top, f"artifact {p}", **meta)
-                log.warning("%s: %s does not cover this service's users / max_k; refitting", name, p)
-            w = self._artifact(entry.get("files", {}).get("weights"))
-            if w is not None and w.suffix == ".safetensors":
-                from ..models import get_model_class
-
-                model = get_model_class(name).load(w.parent)
-                if np.array_equal(model.split_.users, self.split.users):
-                    top = art.top_n(model)
-                    log.info("%s: loaded weights %s and ranked every user (%.1f s)", name, w, time.perf_counter() - t0)
-                    return ServedModel(name, top, f"artifact {w}", **meta)
-        where = self.artifacts_dir if self.artifacts_dir else "(no --artifacts folder)"
-        log.warning("%s: no usable artifact in %s: fitting it on all ratings now (`make artifacts` saves this)",
-                    name, where)
+            try:
+                top, rel = self._from_bundle(name, entry)
+                log.info("%s: loaded %s (%.2f s)", name, self.bundle.root / rel, time.perf_counter() - t0)
+                return ServedModel(name, top, f"artifact {rel}", entry.get("metrics"), entry.get("config") or {},
+                                   self.manifest.get("created_at"))
+            except ArtifactError as exc:
+                self._problem(f"{name}: {exc}", "fitting it on all ratings")
+        elif self.bundle is not None and self.config.require_artifacts:
+            raise ArtifactError(f"{name}: not in the artifacts at {self.artifacts_dir} (--require-artifacts)")
+        else:
+            where = self.artifacts_dir if self.artifacts_dir else "(no --artifacts folder)"
+            log.warning("%s: no usable artifact in %s: fitting it on all ratings now (`make artifacts` saves this)",
+                        name, where)
         model = art.build_model(name, self.movies).fit(self.split)
         top = art.top_n(model)
         log.info("%s: fitted and ranked every user in %.1f s", name, time.perf_counter() - t0)
@@ -199,15 +245,33 @@ class RecService:
         items, vals = r[COL_ITEM].to_numpy(np.int64), r[COL_RATING].to_numpy(np.float64)
         return {int(u[s]): (items[s:e], vals[s:e]) for s, e in zip(starts, ends)}
 
+    def _index(self, what: str, entry, load, then: str):
+        """``load(entry)`` for one search index in the bundle; a problem: a WARNING and None."""
+        if not entry:
+            if self.bundle is not None and self.config.require_artifacts:
+                raise ArtifactError(f"{what}: not in the artifacts at {self.artifacts_dir} (--require-artifacts)")
+            return None
+        try:
+            return load(entry)
+        except ArtifactError as exc:
+            self._problem(f"{what}: {exc}", then)
+            return None
+
     def _similar(self) -> tuple[art.TopN | None, str]:
         """Every rated movie's neighbours from the artifact; without one, each request computes
         its movie's column (a few ms) instead of start-up computing all 9.7k (seconds)."""
-        sim = (self.manifest or {}).get("search", {}).get("similar") or {}
-        p = self._artifact(sim.get("file"))
-        if p is not None and sim.get("shrinkage") == self.config.similar_shrinkage:
-            top = art.TopN.load(p)
-            if np.array_equal(top.users, self.split.items):
-                return top, f"artifact {p}"
+        def load(sim):
+            if sim["shrinkage"] != self.config.similar_shrinkage:
+                raise ArtifactError(f"{self.bundle.root / sim['file']}: made with shrinkage {sim['shrinkage']}, "
+                                    f"this service uses {self.config.similar_shrinkage}")
+            z = self.bundle.arrays(sim["file"], ("users", "items", "scores"))
+            cols = min(self.config.max_k, max(self.split.n_items - 1, 1))
+            return self._check_top(self.bundle.root / sim["file"], z, self.split.items, "movie", cols)
+
+        sim = (self.manifest or {}).get("search", {}).get("similar")
+        top = self._index("similar movies", sim, load, "computing each movie's neighbours per request")
+        if top is not None:
+            return top, f"artifact {sim['file']}"
         from ..similarity import unit_columns
 
         self._Xn = unit_columns(self.split.train_ratings)
@@ -226,22 +290,30 @@ class RecService:
         sources = []
         tfidf = dense = None
         if kind in ("tfidf", "fusion"):
-            p = self._artifact((search.get("tfidf") or {}).get("dir"))
-            if p is not None:
-                tfidf = art.load_tfidf(p, self.movies)
-                sources.append(f"tfidf: artifact {p}")
+            entry = search.get("tfidf")
+            tfidf = self._index("TF-IDF index", entry, lambda e: art.load_tfidf(self.bundle, e["dir"], self.movies),
+                                "building it at start-up")
+            if tfidf is not None:
+                sources.append(f"tfidf: artifact {entry['dir']}")
             else:
                 tfidf = TfidfSearch.from_movies(self.movies)
                 tfidf.doc_matrix = art.fast_docs(tfidf.doc_matrix)
                 sources.append("tfidf: built at start-up")
         if kind in ("dense", "fusion"):
-            d = search.get("dense") or {}
-            p = self._artifact(d.get("file"))
             cfg = DenseConfig(self.config.dense_model)
-            if p is not None and d.get("model_name") == self.config.dense_model:
-                emb = np.load(p, allow_pickle=False)
-                dense = DenseSearch(emb, self.movies[COL_ITEM].to_numpy(), self.movies[COL_TITLE].to_numpy(), cfg)
-                sources.append(f"dense: artifact {p}")
+
+            def load(d):
+                if d["model_name"] != self.config.dense_model:
+                    raise ArtifactError(f"{self.bundle.root / d['file']}: embeddings of {d['model_name']!r}, "
+                                        f"this service uses {self.config.dense_model!r}")
+                emb = self.bundle.array(d["file"])
+                check_embeddings(self.bundle.root / d["file"], emb, len(self.movies))
+                return DenseSearch(emb, self.movies[COL_ITEM].to_numpy(), self.movies[COL_TITLE].to_numpy(), cfg)
+
+            entry = search.get("dense")
+            dense = self._index("dense index", entry, load, "using the embedding cache")
+            if dense is not None:
+                sources.append(f"dense: artifact {entry['file']}")
             else:
                 dense = DenseSearch.from_movies(self.movies, cfg)
                 sources.append("dense: embedding cache")
@@ -284,10 +356,12 @@ class RecService:
 
     # --- endpoints' logic --------------------------------------------------------------
     def info(self) -> dict:
-        return {"status": "ok", "config": {**asdict(self.config), "model": self.config.default_model},
+        config = {**asdict(self.config), "model": self.config.default_model,
+                  "artifacts": self.artifacts_dir.name if self.artifacts_dir else None}  # no absolute paths
+        return {"status": "ok", "config": config,
                 "default_model": self.config.default_model,
                 "models": {n: m.summary() for n, m in self.models.items()},
-                "artifacts": {"dir": str(self.artifacts_dir) if self.artifacts_dir else None,
+                "artifacts": {"dir": self.artifacts_dir.name if self.artifacts_dir else None,
                               "used": self.manifest is not None,
                               "created_at": (self.manifest or {}).get("created_at")},
                 "search": {"method": self.searcher.name, "source": self.search_source,

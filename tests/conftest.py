@@ -47,3 +47,7 @@ def toy_ratings() -> pd.DataFrame:
         for j, i in enumerate(items):
             rows.append((u, int(i), float(rng.integers(1, 6)), 1000 + 10 * u + j))
     return pd.DataFrame(rows, columns=["userId", "movieId", "rating", "timestamp"])
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "integration: runs on ml-latest-small (slower; the real data)")

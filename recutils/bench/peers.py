@@ -19,9 +19,10 @@ min over those runs, and an agreement check on the outputs:
   cornac's three dense float64 items × items matrices here). Agree: the item-item weights B,
   max |Δ| ≤ 1e-6 · max |B| (ours are float32).
 - ``eval``: P / R / NDCG@25 of one score matrix (implicit ALS's, seen items excluded) for the
-  evaluable users: ``evaluate_ranking`` vs cornac's ``ranking_eval`` (per-user loop) and vs ranx
-  (given each user's top-25 with scores, so its time is building its Run / Qrels and scoring
-  them: it does not rank). Agree: each metric to 1e-9; the three use the same definitions here
+  evaluable users: ``evaluate_ranking`` (ranks the scores, then the metrics) vs cornac's
+  ``ranking_eval`` (per-user loop, also from the scores); and, since ranx takes ranked lists, not
+  a score matrix, both given each user's top-25 with scores: ``ranking_metrics`` vs ranx
+  (building its Run / Qrels and scoring them). Agree: each metric to 1e-9; the three use the same definitions here
   (NDCG's ideal DCG over min(|R_u|, 25) relevant items).
 - ``als``: this project's ALS (implicit's engine) vs Spark MLlib's (``local[T]``, the session
   started before timing) with the same factors / iterations / alpha / regularisation number.
@@ -279,13 +280,22 @@ def job_eval(split, scores: _Scores, repeat: int) -> list[dict]:
         m = evaluate(qrels, run, [f"precision@{K_EVAL}", f"recall@{K_EVAL}", f"ndcg@{K_EVAL}"], make_comparable=True)
         return {"precision": m[f"precision@{K_EVAL}"], "recall": m[f"recall@{K_EVAL}"], "ndcg": m[f"ndcg@{K_EVAL}"]}
 
+    def ours_lists():  # ranx is handed the top-25: ours then only scores the same lists
+        from ..evaluation.metrics import ranking_metrics
+
+        per = ranking_metrics(top, R, K_EVAL)
+        return {m: float(np.nanmean(per[m])) for m in ("precision", "recall", "ndcg")}
+
     peer_ranx()  # ranx's numba compilation is not timed
     rows = []
-    for name, peer in (("cornac ranking_eval", peer_cornac), ("ranx evaluate (given the top-25)", peer_ranx)):
-        r = interleaved(ours, peer, repeat)
+    for name, mine, peer in (("cornac ranking_eval", ours, peer_cornac),
+                             ("ranx evaluate", ours_lists, peer_ranx)):
+        r = interleaved(mine, peer, repeat)
         a, b = r.pop("_ours"), r.pop("_peer")
         d = {m: abs(a[m] - b[m]) for m in ("precision", "recall", "ndcg")}
-        r.update(job="eval", ours=f"evaluate_ranking P/R/NDCG@{K_EVAL}, {len(users):,} users", peer=name,
+        what = (f"evaluate_ranking P/R/NDCG@{K_EVAL}, {len(users):,} users (from the scores)" if mine is ours else
+                f"ranking_metrics on the same top-{K_EVAL} lists, {len(users):,} users")
+        r.update(job="eval", ours=what, peer=name + ("" if mine is ours else f" (given the top-{K_EVAL} lists)"),
                  agree=bool(max(d.values()) <= 1e-9),
                  check="max |Δ| " + ", ".join(f"{m} {v:.1e}" for m, v in d.items())
                        + f" (ours: P {a['precision']:.4f}, NDCG {a['ndcg']:.4f})")

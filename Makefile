@@ -22,7 +22,7 @@ export TOKENIZERS_PARALLELISM := false
 export HF_HUB_DISABLE_TELEMETRY := 1
 export MPLBACKEND := Agg
 
-.PHONY: help venv data verify test unit integration lint lab clean bench bench-scale serve reproduce golden nbval check-sync test-portable artifacts bench-serve audit test-gpu
+.PHONY: help venv data verify test unit integration lint lab clean bench bench-scale serve reproduce golden nbval check-sync test-portable artifacts bench-serve audit test-gpu bench-peers
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -90,6 +90,9 @@ bench: $(STAMP)  ## speed benchmarks (ratios against in-process baselines; not a
 
 bench-scale: $(STAMP)  ## synthetic 1M / 10M / 32M ratings: fit, evaluate time and peak memory per model (SIZES="1M,10M" for fewer; not a test)
 	$(PY) -m recutils.bench_scale $(if $(SIZES),--sizes $(SIZES)) --out reports/bench_scale.json
+
+bench-peers: $(STAMP)  ## this project vs implicit / cornac / ranx / Spark on the same data, ratio = ours ÷ peer (SIZES="small,1M,10M,32M"; not a test)
+	$(PY) -m recutils.bench.peers $(if $(SIZES),--sizes $(SIZES)) --out reports/bench_peers.json
 
 
 # the service's trained models, prompt index and embeddings (open formats + manifest.json)

@@ -16,7 +16,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from .errors import RecutilsError
-from .evaluation.metrics import top_k
 
 KINDS = ("cosine", "pearson")
 
@@ -58,33 +57,91 @@ def item_cosine(X: sp.csr_matrix, B: sp.csr_matrix, n_neighbors: int, shrinkage:
     each column pruned to its ``n_neighbors`` largest entries (0 keeps all). Pairs with fewer
     than ``min_support`` co-interactions get 0 (1 keeps all).
 
-    Computed in dense column blocks (items × ``block``): a block product, the shrinkage and a
-    :func:`~recutils.evaluation.metrics.top_k` per block (ties by item index, the same on every
-    CPU), so memory stays O(n_items · block)."""
+    Ties at the ``n_neighbors``-th place go to the lower item index (the same on every CPU), and
+    zeros are never stored. With ``n_neighbors`` set and ``B`` the pattern of ``X`` (ItemKNN,
+    ItemCF), the lists are built sparsely, one item at a time in compiled code
+    (:mod:`recutils.similarity_kernels`, all cores); otherwise in sparse column blocks of
+    ``block`` items. Both give the numbers of the dense items × ``block`` computation this
+    replaced, bit for bit (``tests/test_item_knn_sparse.py``)."""
     Xn = unit_columns(X)
     n = Xn.shape[1]
-    XnT = Xn.T.tocsr()
     Bc = sp.csc_matrix(B, dtype=np.float64)
+    k = int(n_neighbors) if n_neighbors and n_neighbors < n else 0
+    if k and _same_pattern(Xn, Bc):
+        return _item_cosine_kernel(Xn, k, float(shrinkage), int(min_support))
+    return _item_cosine_blocks(Xn, Bc, k, float(shrinkage), int(min_support), block)
+
+
+def _same_pattern(Xn: sp.csc_matrix, Bc: sp.csc_matrix) -> bool:
+    """Whether the stored non-zeros of ``Xn`` are exactly those of ``Bc`` (then the co-counts
+    are counted on ``Xn``'s pattern)."""
+    if Xn.shape != Bc.shape or Xn.nnz != np.count_nonzero(Bc.data):
+        return False
+    a = Xn.copy()
+    a.eliminate_zeros()
+    a.data[:] = 1.0
+    b = Bc.copy()
+    b.eliminate_zeros()
+    b.data[:] = 1.0
+    return a.nnz == Xn.nnz and (a != b).nnz == 0
+
+
+def _item_cosine_kernel(Xn: sp.csc_matrix, k: int, shrinkage: float, min_support: int) -> sp.csr_matrix:
+    from .similarity_kernels import knn
+
+    n = Xn.shape[1]
+    R = Xn.tocsr()  # the rows' order does not matter: each (user, item) pair is added once
+    import numba
+
+    chunks = max(1, min(n, 8 * numba.get_num_threads()))
+    # c / (c + shrinkage) for every co-count c, computed as the dense path computes it
+    co = np.arange(int(np.diff(Xn.indptr).max(initial=0)) + 1, dtype=np.float64)
+    factor = co / (co + shrinkage) if shrinkage > 0 else np.zeros(0)
+    vals, items, lens = knn(Xn.indptr.astype(np.int64), Xn.indices.astype(np.int64), Xn.data,
+                            R.indptr.astype(np.int64), R.indices.astype(np.int64), R.data,
+                            n, k, factor, int(min_support), chunks)
+    keep = np.arange(k)[None, :] < lens[:, None]
+    cols = np.broadcast_to(np.arange(n)[:, None], keep.shape)[keep]
+    return sp.csr_matrix((vals[keep], (items[keep], cols)), shape=(n, n))
+
+
+def _item_cosine_blocks(Xn: sp.csc_matrix, Bc: sp.csc_matrix, k: int, shrinkage: float, min_support: int,
+                        block: int) -> sp.csr_matrix:
+    """The general path: sparse ``n_items × block`` products (the same products, so the same
+    sums, as the dense path), shrinkage on their stored entries, each column's top ``k``
+    (0: all) by value then item index, negatives only after every zero of the column."""
+    n = Xn.shape[1]
+    XnT = Xn.T.tocsr()
     BT = Bc.T.tocsr()
     rows, cols, vals = [], [], []
     for s in range(0, n, block):
         e = min(n, s + block)
-        S = cosine_to(Xn, XnT, Bc, BT, slice(s, e), shrinkage, min_support)  # n × (e − s)
-        S[np.arange(s, e), np.arange(e - s)] = 0.0
-        if n_neighbors and n_neighbors < n:
-            # each column's largest entries, ties by lower item index (not argpartition's CPU-dependent pick)
-            top = top_k(S.T, n_neighbors).T
-            v = np.take_along_axis(S, top, axis=0)
-            r, c = top.ravel(), np.broadcast_to(np.arange(s, e), top.shape).ravel()
-            v = v.ravel()
-        else:
-            r, c = np.nonzero(S)
-            v = S[r, c]
-            c = c + s
-        keep = v != 0
-        rows.append(r[keep])
-        cols.append(c[keep])
-        vals.append(v[keep])
+        S = (XnT @ Xn[:, s:e]).tocsc()
+        if shrinkage > 0 or min_support > 1:
+            co = (BT @ Bc[:, s:e]).tocsc()
+            if shrinkage > 0:
+                f = co.copy()
+                f.data = co.data / (co.data + shrinkage)
+                S = S.multiply(f).tocsc()
+            if min_support > 1:
+                S = S.multiply((co >= min_support).astype(np.float64)).tocsc()
+        S = S.tocoo()
+        r, c, v = S.row.astype(np.int64), S.col.astype(np.int64), S.data
+        keep = (r != c + s) & (v != 0)
+        r, c, v = r[keep], c[keep], v[keep]
+        if k:
+            order = np.lexsort((r, -v, c))  # by column, then value desc, then item index
+            r, c, v = r[order], c[order], v[order]
+            counts = np.bincount(c, minlength=e - s)
+            starts = np.r_[0, np.cumsum(counts)[:-1]]
+            rank = np.arange(len(c)) - starts[c]
+            zeros = n - counts  # the diagonal and every pair without a stored similarity
+            rank = np.where(v < 0, rank + zeros[c], rank)
+            keep = rank < k
+            r, c, v = r[keep], c[keep], v[keep]
+        rows.append(r)
+        cols.append(c + s)
+        vals.append(v)
     return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
 
 

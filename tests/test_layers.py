@@ -3,11 +3,11 @@
     constants, errors, io, config, torch_threads, progress, provenance   (0: no recutils imports but each other)
     datasets                                  (1)
     splits                                    (2)
-    evaluation, similarity, embeddings        (3: top-k, metrics, item similarity; encoders)
+    evaluation, similarity, similarity_kernels, embeddings   (3: top-k, metrics, item similarity; encoders)
     models                                    (4)
     search                                    (5)
     experiments                               (6)
-    evaluate, tuning, benchmarks, serving, notebooks, regression, bench_scale, cli   (7: CLIs, service, runner)
+    evaluate, tuning, benchmarks, serving, notebooks, regression, bench_scale, bench, cli   (7: CLIs, service, runner)
 
 Every ``import`` / ``from … import`` anywhere in a module counts, inside functions too (an
 import hidden in a function is still a dependency). A new top-level module or package must
@@ -27,11 +27,11 @@ LAYERS = [
     {"constants", "errors", "io", "config", "torch_threads", "progress", "provenance"},
     {"datasets"},
     {"splits"},
-    {"evaluation", "similarity", "embeddings"},
+    {"evaluation", "similarity", "similarity_kernels", "embeddings"},
     {"models"},
     {"search"},
     {"experiments"},
-    {"evaluate", "tuning", "benchmarks", "serving", "notebooks", "regression", "bench_scale", "cli"},
+    {"evaluate", "tuning", "benchmarks", "serving", "notebooks", "regression", "bench_scale", "bench", "cli"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 

@@ -1,11 +1,12 @@
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from recutils.errors import ConfigError, NotFoundError, RecutilsError
 from recutils.models import available, create
 from recutils.models.baselines import EASE, ItemKNN, MostPop
-from recutils.splits import study_split
+from recutils.splits import make_split, study_split
 
 
 @pytest.fixture
@@ -116,3 +117,41 @@ def test_models_reading_the_movie_table_get_it_and_never_load_it_in_fit(toy_spli
     table = pd.DataFrame({"movieId": toy_split.items, "vote_count": np.arange(toy_split.n_items, dtype=float)})
     m = create("metadata_pop", item_table=table).fit(toy_split)
     assert m.rank([0], k=1).shape == (1, 1)
+
+
+def _dense_rank(model, users, k, exclude_seen=True, candidates=None, dtype=np.float64):
+    """Recommender.rank's dense path (masked users × items scores + top_k): MostPop's oracle."""
+    from recutils.models.base import Recommender
+
+    return Recommender.rank(model, users, k, exclude_seen, candidates, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_mostpop_rank_without_a_dense_block_gives_the_dense_lists(dtype):
+    # equal counts everywhere (ties by item index), users who saw most of the catalogue (fewer
+    # than k items left: the -inf tail), candidate masks, k beyond the catalogue
+    rng = np.random.default_rng(0)
+    n_users, n_items = 40, 30
+    rows = []
+    for u in range(n_users):
+        n_seen = 28 if u % 7 == 0 else int(rng.integers(1, 12))
+        for i in rng.choice(n_items, size=n_seen, replace=False, p=np.r_[np.full(10, 0.06), np.full(20, 0.02)]):
+            rows.append((u + 1, int(i) + 100, 4.0, u))
+    df = pd.DataFrame(rows, columns=["userId", "movieId", "rating", "timestamp"])
+    split = make_split("toy", df, df.iloc[:0])
+    m = MostPop().fit(split)
+    assert len(np.unique(m.popularity_)) < n_items  # ties exist
+    users = np.arange(split.n_users)
+    cand = rng.random(split.n_items) < 0.7
+    for k in (1, 5, 25, 40):
+        for excl in (True, False):
+            for c in (None, cand):
+                np.testing.assert_array_equal(m.rank(users, k, excl, c, dtype), _dense_rank(m, users, k, excl, c, dtype))
+
+
+@pytest.mark.integration
+def test_mostpop_rank_matches_the_dense_path_on_ml_latest_small(study):
+    m = MostPop().fit(study.without_test())
+    users = np.arange(study.n_users)
+    for dtype in (np.float64, np.float32):
+        np.testing.assert_array_equal(m.rank(users, 25, dtype=dtype), _dense_rank(m, users, 25, dtype=dtype))

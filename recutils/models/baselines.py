@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..constants import K
 from ..similarity import item_cosine
 from .base import Recommender
 from .registry import register
@@ -30,6 +31,45 @@ class MostPop(Recommender):
     def score(self, user_indices):
         self._check_fitted()
         return np.broadcast_to(self.popularity_, (len(np.atleast_1d(user_indices)), len(self.popularity_)))
+
+    def rank(self, user_indices, k=K, exclude_seen=True, candidates=None, dtype=np.float64):
+        """The same lists as ``Recommender.rank`` without a users × items block: one score for
+        everyone, so each user's top-``k`` is the global ranking (count as ``dtype``, ties by
+        item index) minus the items the user cannot get. Only the first ``k`` + (most seen items
+        in the batch) places are looked at; a user left with fewer than ``k`` items is ranked by
+        the dense path (its ``-inf`` tail, in index order)."""
+        self._check_fitted()
+        users = np.atleast_1d(np.asarray(user_indices, dtype=np.int64))
+        n = len(self.popularity_)
+        k = min(int(k), n)
+        if k <= 0 or not len(users):
+            return np.zeros((len(users), max(k, 0)), dtype=np.int64)
+        pop = self.popularity_.astype(dtype)
+        order = np.lexsort((np.arange(n), -pop))  # count desc, then item index
+        if candidates is not None:
+            order = order[np.asarray(candidates, bool)[order]]
+        if exclude_seen:
+            seen = self.split_.train_binary[users]
+            depth = min(len(order), k + int(np.diff(seen.indptr).max(initial=0)))
+        else:
+            seen = None
+            depth = min(len(order), k)
+        head = order[:depth]
+        blocked = np.zeros((len(users), depth), dtype=bool)  # users × depth, not users × items
+        if seen is not None:
+            place = np.full(n, depth, dtype=np.int64)
+            place[head] = np.arange(depth)
+            rows = np.repeat(np.arange(len(users)), np.diff(seen.indptr))
+            p = place[seen.indices]
+            hit = p < depth
+            blocked[rows[hit], p[hit]] = True
+        # first k unblocked places per row, in ranking order
+        pos = np.argsort(blocked, axis=1, kind="stable")[:, :k]
+        out = head[pos] if depth >= k else np.zeros((len(users), k), dtype=np.int64)
+        short = np.flatnonzero((~blocked).sum(axis=1) < k) if depth >= k else np.arange(len(users))
+        if len(short):
+            out[short] = super().rank(users[short], k, exclude_seen, candidates, dtype)
+        return out
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import RecutilsError
 from .discovery import NOTEBOOKS_DIR, REPORTS_DIR, ROOT, Notebook, _abs, _rel, discover, find
 from .execution import run
-from .inputs import fingerprint, read_record, rerun_reason, since, write_record
+from .inputs import INPUTS_FILE, fingerprint, read_record, rerun_reason, since, write_record
 from .live import Display
 from .params import load_params
 from .timings import STAGE_SECONDS, load_average, machine, machine_line, read_timings, timing_rows
@@ -194,6 +194,7 @@ def reproduce(level: str = "full", only: list[str] | None = None, keep_going: bo
         display = Display(prefix, stream, enabled=False if quiet else None)
         display.header(f"{prefix} ({level}) started {time.strftime('%H:%M:%S')} ...")
         t0, t0_wall = time.perf_counter(), time.time()
+        (out_dir / INPUTS_FILE).unlink(missing_ok=True)  # (run does too) no record until this run finished
         try:
             run(nb.name, level, root=root, display=display)
         except RecutilsError as exc:

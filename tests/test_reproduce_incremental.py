@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
 from test_notebooks_machinery import _write_project
 
@@ -95,7 +96,7 @@ def test_unchanged_second_run_skips_every_notebook_and_keeps_its_report(project)
     assert "from an earlier run" in readme  # its timings row
 
 
-def test_editing_one_source_or_params_file_reruns_only_that_notebook(project):
+def test_editing_one_source_ipynb_or_params_file_reruns_only_that_notebook(project):
     root, _ = project
     _reproduce(project)
     with open(root / "notebooks" / "02_b.py", "a") as fh:
@@ -107,6 +108,12 @@ def test_editing_one_source_or_params_file_reruns_only_that_notebook(project):
     ran, lines = _reproduce(project)
     assert ran == ["03_c"] and _why(lines, "03_c") == "re-running: params changed"
     assert _reproduce(project)[0] == []
+    ipynb = root / "notebooks" / "01_a.ipynb"  # edited on its own (the run's sync would take it over)
+    node = nbformat.read(ipynb, as_version=4)
+    node.cells[-1].source += "\nprint('edited in the .ipynb')"
+    nbformat.write(node, ipynb)
+    ran, lines = _reproduce(project)
+    assert ran == ["01_a"] and _why(lines, "01_a") == "re-running: ipynb changed"
 
 
 def test_recutils_data_or_library_change_reruns_all_and_says_why(project, monkeypatch):

@@ -19,7 +19,7 @@ Conventions (nothing is listed by hand):
   figures (PNG) into ``output_dir`` (default ``reports/NN_name``); the runner adds
   ``timings.json`` (seconds per notebook and per long ``recutils.progress`` task);
 - ``reproduce`` skips a notebook whose inputs did not change since its last finished run (its
-  ``.py``, its params file, the ``recutils`` package, the verified data checksums, the key
+  ``.py`` and ``.ipynb`` code cells, its params file, the ``recutils`` package, the verified data checksums, the key
   libraries' and Python's versions; recorded in ``<output_dir>/inputs.json``) and whose outputs
   are all in place: it keeps that run's report ("unchanged since <date>") and says why any other
   notebook runs; a run stopped part-way resumes at the first notebook that had not finished;

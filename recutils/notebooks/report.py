@@ -3,6 +3,8 @@
 Each notebook's section shows the headline tables of its ``metrics.json`` (``"table"`` and
 ``"tables"``, rendered with :meth:`pandas.DataFrame.to_markdown`) and links its figures; a last
 "Timings" section gives the seconds per notebook and per long stage (its ``timings.json``).
+A notebook whose recorded inputs and outputs still hold (:mod:`.inputs`) is not run again: its
+section is its last run's, with the status "unchanged since <date>".
 """
 
 from __future__ import annotations

@@ -19,11 +19,11 @@ Conventions (nothing is listed by hand):
   figures (PNG) into ``output_dir`` (default ``reports/NN_name``); the runner adds
   ``timings.json`` (seconds per notebook and per long ``recutils.progress`` task);
 - ``reproduce`` skips a notebook whose inputs did not change since its last finished run (its
-  ``.py`` and ``.ipynb`` code cells, its params file, the ``recutils`` package, the verified data checksums, the key
-  libraries' and Python's versions; recorded in ``<output_dir>/inputs.json``) and whose outputs
-  are all in place: it keeps that run's report ("unchanged since <date>") and says why any other
-  notebook runs; a run stopped part-way resumes at the first notebook that had not finished;
-  ``--force`` runs them all;
+  ``.py`` and ``.ipynb`` code cells, its params file, the ``recutils`` package, the verified
+  data checksums, the key libraries' and Python's versions; recorded in
+  ``<output_dir>/inputs.json``) and whose outputs are all in place: it keeps that run's report
+  ("unchanged since <date>") and says why any other notebook runs; a run stopped part-way
+  resumes at the first notebook that had not finished; ``--force`` runs them all;
 - ``run`` and ``reproduce`` show a live line (cell, section, running task with its ETA): rewritten
   in place on a terminal, a line per change (at most every 30 s) in a log; ``--quiet`` or
   ``RECUTILS_PROGRESS=0`` turns it off;

@@ -4,6 +4,7 @@ One concern per module, each importing only the ones listed before it:
 
 - :mod:`.discovery` -- :class:`Notebook`, :func:`discover`, :func:`find` (names and paths);
 - :mod:`.params` -- the ``parameters`` cell, ``params/NN_name.LEVEL.yaml``, type checks;
+- :mod:`.inputs` -- a run's inputs (source, params, recutils, data, libraries) in ``inputs.json``;
 - :mod:`.sync` -- code-cell comparison of ``.py`` / ``.ipynb`` / golden, orphans, ``jupytext --sync``;
 - :mod:`.live` -- the terminal's live line: the kernel's progress file, the current cell, :class:`Display`;
 - :mod:`.timings` -- ``timings.json`` (seconds per notebook and long stage), the machine, table rows;
@@ -34,6 +35,7 @@ from .params import (
     read_source,
     resolve_params,
 )
+from .inputs import INPUTS_FILE, fingerprint, read_record, rerun_reason, write_record
 from .sync import INJECTED_TAG, check_notebook, check_sync, code_cells, compare_code_cells, orphans, sync_pair
 from .live import Display, Watch, status_line
 from .timings import TIMINGS_FILE, read_timings, timing_rows
@@ -53,11 +55,12 @@ from .report import (
 from .cli import main
 
 __all__ = [
-    "_NOT_A_LITERAL", "GOLDEN_DIR", "INJECTED_TAG", "KERNEL", "LEVELS", "NOTEBOOKS_DIR", "PARAMETERS_TAG", "PARAMS_DIR",
-    "REPORTS_DIR", "REQUIRED_PARAMETERS", "ROOT", "TIMINGS_FILE", "Display", "Notebook", "NotebookFailed", "ReportEntry",
-    "Watch", "check_notebook", "check_param_types", "check_sync", "code_cells", "collect_entry", "compare_code_cells",
-    "declared_parameters", "discover", "execute", "find", "golden", "load_params", "main", "markdown_table",
-    "metrics_tables", "notebook_params", "orphans", "parameter_defaults", "parameter_names", "parameters_cell",
-    "read_source", "read_timings", "render_readme", "report_dir", "reproduce", "resolve_params", "run", "status_line",
-    "strip_volatile", "sync_pair", "timing_rows", "timings_text", "write_readme",
+    "_NOT_A_LITERAL", "GOLDEN_DIR", "INJECTED_TAG", "INPUTS_FILE", "KERNEL", "LEVELS", "NOTEBOOKS_DIR",
+    "PARAMETERS_TAG", "PARAMS_DIR", "REPORTS_DIR", "REQUIRED_PARAMETERS", "ROOT", "TIMINGS_FILE", "Display",
+    "Notebook", "NotebookFailed", "ReportEntry", "Watch", "check_notebook", "check_param_types", "check_sync",
+    "code_cells", "collect_entry", "compare_code_cells", "declared_parameters", "discover", "execute", "find",
+    "fingerprint", "golden", "load_params", "main", "markdown_table", "metrics_tables", "notebook_params", "orphans",
+    "parameter_defaults", "parameter_names", "parameters_cell", "read_record", "read_source", "read_timings",
+    "rerun_reason", "render_readme", "report_dir", "reproduce", "resolve_params", "run", "status_line",
+    "strip_volatile", "sync_pair", "timing_rows", "timings_text", "write_readme", "write_record",
 ]

@@ -2,7 +2,7 @@
 
     python -m recutils.notebooks list
     python -m recutils.notebooks run NAME [--params smoke|full] [--output-dir DIR] [--quiet]
-    python -m recutils.notebooks reproduce [--params full] [--only NN ...] [--keep-going] [--quiet]
+    python -m recutils.notebooks reproduce [--params full] [--only NN ...] [--keep-going] [--force] [--quiet]
     python -m recutils.notebooks golden [NAME ...]
     python -m recutils.notebooks check-sync
     python -m recutils.notebooks lab [--port N]
@@ -19,6 +19,12 @@ Conventions (nothing is listed by hand):
   root) into ``<output_dir>/NN_name.ipynb``; the notebook writes ``metrics.json`` and its
   figures (PNG) into ``output_dir`` (default ``reports/NN_name``); the runner adds
   ``timings.json`` (seconds per notebook and per long ``recutils.progress`` task);
+- ``reproduce`` skips a notebook whose inputs did not change since its last finished run (its
+  ``.py`` and ``.ipynb`` code cells, its params file, the ``recutils`` package, the verified
+  data checksums, the key libraries' and Python's versions; recorded in
+  ``<output_dir>/inputs.json``) and whose outputs are all in place: it keeps that run's report
+  ("unchanged since <date>") and says why any other notebook runs; a run stopped part-way
+  resumes at the first notebook that had not finished; ``--force`` runs them all;
 - ``run`` and ``reproduce`` show a live line (cell, section, running task with its ETA): rewritten
   in place on a terminal, a line per change (at most every 30 s) in a log; ``--quiet`` or
   ``RECUTILS_PROGRESS=0`` turns it off;
@@ -57,10 +63,13 @@ def main(argv=None) -> int:
                    help="smoke, full, or any params/NAME.LEVEL.yaml that exists (e.g. gpu for 05)")
     p.add_argument("--output-dir", default=None, help="default: the params file's output_dir, else reports/NAME")
     p.add_argument("--quiet", action="store_true", help="no live progress line (also: RECUTILS_PROGRESS=0)")
-    p = sub.add_parser("reproduce", help="execute every notebook in order and write reports/README.md")
+    p = sub.add_parser("reproduce", help="execute every notebook in order (skipping those whose inputs did not "
+                       "change) and write reports/README.md")
     p.add_argument("--params", default="full", choices=LEVELS)
     p.add_argument("--only", nargs="+", metavar="NN", help="only these notebooks (numbers or names)")
     p.add_argument("--keep-going", action="store_true", help="continue after a failing notebook")
+    p.add_argument("--force", action="store_true",
+                   help="run every notebook, even those whose inputs did not change since their last finished run")
     p.add_argument("--quiet", action="store_true", help="no live progress line (also: RECUTILS_PROGRESS=0)")
     p = sub.add_parser("golden", help="regenerate tests/golden/NAME.ipynb from the smoke params")
     p.add_argument("names", nargs="*", metavar="NAME", help="default: every notebook")
@@ -87,7 +96,7 @@ def main(argv=None) -> int:
             display.result(f"ok in {time.perf_counter() - t0:.1f} s -> {_rel(out)}")
             return 0
         if a.cmd == "reproduce":
-            return 1 if reproduce(a.params, a.only, a.keep_going, quiet=a.quiet) else 0
+            return 1 if reproduce(a.params, a.only, a.keep_going, quiet=a.quiet, force=a.force) else 0
         if a.cmd == "golden":
             names = a.names or [nb.name for nb in discover()]
             if not names:

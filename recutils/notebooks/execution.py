@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..errors import RecutilsError
 from .discovery import ROOT, Notebook, _abs, _rel, discover, find
+from .inputs import INPUTS_FILE
 from .live import Display, Watch
 from .params import notebook_params
 from .sync import _norm, sync_pair
@@ -107,10 +108,12 @@ def execute(nb: Notebook, params: dict, out_path: Path, root: Path = ROOT, displ
 def run(name: str, level: str = "full", output_dir: str | None = None, root: Path = ROOT,
         display: Display | None = None) -> Path:
     """Execute one notebook into ``<output_dir>/NAME.ipynb`` (progress on ``display``); returns that path.
-    A previous ``metrics.json`` in ``output_dir`` is removed first (no stale results)."""
+    A previous ``metrics.json`` and ``inputs.json`` in ``output_dir`` are removed first (no stale
+    results; no record of a finished run until :func:`~.report.reproduce` writes one after this)."""
     nb = find(name, discover(root))
     params = notebook_params(nb, level, output_dir)
     out_dir = _abs(params["output_dir"], root)
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / INPUTS_FILE).unlink(missing_ok=True)
     (out_dir / "metrics.json").unlink(missing_ok=True)
     return execute(nb, params, out_dir / f"{nb.name}.ipynb", root, display)

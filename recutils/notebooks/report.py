@@ -3,6 +3,8 @@
 Each notebook's section shows the headline tables of its ``metrics.json`` (``"table"`` and
 ``"tables"``, rendered with :meth:`pandas.DataFrame.to_markdown`) and links its figures; a last
 "Timings" section gives the seconds per notebook and per long stage (its ``timings.json``).
+A notebook whose recorded inputs and outputs still hold (:mod:`.inputs`) is not run again: its
+section is its last run's, with the status "unchanged since <date>".
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from ..errors import RecutilsError
 from .discovery import NOTEBOOKS_DIR, REPORTS_DIR, ROOT, Notebook, _abs, _rel, discover, find
 from .execution import run
+from .inputs import INPUTS_FILE, fingerprint, read_record, rerun_reason, since, write_record
 from .live import Display
 from .params import load_params
 from .timings import STAGE_SECONDS, load_average, machine, machine_line, read_timings, timing_rows
@@ -70,7 +73,7 @@ def metrics_tables(metrics: dict) -> list[tuple[str | None, list[dict]]]:
 @dataclass
 class ReportEntry:
     name: str
-    status: str  #: "ok", "FAILED", "not run", or "" (from an earlier run)
+    status: str  #: "ok", "FAILED", "not run", "unchanged since <date>", or "" (from an earlier run)
     metrics: dict | None
     figures: list[str]  #: PNG paths relative to reports/
     seconds: float | None = None
@@ -153,11 +156,27 @@ def write_readme(entries: list[ReportEntry], level: str, root: Path = ROOT, run:
     return path
 
 
+def _plan(nb: Notebook, level: str, root: Path, out_dir: Path, force: bool) -> tuple[str | None, dict | None, dict | None]:
+    """``(why it runs or None to skip, the inputs now, the last finished run's record)``."""
+    rec = read_record(out_dir)
+    try:
+        inputs = fingerprint(nb, level, root)
+    except (RecutilsError, OSError):  # the run reports what is wrong (e.g. a missing params file)
+        inputs = None
+    why = "--force" if force else rerun_reason(rec, inputs, out_dir)
+    return why, inputs, rec
+
+
 def reproduce(level: str = "full", only: list[str] | None = None, keep_going: bool = False,
-              root: Path = ROOT, stream=sys.stdout, quiet: bool = False) -> int:
+              root: Path = ROOT, stream=sys.stdout, quiet: bool = False, force: bool = False) -> int:
     """Run the notebooks in order (all, or ``only``), with a live progress line each (none when
     ``quiet`` or ``$RECUTILS_PROGRESS=0``), then print the timings and write ``reports/README.md``.
-    Stops at the first failure unless ``keep_going``. Returns the number of failed notebooks."""
+
+    A notebook whose inputs and outputs are those its last finished run recorded (:mod:`.inputs`)
+    is skipped ("unchanged since ...") unless ``force``; the line before a run says why it runs.
+    Each finished run records its inputs, so a run stopped part-way resumes at the first
+    notebook that had not finished. Stops at the first failure unless ``keep_going``.
+    Returns the number of failed notebooks."""
     notebooks = discover(root)
     if not notebooks:
         raise RecutilsError(f"no notebooks found under {NOTEBOOKS_DIR}/ (expected NN_name.py files)")
@@ -166,9 +185,18 @@ def reproduce(level: str = "full", only: list[str] | None = None, keep_going: bo
     failures = 0
     started, load_before, t_all = time.time(), load_average(), time.perf_counter()
     for i, nb in enumerate(todo, start=1):
-        display = Display(f"[{i}/{len(todo)}] {nb.name}", stream, enabled=False if quiet else None)
-        display.header(f"[{i}/{len(todo)}] {nb.name} ({level}) started {time.strftime('%H:%M:%S')} ...")
-        t0 = time.perf_counter()
+        prefix = f"[{i}/{len(todo)}] {nb.name}"
+        out_dir = _abs(report_dir(nb, level), root)
+        why, inputs, rec = _plan(nb, level, root, out_dir, force)
+        if why is None:
+            status[nb.name] = (f"unchanged since {since(rec)}", None)
+            print(f"{prefix}: unchanged since {since(rec)} (skipped)", file=stream, flush=True)
+            continue
+        print(f"{prefix}: {'re-running' if rec else 'running'}: {why}", file=stream, flush=True)
+        display = Display(prefix, stream, enabled=False if quiet else None)
+        display.header(f"{prefix} ({level}) started {time.strftime('%H:%M:%S')} ...")
+        t0, t0_wall = time.perf_counter(), time.time()
+        (out_dir / INPUTS_FILE).unlink(missing_ok=True)  # (run does too) no record until this run finished
         try:
             run(nb.name, level, root=root, display=display)
         except RecutilsError as exc:
@@ -186,6 +214,8 @@ def reproduce(level: str = "full", only: list[str] | None = None, keep_going: bo
                 break
             continue
         dt = time.perf_counter() - t0
+        if inputs is not None:  # the inputs as the run started: a change during the run re-runs it next time
+            write_record(out_dir, inputs, t0_wall)
         status[nb.name] = ("ok", dt)
         display.result(f"ok in {dt:.1f} s")
     info = {"machine": machine(), "load_before": load_before, "load_after": load_average(),

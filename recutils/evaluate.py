@@ -6,7 +6,9 @@
     python -m recutils.evaluate --model ease_r --seeds 42,7,123,2024,31337 --baseline ease
 
 Prints a table (or, with ``--format json``, one JSON object with at least ``precision``,
-``recall``, ``ndcg``, ``n_users``, ``fit_seconds``, ``eval_seconds``). Unknown models,
+``recall``, ``ndcg``, ``n_users``, ``fit_seconds``, ``eval_seconds`` and the beyond-accuracy
+metrics the notebooks show: ``mrr``, ``avg_popularity``, ``popularity_gini`` (exposure Gini),
+``novelty`` and ``ild_genre`` (genre diversity)). Unknown models,
 protocols or parameters give a clear error listing the valid names; a parameter value outside
 its allowed range (e.g. ``lambda_=-5``, ``nan``) is a one-line error too (exit status 2).
 
@@ -24,6 +26,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+
+import numpy as np
 
 from .constants import K
 from .errors import RecutilsError
@@ -54,9 +58,32 @@ def run(model: str, protocol: str = "study", k: int = K, params: dict | None = N
     cands = split.cold_items if split.cold_items.any() else None
     res = evaluate_ranking(m, split, k, candidates=cands)
     out = {"model": model, "protocol": protocol, "k": k, **res.metrics,
+           **beyond(res, split, data_dir, cands),
            "fit_seconds": round(fit_s, 3), "eval_seconds": round(res.eval_seconds, 3),
            "config": m.config_dict()}
     return out
+
+
+#: the beyond-accuracy metrics ``run`` adds (recutils.evaluation.beyond; the notebooks show the same)
+BEYOND = ("mrr", "avg_popularity", "popularity_gini", "novelty", "ild_genre")
+
+
+def beyond(res, split, data_dir=None, candidates=None) -> dict:
+    """MRR@k, average popularity, exposure Gini, novelty and genre intra-list diversity of the
+    evaluated top-k lists (genre diversity only where the movie table can be read)."""
+    from .datasets import load_movies
+    from .evaluation.beyond import beyond_accuracy, genre_matrix, metrics_by_k
+
+    try:
+        genres = genre_matrix(load_movies(data_dir), split.items)
+    except (RecutilsError, OSError):
+        genres = None  # a data set without movies.csv: no genre diversity
+    rel = split.relevant()
+    if candidates is not None:
+        rel = rel.multiply(np.asarray(candidates, bool)[None, :].astype(float)).tocsr()
+    b = beyond_accuracy(res.topk, split.train_binary, genres=genres, candidates=candidates)
+    b.pop("coverage", None)  # already among the ranking metrics
+    return {"mrr": float(metrics_by_k(res.topk, rel[res.users], [res.k])["mrr"][0]), **b}
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -149,12 +176,12 @@ def format_seeds_table(r: dict) -> str:
 
 
 def format_table(r: dict) -> str:
-    keys = ["precision", "recall", "ndcg", "map", "hit_rate", "coverage", "ndcg_study"]
+    keys = ["precision", "recall", "ndcg", "map", "hit_rate", "coverage", *BEYOND, "ndcg_study"]
     k = r["k"]
     head = f"{r['model']} on {r['protocol']} protocol, {r['n_users']} users"
-    rows = [f"{m + '@' + str(k):<16}{r[m]:.4f}" for m in keys if m in r]
-    rows.append(f"{'fit_seconds':<16}{r['fit_seconds']:.3f}")
-    rows.append(f"{'eval_seconds':<16}{r['eval_seconds']:.3f}")
+    rows = [f"{m + '@' + str(k) if m not in BEYOND[1:] else m:<18}{r[m]:.4f}" for m in keys if m in r]
+    rows.append(f"{'fit_seconds':<18}{r['fit_seconds']:.3f}")
+    rows.append(f"{'eval_seconds':<18}{r['eval_seconds']:.3f}")
     return "\n".join([head, "-" * len(head), *rows])
 
 

@@ -22,6 +22,26 @@ def test_json_output_has_required_keys(capsys):
     assert r["n_users"] == 600 and r["precision"] == pytest.approx(1314 / 15000, abs=1e-12)
 
 
+def test_json_reports_the_beyond_accuracy_metrics_the_notebooks_show(capsys, study):
+    """MRR, exposure Gini, novelty, popularity and genre diversity: the same definitions as the
+    notebooks' beyond-accuracy tables (recutils.evaluation.beyond), on the same lists."""
+    import numpy as np
+
+    from recutils.datasets import load_movies
+    from recutils.evaluation import evaluate_ranking
+    from recutils.evaluation.beyond import beyond_accuracy, genre_matrix, metrics_by_k
+    from recutils.models import create
+
+    assert evaluate.main(["--model", "mostpop", "--format", "json"]) == 0
+    r = _strict_loads(capsys.readouterr().out)
+    res = evaluate_ranking(create("mostpop").fit(study.without_test()), study, 25)
+    want = beyond_accuracy(res.topk, study.train_binary, genres=genre_matrix(load_movies(), study.items))
+    for key in ("avg_popularity", "popularity_gini", "novelty", "ild_genre"):
+        assert r[key] == pytest.approx(want[key], abs=1e-12), key
+    assert r["mrr"] == pytest.approx(metrics_by_k(res.topk, study.relevant()[res.users], [25])["mrr"][0], abs=1e-12)
+    assert 0 < r["popularity_gini"] <= 1 and np.isfinite(r["novelty"])
+
+
 def test_table_output_and_params(capsys):
     assert evaluate.main(["--model", "ease", "--param", "lambda_=300"]) == 0
     out = capsys.readouterr().out

@@ -1,7 +1,9 @@
 """Notebook parameters: the ``parameters`` cell's names and literals, the params files, type checks.
 
 A notebook's ``params/NN_name.LEVEL.yaml`` may set only names its ``parameters`` cell declares,
-each with the type of that cell's literal; everything is checked before any cell runs.
+each with the type of that cell's literal and within its notebook's schema
+(:mod:`recutils.notebooks.schemas`: ranges, non-empty grids, valid model-config overrides);
+everything is checked before any cell runs.
 """
 
 from __future__ import annotations
@@ -175,5 +177,13 @@ def notebook_params(nb: Notebook, level: str, output_dir: str | None = None) -> 
     where = _rel(nb.params_file(level), nb.root)
     params = load_params(nb, level)
     resolved = resolve_params(params, parameter_names(source), nb.default_output_dir, output_dir, where=where)
-    check_param_types(params, parameter_defaults(source), where=where)
+    defaults = parameter_defaults(source)
+    check_param_types(params, defaults, where=where)
+    # the typed config of the notebook's parameters (recutils.notebooks.schemas): the cell's own
+    # defaults, then the params file's values, each blamed on the file it came from
+    from .schemas import check_schema
+
+    check_schema(nb.name, {k: v for k, v in defaults.items() if v is not _NOT_A_LITERAL and k not in params},
+                 _rel(nb.source, nb.root))
+    check_schema(nb.name, params, where)
     return resolved

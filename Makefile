@@ -86,10 +86,10 @@ check-sync: $(STAMP)  ## .py <-> .ipynb <-> golden code cells and params files a
 	$(PY) -m recutils.notebooks check-sync
 
 bench: $(STAMP)  ## speed benchmarks (ratios against in-process baselines; not a test)
-	$(PY) -m recutils.benchmarks
+	$(PY) -m recutils.bench.micro
 
 bench-scale: $(STAMP)  ## synthetic 1M / 10M / 32M ratings: fit, evaluate time and peak memory per model (SIZES="1M,10M" for fewer; not a test)
-	$(PY) -m recutils.bench_scale $(if $(SIZES),--sizes $(SIZES)) --out reports/bench_scale.json
+	$(PY) -m recutils.bench.scale $(if $(SIZES),--sizes $(SIZES)) --out reports/bench_scale.json
 
 bench-peers: $(STAMP)  ## this project vs implicit / cornac / ranx / Spark on the same data, ratio = ours ÷ peer (SIZES="small,1M,10M,32M"; not a test)
 	$(PY) -m recutils.bench.peers $(if $(SIZES),--sizes $(SIZES)) --out reports/bench_peers.json
@@ -106,7 +106,7 @@ artifacts: $(STAMP)  ## train the served models once (study metrics, then all ra
 
 bench-serve: $(STAMP)  ## load test of the service over loopback (not a test; numbers mean something on an idle machine)
 	[ -f $(ARTIFACTS)/manifest.json ] || $(MAKE) artifacts
-	$(PY) -m recutils.serving.loadtest --artifacts $(ARTIFACTS)
+	$(PY) -m recutils.bench.serve --artifacts $(ARTIFACTS)
 
 lab: $(STAMP)  ## JupyterLab on the notebooks (127.0.0.1, as root too; prints the URL with its token; PORT=8889)
 	$(PY) -m recutils.notebooks lab $(if $(PORT),--port $(PORT))

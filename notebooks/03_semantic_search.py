@@ -84,12 +84,11 @@ from recutils.search import (
     FusionSearch,
     TfidfSearch,
     corpus_texts,
-    dense_breakdown,
     evaluate_scores,
     most_tagged,
-    query_latency,
     tag_benchmark,
 )
+from recutils.bench.search_latency import dense_breakdown, query_latency
 
 out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)

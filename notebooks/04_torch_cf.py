@@ -60,7 +60,8 @@ from recutils.io import write_json
 from recutils.models.baselines import EASE, MostPop
 from recutils.models.feature_baselines import MetadataPopularity, RandomScores
 from recutils.models.rating_baselines import BiasBaseline, CornacMF, GlobalMean
-from recutils.models.torch_cf import TorchCF, build_item_features, thread_benchmark
+from recutils.bench.torch_cf import thread_benchmark
+from recutils.models.torch_cf import TorchCF, build_item_features
 from recutils.splits import cold_item_split, sample_users, study_split, validation_split
 
 out = Path(output_dir)

@@ -148,7 +148,7 @@ for m in (1, 2, 3):
 # **Time.** The study's pairs give 6,018 pairs here, 754 steps over 2 epochs. A step is almost
 # all forward and backward passes (the trainer's tokenising, the fused AdamW step and its
 # bookkeeping take ~3 %). Two changes make it cheaper without touching the batches or the maths
-# (`recutils.embeddings.finetune.bench_finetune` measures them): the embedding tables get sparse
+# (`python -m recutils.bench.finetune` measures them): the embedding tables get sparse
 # gradients, summed once per step into the dense gradient AdamW expects (a 30,522 × 384 dense
 # gradient used to be zero-filled for each of the 8 length-bucketed sub-batches: ~10 % less CPU
 # per step), and the thread count follows the free cores (`torch_threads = "auto"`,

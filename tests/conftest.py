@@ -56,7 +56,7 @@ REAL_DATA_FIXTURES = frozenset({"data_dir", "ratings", "study"})
 INTEGRATION_MODULES = frozenset({
     "test_spark_als",          # a JVM (local Spark and the loopback cluster)
     "test_serving_browser",    # headless Chromium against the live service
-    "test_serving_loadtest",   # the service over loopback
+    "test_bench_serve",        # the service over loopback (make bench-serve's script)
     "test_serving_artifacts",  # trains and writes the service's bundle
     "test_onnx_backend",       # ONNX export + ONNX Runtime of the real encoders
     "test_qwen_lora",          # a tiny Qwen3 through peft / bitsandbytes

@@ -403,6 +403,8 @@ def test_compare_embeddings_on_known_angles():
 
 
 def test_guard_rule_and_interleaved_throughput():
+    from recutils.bench.encoders import interleaved_throughput
+
     from recutils.evaluation import paired_bootstrap_ci
 
     rng = np.random.default_rng(0)
@@ -412,16 +414,16 @@ def test_guard_rule_and_interleaved_throughput():
     assert E.ci_includes_zero(same) and not E.ci_includes_zero(worse)
     m, n = LengthModel(), LengthModel()
     texts = ["abc", "de", "fgh", "ij", "k"]
-    out = E.interleaved_throughput({"x": (m, 1), "y": (n, None)}, texts, batch_size=2, rounds=3)
+    out = interleaved_throughput({"x": (m, 1), "y": (n, None)}, texts, batch_size=2, rounds=3)
     assert set(out) == {"x", "y"} and len(out["x"]["rounds_texts_per_s"]) == 3
     assert out["x"]["texts_per_s"] == max(out["x"]["rounds_texts_per_s"]) > 0
     assert m.calls == n.calls == [5] * 3 and "embeddings" not in out["x"]
     m.calls.clear()
-    out = E.interleaved_throughput({"x": (m, 1), "y": (m, 2)}, texts, rounds=2, block_size=2, keep_embeddings=True)
+    out = interleaved_throughput({"x": (m, 1), "y": (m, 2)}, texts, rounds=2, block_size=2, keep_embeddings=True)
     assert m.calls == [2, 2, 2, 2, 1, 1] * 2  # blocks of 2, each encoded by x then y, twice
     np.testing.assert_array_equal(out["y"]["embeddings"], E.encode(LengthModel(), texts, normalize=False))
     with pytest.raises(RecutilsError):
-        E.interleaved_throughput({"x": (m, 1)}, [])
+        interleaved_throughput({"x": (m, 1)}, [])
 
 
 def test_item_embeddings_on_onnx_backend(tiny, data_dir):
@@ -440,7 +442,7 @@ def test_item_embeddings_on_onnx_backend(tiny, data_dir):
 
 
 def test_encoder_benchmark_reports_ratios(tiny, data_dir, monkeypatch):
-    from recutils.benchmarks import bench_encoders
+    from recutils.bench.micro import bench_encoders
 
     model, cache = tiny
     monkeypatch.setenv("RECUTILS_CACHE_DIR", str(cache))

@@ -91,7 +91,7 @@ def test_ease_memory_estimates():
 
 def test_bench_scale_runs_a_tiny_size_and_prints_its_table(capsys):
     """The benchmark's code path on a tiny size (no timing is asserted: it is not a test of speed)."""
-    from recutils.bench_scale import parse_model, run_size, table
+    from recutils.bench.scale import parse_model, run_size, table
 
     assert parse_model("ease:max_items=50:max_memory_gb=2") == ("ease", {"max_items": "50", "max_memory_gb": "2"})
     rows = run_size(4_000, ["mostpop", "als:num_threads=1:iterations=2", "ease:max_items=50", "ease:max_memory_gb=1e-6"],

@@ -21,15 +21,13 @@ from recutils.search import (
     TitleIndex,
     clean_prompt,
     corpus_texts,
-    dense_breakdown,
     evaluate_scores,
     evaluate_searcher,
     most_tagged,
-    query_latency,
     rrf_scores,
     tag_benchmark,
-    torch_threads,
 )
+from recutils.bench.search_latency import dense_breakdown, query_latency, torch_threads
 
 ROWS = [
     # movieId, title, clean_title, year, genres, tags, overview

@@ -8,8 +8,8 @@
   versions, text key, SHA-256 of texts, backend), encoded in chunks with visible progress.
 - :func:`load_encoder`: an encoder for a backend — ``"torch"`` (the sentence-transformer),
   ``"onnx-int8"`` / ``"onnx-fp32"`` (:mod:`recutils.embeddings.onnx`, ONNX Runtime on the CPU).
-- :func:`compare_embeddings`, :func:`ci_includes_zero`, :func:`interleaved_throughput`
-  (:mod:`recutils.embeddings.quality`): how close and how fast a backend is.
+- :func:`compare_embeddings`, :func:`ci_includes_zero` (:mod:`recutils.embeddings.quality`): how
+  close a backend is (how fast: :mod:`recutils.bench.encoders`).
 
 The onnx names are imported on first use (``python -m recutils.embeddings.onnx`` runs that
 module as a script, so this package does not import it up front).
@@ -32,7 +32,7 @@ from .encode import (  # noqa: E402
 )
 from .finetune import FinetuneConfig, finetune, finetuned_item_embeddings, mine_pairs
 from .items import ItemEmbeddings, compute_item_embeddings, normalize_rows
-from .quality import ci_includes_zero, compare_embeddings, interleaved_throughput
+from .quality import ci_includes_zero, compare_embeddings
 from .qwen import QWEN3_EMBEDDING_4B, add_lora, is_qwen, load_adapter, load_qwen, save_adapter
 from .resolve import (
     MINILM,
@@ -55,7 +55,7 @@ __all__ = [
     "ItemEmbeddings", "compute_item_embeddings", "normalize_rows",
     "FinetuneConfig", "finetune", "finetuned_item_embeddings", "mine_pairs",
     "QWEN3_EMBEDDING_4B", "add_lora", "is_qwen", "load_adapter", "load_qwen", "save_adapter",
-    "ENCODE_CHUNK", "encode_chunked", "ci_includes_zero", "compare_embeddings", "interleaved_throughput",
+    "ENCODE_CHUNK", "encode_chunked", "ci_includes_zero", "compare_embeddings",
     "BACKENDS", "OnnxEncoder", "check_backend", "exported_model", "load_encoder",
 ]
 

@@ -14,13 +14,12 @@ from .base import MAX_PROMPT_CHARS, SEARCH_TEXT, Searcher, check_k, clean_prompt
 from .benchmark import TagBenchmark, evaluate_scores, evaluate_searcher, most_tagged, tag_benchmark
 from .dense import DenseConfig, DenseSearch
 from .fusion import FusionConfig, FusionSearch, rrf_scores
-from .latency import dense_breakdown, query_latency
 from .tfidf import TfidfConfig, TfidfSearch
 from .titles import TitleIndex
 
 __all__ = [
     "MAX_PROMPT_CHARS", "SEARCH_TEXT", "Searcher", "check_k", "clean_prompt", "corpus_texts",
     "TagBenchmark", "evaluate_scores", "evaluate_searcher", "most_tagged", "tag_benchmark",
-    "DenseConfig", "DenseSearch", "FusionConfig", "FusionSearch", "rrf_scores", "dense_breakdown", "query_latency", "torch_threads",
+    "DenseConfig", "DenseSearch", "FusionConfig", "FusionSearch", "rrf_scores", "torch_threads",
     "TfidfConfig", "TfidfSearch", "TitleIndex",
 ]

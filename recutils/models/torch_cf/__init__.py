@@ -13,7 +13,7 @@ One concern per module:
 - :mod:`.train`: the training loop, early stopping and refit (:func:`fit_net`);
 - :mod:`.model`: :class:`TorchCF`, the :class:`~recutils.models.base.Recommender`
   (fit / predict / score / save / load);
-- :mod:`.bench`: :func:`thread_benchmark` (fit and score speed per torch thread count).
+- its speed per torch thread count is measured by :func:`recutils.bench.torch_cf.thread_benchmark`.
 
 Importing this package does not import torch (:mod:`.net` and :mod:`.train` are loaded when a
 model is fitted or loaded; ``TorchCFNet`` / ``fit_net`` here load them on first access).
@@ -21,7 +21,6 @@ model is fitted or loaded; ``TorchCFNet`` / ``fit_net`` here load them on first 
 
 from __future__ import annotations
 
-from .bench import thread_benchmark
 from .config import TorchCFConfig
 from .features import MISSING_FEATURES, NUMERIC_FEATURES, ItemFeatures, build_item_features
 from .model import CONFIG_FILE, WEIGHTS_FILE, TorchCF
@@ -41,5 +40,4 @@ def __getattr__(name: str):
 # TorchCFNet / fit_net stay out of __all__ so that a star import does not import torch
 __all__ = [
     "CONFIG_FILE", "MISSING_FEATURES", "NUMERIC_FEATURES", "WEIGHTS_FILE", "ItemFeatures", "TorchCF",
-    "TorchCFConfig", "build_item_features", "thread_benchmark",
-]
+    "TorchCFConfig", "build_item_features", ]

@@ -1,8 +1,8 @@
 """Speed benchmarks, each reported as a ratio against a baseline run in the same process.
 
-    python -m recutils.benchmarks            # evaluation loop + EASE fit
-    python -m recutils.benchmarks --cornac   # also time cornac's EASE (a dense 9k×9k inverse, slow)
-    python -m recutils.benchmarks --encoders # also sentence encoders: torch fp32 vs onnx-int8, 1 and 2 threads
+    python -m recutils.bench.micro            # evaluation loop + EASE fit
+    python -m recutils.bench.micro --cornac   # also time cornac's EASE (a dense 9k×9k inverse, slow)
+    python -m recutils.bench.micro --encoders # also sentence encoders: torch fp32 vs onnx-int8, 1 and 2 threads
 
 The encoder benchmark embeds the same movie texts (``--encoder-texts``, sampled with a fixed
 seed from the search corpus) with each model as torch fp32 and ONNX Runtime int8, each with 1
@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from .constants import COL_ITEM, COL_RATING, COL_USER, K, RELEVANCE_THRESHOLD
+from ..constants import COL_ITEM, COL_RATING, COL_USER, K, RELEVANCE_THRESHOLD
 
 
 def _best_of(fn, repeat: int) -> float:
@@ -57,8 +57,8 @@ def per_user_loop_eval(model, split, k: int = K) -> dict:
 
 
 def bench_evaluation(split, repeat: int = 3) -> dict:
-    from .evaluation import evaluate_ranking
-    from .models.baselines import EASE
+    from ..evaluation import evaluate_ranking
+    from ..models.baselines import EASE
 
     m = EASE().fit(split.without_test())
     vec = evaluate_ranking(m, split, K)
@@ -72,7 +72,7 @@ def bench_evaluation(split, repeat: int = 3) -> dict:
 
 
 def bench_ease_fit(split, cornac: bool = False, repeat: int = 3) -> dict:
-    from .models.baselines import EASE
+    from ..models.baselines import EASE
 
     lam = EASE.Config().lambda_
     t_wood = _best_of(lambda: EASE(lambda_=lam).fit(split.without_test()), repeat)
@@ -95,7 +95,7 @@ def bench_ease_fit(split, cornac: bool = False, repeat: int = 3) -> dict:
     if cornac:
         import cornac as cn
 
-        from .constants import COL_ITEM as I, COL_RATING as R, COL_USER as U
+        from ..constants import COL_ITEM as I, COL_RATING as R, COL_USER as U
 
         tr = split.train
         ds = cn.data.Dataset.from_uir(list(zip(tr[U], tr[I], tr[R])), seed=0)
@@ -110,10 +110,11 @@ def bench_encoders(model_names=("all-MiniLM-L6-v2", "all-mpnet-base-v2"), n_text
                    batch_size: int = 64, block_size: int = 100, rounds: int = 1, seed: int = 0):
     """texts/s of torch fp32 and onnx-int8 per model and thread count, interleaved (see module
     docstring); yields one result per model as soon as it is measured."""
-    from .datasets import movie_table
-    from .embeddings import compare_embeddings, interleaved_throughput, load_encoder, model_label
-    from .embeddings.onnx import export_in_subprocess
-    from .search import SEARCH_TEXT, corpus_texts
+    from ..datasets import movie_table
+    from ..embeddings import compare_embeddings, load_encoder, model_label
+    from .encoders import interleaved_throughput
+    from ..embeddings.onnx import export_in_subprocess
+    from ..search import SEARCH_TEXT, corpus_texts
 
     corpus = corpus_texts(movie_table(), SEARCH_TEXT)
     rng = np.random.default_rng(seed)
@@ -136,10 +137,10 @@ def bench_encoders(model_names=("all-MiniLM-L6-v2", "all-mpnet-base-v2"), n_text
 
 
 def main(argv=None) -> int:
-    from .datasets import load_ratings
-    from .splits import study_split
+    from ..datasets import load_ratings
+    from ..splits import study_split
 
-    ap = argparse.ArgumentParser(prog="python -m recutils.benchmarks", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m recutils.bench.micro", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cornac", action="store_true", help="also time cornac's EASE (~45 s)")
     ap.add_argument("--repeat", type=int, default=3)
@@ -154,7 +155,7 @@ def main(argv=None) -> int:
         for r in (bench_evaluation(split, a.repeat), bench_ease_fit(split, a.cornac, a.repeat)):
             print(json.dumps(r), flush=True)
     if a.encoders or a.only_encoders:
-        from .errors import RecutilsError
+        from ..errors import RecutilsError
 
         if a.encoder_texts < 1:
             ap.error("--encoder-texts must be ≥ 1")

@@ -1,6 +1,6 @@
 """Load test of the service over loopback (``make bench-serve``; not a test: timings depend on the machine).
 
-    python -m recutils.serving.loadtest [--artifacts artifacts] [--requests 2000] [--concurrency 32]
+    python -m recutils.bench.serve [--artifacts artifacts] [--requests 2000] [--concurrency 32]
 
 Starts ``python -m recutils.serving`` on a free loopback port (the artifacts folder as
 ``make serve`` uses it), then measures
@@ -196,7 +196,7 @@ def workload(rng, users, models, titles, n: int) -> list[str]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m recutils.serving.loadtest", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m recutils.bench.serve", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--artifacts", default="artifacts")
     ap.add_argument("--models", default=None, help="passed to the service (default: its own)")

@@ -11,9 +11,9 @@ import time
 
 import numpy as np
 
-from ...constants import COL_RATING
-from ...torch_threads import torch_threads
-from .model import TorchCF
+from ..constants import COL_RATING
+from ..torch_threads import torch_threads
+from ..models.torch_cf.model import TorchCF
 
 __all__ = ["thread_benchmark"]
 

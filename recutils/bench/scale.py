@@ -1,9 +1,9 @@
 """``make bench-scale``: synthetic MovieLens-format data at 1M / 10M / 32M ratings → fit time,
 evaluation time and peak memory per model (a benchmark, not a test).
 
-    python -m recutils.bench_scale                                   # 1M, 10M, 32M
-    python -m recutils.bench_scale --sizes 1M,10M --models mostpop,als,ease:max_items=10000
-    python -m recutils.bench_scale --sizes 1M --models als:num_threads=1,als:num_threads=2
+    python -m recutils.bench.scale                                   # 1M, 10M, 32M
+    python -m recutils.bench.scale --sizes 1M,10M --models mostpop,als,ease:max_items=10000
+    python -m recutils.bench.scale --sizes 1M --models als:num_threads=1,als:num_threads=2
 
 Each size runs in its own process (so one size's memory never counts for the next): the data
 come from :func:`recutils.datasets.synth.generate` (users and items in MovieLens proportions,
@@ -88,12 +88,12 @@ def parse_model(spec: str) -> tuple[str, dict]:
 
 def run_size(n_ratings: int, models: list[str], eval_users: int, batch_size: int, seed: int) -> list[dict]:
     """Fit and evaluate every model on one synthetic data set (in this process); one row each."""
-    from .config import parse_params
-    from .datasets.synth import default_shape, generate
-    from .errors import RecutilsError
-    from .evaluation import evaluate_ranking
-    from .models import create, get_model_class
-    from .splits import study_split
+    from ..config import parse_params
+    from ..datasets.synth import default_shape, generate
+    from ..errors import RecutilsError
+    from ..evaluation import evaluate_ranking
+    from ..models import create, get_model_class
+    from ..splits import study_split
 
     n_users, n_items = default_shape(n_ratings)
     t0 = time.perf_counter()
@@ -171,10 +171,10 @@ def table(rows: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
-    from .datasets.synth import parse_size
-    from .errors import RecutilsError
+    from ..datasets.synth import parse_size
+    from ..errors import RecutilsError
 
-    ap = argparse.ArgumentParser(prog="python -m recutils.bench_scale", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m recutils.bench.scale", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default=DEFAULT_SIZES, help=f"ratings per data set (default {DEFAULT_SIZES})")
     ap.add_argument("--models", default=DEFAULT_MODELS,
@@ -197,7 +197,7 @@ def main(argv=None) -> int:
     print(f"machine: {_machine()}", flush=True)
     rows = []
     for n in sizes:
-        cmd = [sys.executable, "-m", "recutils.bench_scale", "--one-size", str(n), "--models", ",".join(models),
+        cmd = [sys.executable, "-m", "recutils.bench.scale", "--one-size", str(n), "--models", ",".join(models),
                "--eval-users", str(a.eval_users), "--batch-size", str(a.batch_size), "--seed", str(a.seed)]
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
         got = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
@@ -214,7 +214,7 @@ def main(argv=None) -> int:
     print(f"machine: {_machine()}")
     print(table(rows))
     if a.out:
-        from .io import write_json
+        from ..io import write_json
 
         write_json(a.out, {"machine": _machine(), "rows": rows})
     return 0

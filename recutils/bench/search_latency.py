@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..torch_threads import torch_threads
-from .base import Searcher, clean_prompt
+from ..search.base import Searcher, clean_prompt
 
 
 def _percentiles(ms: np.ndarray) -> dict:

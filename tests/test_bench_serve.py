@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from recutils.serving import loadtest
+from recutils.bench import serve as loadtest
 
 
 def test_workload_mix():

@@ -18,6 +18,7 @@ import pytest
 
 from recutils import embeddings as E
 from recutils.embeddings import onnx as O
+from recutils.embeddings import onnx_export as OX
 from recutils.errors import ConfigError, RecutilsError
 
 enc_mod = sys.modules["recutils.embeddings.encode"]
@@ -196,10 +197,10 @@ def test_export_folder_names_what_it_depends_on(tiny, monkeypatch):
         assert part in d.name, (part, d.name)
     assert O.export_dir(str(model), "onnx-fp32", cache) != d
     # another onnxruntime, or other quantisation settings, name another folder: nothing stale is reused
-    monkeypatch.setattr(O, "onnx_versions", lambda: {**v, "onnxruntime": "0.0.1"})
+    monkeypatch.setattr(OX, "onnx_versions", lambda: {**v, "onnxruntime": "0.0.1"})
     assert O.export_dir(str(model), "onnx-int8", cache) != d
-    monkeypatch.setattr(O, "onnx_versions", lambda: v)
-    monkeypatch.setattr(O, "QUANTIZATION", {**O.QUANTIZATION, "per_channel": False})
+    monkeypatch.setattr(OX, "onnx_versions", lambda: v)
+    monkeypatch.setattr(OX, "QUANTIZATION", {**O.QUANTIZATION, "per_channel": False})
     assert O.export_dir(str(model), "onnx-int8", cache) != d
 
 
@@ -211,7 +212,7 @@ def test_failing_export_leaves_no_folder(tmp_path, monkeypatch):
         (staged / "model.onnx").write_bytes(b"half a graph")
         raise RuntimeError("export interrupted")
 
-    monkeypatch.setattr(O, "_export_into", half_then_fail)
+    monkeypatch.setattr(OX, "_export_into", half_then_fail)
     dest = O.export_dir(str(model), "onnx-int8", cache)
     with pytest.raises(RuntimeError, match="interrupted"):
         O.export_model(str(model), "onnx-int8", cache)
@@ -231,7 +232,7 @@ def test_failing_subprocess_export_is_one_line(tmp_path, monkeypatch):
     model is supported; the subprocess finds out it is not, before importing torch: fast.)"""
     model = make_tiny_bert(tmp_path / "m", pooling={"word_embedding_dimension": 32, "pooling_mode": "max"})
     fake = tmp_path / "cache" / "models" / "onnx" / "m__fp32"
-    monkeypatch.setattr(O, "export_dir", lambda *a, **k: fake)
+    monkeypatch.setattr(OX, "export_dir", lambda *a, **k: fake)
     with pytest.raises(RecutilsError) as e:
         O.exported_model(str(model), "onnx-fp32", tmp_path / "cache")
     msg = str(e.value)

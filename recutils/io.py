@@ -80,12 +80,6 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return Path(path)
 
 
-def write_parquet(path: str | os.PathLike, df) -> Path:
-    with atomic_path(path, suffix=".parquet") as tmp:
-        df.to_parquet(tmp, index=False)
-    return Path(path)
-
-
 def _finite(obj):
     """``obj`` with every non-finite float (NaN, ±inf) replaced by ``None`` (JSON ``null``)."""
     if isinstance(obj, float) and not math.isfinite(obj):

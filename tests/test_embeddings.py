@@ -230,3 +230,16 @@ def test_model_label_full_and_short():
     assert E.model_label("sentence-transformers/all-mpnet-base-v2") == "all-mpnet-base-v2"
     assert E.model_label("Qwen/Qwen3-Embedding-4B", short=True) == "Qwen3-Emb-4B"
     assert E.model_label("org/other", short=True) == "other"
+
+
+def test_no_kernels_hub_warning_on_the_happy_path():
+    """`make artifacts` and every encode printed bitsandbytes' "Failed to load CPU gemm_4bit_forward …
+    pip install kernels" on AVX-512 BF16 CPUs (peft → bitsandbytes is imported with any
+    sentence-transformer); nothing here needs that kernel."""
+    import subprocess
+    import sys
+
+    code = "from recutils.embeddings import load_model; import sentence_transformers, peft  # noqa\nprint('ok')"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "ok"
+    assert "gemm_4bit_forward" not in r.stderr and "pip install kernels" not in r.stderr

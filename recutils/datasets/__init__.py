@@ -5,7 +5,7 @@ verifies; the loaders below only read from a directory, and verify each register
 before parsing it (size every time, SHA-256 once per file state; see :mod:`.integrity`).
 """
 
-from .fetch import check, ensure, fetch, resolve_data_dir, sha256_file, verify
+from .fetch import check, fetch, resolve_data_dir, sha256_file, verify
 from .movielens import (
     load_links,
     load_movie_table,
@@ -23,7 +23,7 @@ from .validate import DataPolicy
 
 __all__ = [
     "DATASETS", "DataPolicy", "MOVIELENS_SMALL", "TMDB", "DatasetSpec", "FileSpec", "TextBuilder",
-    "check", "ensure", "fetch", "resolve_data_dir", "sha256_file", "verify",
+    "check", "fetch", "resolve_data_dir", "sha256_file", "verify",
     "load_links", "load_movie_table", "load_movies", "load_ratings", "load_tags", "load_tmdb", "locate",
     "movie_table", "split_title_year",
 ]

@@ -109,17 +109,6 @@ def check(names: list[str] | None = None, data_dir=None, fresh: bool = True) -> 
     return out
 
 
-def verify_file(spec: DatasetSpec, f: FileSpec, root: Path, fresh: bool = False, explicit: bool = True) -> Path:
-    """Return ``root / f.path`` after checking it (size, then SHA-256); raise a DataError if it is bad."""
-    path = root / f.path
-    problem = file_problem(f, path, fresh=fresh)
-    if problem is not None:
-        if problem.kind == "missing":
-            raise DataError(_missing_message(spec, f, root))
-        raise problems_error([problem], root, explicit, [spec.url])
-    return path
-
-
 def verify(names: list[str] | None = None, data_dir=None, fresh: bool = True) -> dict[str, Path]:
     """Hash every file of the named datasets; raise one DataError naming *every* missing or bad file.
 
@@ -338,7 +327,3 @@ def fetch(names: list[str] | None = None, data_dir=None, progress: bool = True, 
     return done
 
 
-def ensure(names: list[str] | None = None, data_dir=None) -> Path:
-    """Return the data directory after verifying the named datasets (no download; remembered SHA-256)."""
-    verify(names, data_dir, fresh=False)
-    return resolve_data_dir(data_dir)

@@ -15,6 +15,22 @@ The onnx names are imported on first use (``python -m recutils.embeddings.onnx``
 module as a script, so this package does not import it up front).
 """
 
+import logging as _logging
+
+
+class _KernelsHubNote(_logging.Filter):
+    """Drops bitsandbytes' "Failed to load CPU gemm_4bit_forward from kernels-community … pip install
+    kernels" warning. transformers imports peft, and peft bitsandbytes, with any sentence-transformer
+    (here: on every encode, 4-bit or not); on a CPU with AVX-512 BF16 bitsandbytes then tries to fetch
+    a kernel from the Hugging Face hub and logs that it could not. Nothing here needs it: 4-bit runs
+    only for Qwen (recutils.embeddings.qwen), with bitsandbytes' own CPU / CUDA kernels."""
+
+    def filter(self, record) -> bool:
+        return "gemm_4bit_forward from kernels-community" not in record.getMessage()
+
+
+_logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(_KernelsHubNote())
+
 #: every text encoder here runs on torch or ONNX Runtime kernels chosen per CPU: its embeddings, and
 #: anything ranked with them, move in the last digits from one CPU to another (recutils.provenance)
 DETERMINISM = "kernel"

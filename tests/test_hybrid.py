@@ -237,7 +237,7 @@ def test_registered_and_cli_params():
 
 def test_rating_ease(toy_split):
     from recutils.models.baselines import EASE
-    from recutils.models.rating_ease import RatingEASE
+    from recutils.models.ease_r import RatingEASE
 
     users = np.arange(toy_split.n_users)
     plain = EASE(lambda_=2.0).fit(toy_split).score(users)

@@ -195,7 +195,7 @@ def search_text_embeddings(model_name: str, data_dir=None, cache_dir=None, movie
     from ..datasets import movie_table
     from ..embeddings import ItemEmbeddings, cache_paths, cached_encode, normalize_rows, texts_sha256
     from ..search.base import SEARCH_TEXT, corpus_texts
-    from ..search.benchmark import most_tagged
+    from ..search.relevance import most_tagged
 
     movies = most_tagged(movie_table(data_dir), 0)
     if movie_ids is not None:

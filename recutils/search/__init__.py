@@ -11,7 +11,7 @@
 
 from ..torch_threads import torch_threads
 from .base import MAX_PROMPT_CHARS, SEARCH_TEXT, Searcher, check_k, clean_prompt, corpus_texts
-from .benchmark import TagBenchmark, evaluate_scores, evaluate_searcher, most_tagged, tag_benchmark
+from .relevance import TagBenchmark, evaluate_scores, evaluate_searcher, most_tagged, tag_benchmark
 from .dense import DenseConfig, DenseSearch
 from .fusion import FusionConfig, FusionSearch, rrf_scores
 from .tfidf import TfidfConfig, TfidfSearch

@@ -72,9 +72,9 @@ PORTABLE ?= default:1 default:2 avx2:1 avx2:2
 test-portable: $(STAMP)  ## notebook regression under non-native CPU kernels and thread counts (PORTABLE="default:1 avx2:2")
 	$(PY) tests/portable.py --collect reports/portable $(PORTABLE) -- $(PY) $(NBVAL)
 
-reproduce: $(STAMP)  ## run every notebook with its full params (skipping those whose inputs did not change; FORCE=1 runs all), write reports/README.md and the service's artifacts/ (ONLY="01 03" for some notebooks, no artifacts)
+reproduce: $(STAMP)  ## run every notebook with its full params (skipping those whose inputs did not change; FORCE=1 runs all), write reports/README.md and the service's artifacts/ (skipped when unchanged; ONLY="01 03" for some notebooks, no artifacts)
 	$(PY) -m recutils.notebooks reproduce --params full $(if $(ONLY),--only $(ONLY)) $(if $(filter-out 0,$(FORCE)),--force)
-	$(if $(ONLY),,$(PY) -m recutils.serving artifacts --out $(ARTIFACTS) --search fusion)
+	$(if $(ONLY),,$(PY) -m recutils.serving artifacts --out $(ARTIFACTS) --search fusion $(if $(filter-out 0,$(FORCE)),--force))
 
 golden: $(STAMP)  ## regenerate the golden notebooks and their metrics.json references from the smoke params (NB="01" for one)
 	$(PY) -m recutils.notebooks golden $(NB)
@@ -101,8 +101,8 @@ ARTIFACTS ?= artifacts
 serve: $(STAMP)  ## the FastAPI service and demo page on http://127.0.0.1:8000 (starts from artifacts/ when there)
 	$(PY) -m recutils.serving --host 127.0.0.1 --port 8000 --artifacts $(ARTIFACTS)
 
-artifacts: $(STAMP)  ## train the served models once (study metrics, then all ratings) and write them to artifacts/
-	$(PY) -m recutils.serving artifacts --out $(ARTIFACTS) --search fusion
+artifacts: $(STAMP)  ## train the served models once (study metrics, then all ratings) and write them to artifacts/ (skipped when its inputs did not change; FORCE=1 rebuilds)
+	$(PY) -m recutils.serving artifacts --out $(ARTIFACTS) --search fusion $(if $(filter-out 0,$(FORCE)),--force)
 
 bench-serve: $(STAMP)  ## load test of the service over loopback (not a test; numbers mean something on an idle machine)
 	[ -f $(ARTIFACTS)/manifest.json ] || $(MAKE) artifacts

@@ -195,3 +195,23 @@ def test_cli_writes_artifacts(tmp_path, capsys):
     assert "mostpop: no study metrics" in capsys.readouterr().out
     m = json.loads((tmp_path / "manifest.json").read_text())
     assert m["models"]["mostpop"]["files"]["topn"] == "mostpop/topn.npz" and m["models"]["mostpop"]["metrics"] is None
+
+
+def test_cli_skips_an_unchanged_bundle_and_force_rebuilds(tmp_path, capsys, monkeypatch):
+    from recutils.serving.__main__ import main
+
+    build_model = art.build_model
+    monkeypatch.delenv("RECUTILS_PROGRESS", raising=False)
+    argv = ["artifacts", "--out", str(tmp_path / "a"), "--models", "mostpop", "--no-metrics"]
+    assert main(argv) == 0
+    first = capsys.readouterr()
+    assert first.out.startswith(f"artifacts: building: no bundle in {tmp_path / 'a'}\n")
+    assert "artifacts [1/4] mostpop: fit on all ratings, top-N, save: done in " in first.err and "\r" not in first.err
+    monkeypatch.setattr(art, "build_model", lambda *a, **k: pytest.fail("an unchanged bundle must not train"))
+    assert main(argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1 and out[0].startswith("artifacts: unchanged since ") and out[0].endswith(
+        " (skipped; --force rebuilds)")
+    monkeypatch.setattr(art, "build_model", build_model)
+    assert main(argv + ["--force"]) == 0
+    assert capsys.readouterr().out.startswith("artifacts: rebuilding: --force\nmostpop: no study metrics")

@@ -155,17 +155,19 @@ def _names(keys: list[str], most: int = 3) -> str:
     return ", ".join(keys[:most]) + (f" and {len(keys) - most} more" if len(keys) > most else "")
 
 
-def changes(old: dict, new: dict) -> list[str]:
+def changes(old: dict, new: dict, components: tuple[str, ...] = COMPONENTS,
+            valued: tuple[str, ...] = ("libraries",)) -> list[str]:
     """What differs between two fingerprints, in words (``["params changed", "recutils changed
-    (models/ease.py)", "libraries changed (torch 2.3.0 -> 2.4.0)"]``)."""
+    (models/ease.py)", "libraries changed (torch 2.3.0 -> 2.4.0)"]``), component by component
+    (``components``; the keys of the ``valued`` ones are shown with their old and new values)."""
     out = []
-    for key in COMPONENTS:
+    for key in components:
         a, b = old.get(key), new.get(key)
         if a == b:
             continue
         if isinstance(a, dict) and isinstance(b, dict):
             diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-            if key == "libraries":
+            if key in valued:
                 diff = [f"{k} {a.get(k)} -> {b.get(k)}" for k in diff]
             out.append(f"{key} changed ({_names(diff)})")
         else:

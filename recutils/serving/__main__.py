@@ -2,12 +2,15 @@
 
     python -m recutils.serving [--host 127.0.0.1] [--port 8000] [--models ease_r,torch_cf]
                                [--model NAME] [--search tfidf] [--artifacts artifacts]
-    python -m recutils.serving artifacts [--out artifacts] [--models ease_r,torch_cf] [--search tfidf]
+    python -m recutils.serving artifacts [--out artifacts] [--models ease_r,torch_cf] [--search tfidf] [--force]
 
 The first serves (``make serve``): models found in ``--artifacts`` (when their data checksums
 match) are loaded, the others fitted at start-up — the log says which. The second trains the
 models once (study-protocol metrics, then a refit on all ratings) and writes them with a
-manifest (``make artifacts``; :mod:`recutils.serving.artifacts`).
+manifest (``make artifacts``; :mod:`recutils.serving.artifacts`), showing each stage on stderr
+(:mod:`recutils.serving.stages`); it skips when the bundle there verifies and was built from the
+same inputs (options, recutils code, data, library versions: :mod:`recutils.serving.rebuild`)
+unless ``--force``.
 
 Every argument is checked before the service is built; a bad one is a one-line
 ``error: …`` on stderr and exit status 2.
@@ -109,6 +112,8 @@ def parse_artifact_args(argv):
     ap.add_argument("--param", action="append", default=[], metavar="MODEL.KEY=VALUE",
                     help="a config override, e.g. torch_cf.max_epochs=2 (repeatable)")
     ap.add_argument("--no-metrics", action="store_true", help="skip the study-protocol evaluation (quick runs)")
+    ap.add_argument("--force", action="store_true",
+                    help="rebuild even when the bundle in --out verifies and its recorded inputs are unchanged")
     ap.add_argument("--data-dir", default=None)
     add_data_arguments(ap)
     a = ap.parse_args(argv)
@@ -136,16 +141,18 @@ def _logging():
 
 
 def artifacts_main(argv) -> int:
-    from .artifacts import write_artifacts
+    from .rebuild import build
 
     try:
         a = parse_artifact_args(argv)
         _logging()
-        m = write_artifacts(a.out, a.models, a.data_dir, a.params, search=(a.search,), with_metrics=not a.no_metrics,
-                            policy=a.policy)
+        m = build(a.out, a.models, a.data_dir, a.params, search=(a.search,), with_metrics=not a.no_metrics,
+                  policy=a.policy, force=a.force)
     except RecutilsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if m is None:  # unchanged: skipped
+        return 0
     for name, e in m["models"].items():
         met = e["metrics"] or {}
         extra = f", RMSE {met['rmse']:.4f}" if "rmse" in met else ""

@@ -3,7 +3,8 @@
 ``python -m recutils.serving artifacts [--out artifacts] [--models ease_r,torch_cf]`` (or
 ``make artifacts``; ``make reproduce`` runs it after the notebooks) writes, per model::
 
-    <out>/manifest.json               what is here: models, configs, data checksums, metrics, created-at
+    <out>/manifest.json               what is here: models, configs, data checksums, metrics, created-at,
+                                      the inputs it was built from (:mod:`.rebuild`: unchanged ones skip a build)
     <out>/<model>/topn.npz            each known user's top-N unseen movies (userId, movieId, score)
     <out>/torch_cf/model.safetensors  torch_cf's weights + config.json (TorchCF.save / TorchCF.load)
     <out>/ease*/Ginv.npy, diagP.npy   EASE's weights B = I − P·diag(1/diag P), exact with the ratings
@@ -53,6 +54,8 @@ __all__ = ["FORMAT", "MANIFEST", "ArtifactError", "Bundle"]
 #: how many movies are kept per user / per movie (the service's max_k)
 TOP_N = 100
 DEFAULT_DIR = "artifacts"
+DENSE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"  #: the encoder of the dense prompt index
+SIMILAR_SHRINKAGE = 20.0  #: support shrinkage of the "similar to this title" cosine
 
 
 def save_npz(path, **arrays) -> Path:
@@ -120,16 +123,19 @@ class TopN:
 def top_n(model, n: int = TOP_N, batch: int = 128) -> TopN:
     """Every training user's top-``n`` unseen movies from a fitted model (raw ids)."""
     from ..evaluation import iter_top_scores
+    from ..progress import task
 
     sp_ = model.split_
     n = min(n, sp_.n_items)
     U = sp_.n_users
     items = np.full((U, n), -1, np.int64)
     scores = np.full((U, n), -np.inf, np.float32)
-    for u, idx, val in iter_top_scores(model, k=n, batch_size=batch):
-        ok = np.isfinite(val)
-        items[u] = np.where(ok, sp_.items[idx], -1)
-        scores[u] = np.where(ok, val, -np.inf)
+    with task("top-N lists", total=U, unit="users") as bar:
+        for u, idx, val in iter_top_scores(model, k=n, batch_size=batch):
+            ok = np.isfinite(val)
+            items[u] = np.where(ok, sp_.items[idx], -1)
+            scores[u] = np.where(ok, val, -np.inf)
+            bar.update(len(u))
     return TopN(np.asarray(sp_.users, np.int64), items, scores)
 
 
@@ -138,6 +144,7 @@ def similar_items(ratings_split, shrinkage: float, n: int = TOP_N, block: int = 
     (s · n_co / (n_co + shrinkage)), as the service's "similar to this title" — the same numbers
     as one column product per request, computed once. Rows are the split's items."""
     from ..evaluation.metrics import top_k
+    from ..progress import task
     from ..similarity import cosine_to, unit_columns
 
     Xn = unit_columns(ratings_split.train_ratings)
@@ -148,15 +155,17 @@ def similar_items(ratings_split, shrinkage: float, n: int = TOP_N, block: int = 
     n = min(n, max(n_items - 1, 1))
     items = np.full((n_items, n), -1, np.int64)
     scores = np.zeros((n_items, n), np.float64)  # as the per-request product gives them
-    for s in range(0, n_items, block):
-        cols = np.arange(s, min(n_items, s + block))
-        S = cosine_to(Xn, XnT, B, BT, cols, shrinkage).T  # (block, n_items)
-        S[np.arange(len(cols)), cols] = 0.0
-        idx = top_k(S, n)
-        val = np.take_along_axis(S, idx, 1)
-        ok = val > 0
-        items[cols] = np.where(ok, ratings_split.items[idx], -1)
-        scores[cols] = np.where(ok, val, 0.0)
+    with task("similar movies", total=n_items, unit="movies") as bar:
+        for s in range(0, n_items, block):
+            cols = np.arange(s, min(n_items, s + block))
+            S = cosine_to(Xn, XnT, B, BT, cols, shrinkage).T  # (block, n_items)
+            S[np.arange(len(cols)), cols] = 0.0
+            idx = top_k(S, n)
+            val = np.take_along_axis(S, idx, 1)
+            ok = val > 0
+            items[cols] = np.where(ok, ratings_split.items[idx], -1)
+            scores[cols] = np.where(ok, val, 0.0)
+            bar.update(len(cols))
     return TopN(np.asarray(ratings_split.items, np.int64), items, scores)
 
 
@@ -253,12 +262,13 @@ def build_model(name: str, movies: pd.DataFrame, params: dict | None = None):
 
 
 def write_artifacts(out_dir, models=("ease_r", "torch_cf"), data_dir=None, params: dict | None = None,
-                    search=("tfidf",), dense_model: str = "sentence-transformers/all-MiniLM-L6-v2",
-                    similar_shrinkage: float = 20.0, with_metrics: bool = True, ratings=None, movies=None,
-                    policy=None) -> dict:
+                    search=("tfidf",), dense_model: str = DENSE_MODEL, similar_shrinkage: float = SIMILAR_SHRINKAGE,
+                    with_metrics: bool = True, ratings=None, movies=None, policy=None, inputs: dict | None = None) -> dict:
     """Train ``models`` (study metrics, then a refit on all ratings) and write every artifact and
     the manifest into ``out_dir``, atomically; returns the manifest. ``params``: model name →
-    config overrides (all checked before anything is trained)."""
+    config overrides (all checked before anything is trained). ``inputs``: what determined the
+    bundle, recorded as the manifest's ``inputs`` (:mod:`.rebuild`). Each stage is a progress
+    task (:mod:`.stages`)."""
     from ..datasets import load_ratings, movie_table
 
     out = Path(out_dir)
@@ -271,8 +281,7 @@ def write_artifacts(out_dir, models=("ease_r", "torch_cf"), data_dir=None, param
     tmp = _partial_dir(out)
     try:
         manifest = _write_bundle(tmp, models, ratings, movies, params, data_dir, search, dense_model,
-                                 similar_shrinkage, with_metrics)
-        _verify_written(tmp, manifest, ratings, movies)
+                                 similar_shrinkage, with_metrics, inputs)
         _swap_in(tmp, out)
     except OSError as exc:
         raise ArtifactError(f"cannot write the artifacts folder {out}: {exc.strerror or exc}") from None
@@ -323,57 +332,69 @@ def _swap_in(tmp: Path, out: Path) -> None:
 
 
 def _write_bundle(out: Path, models, ratings, movies, params, data_dir, search, dense_model, similar_shrinkage,
-                  with_metrics) -> dict:
+                  with_metrics, inputs) -> dict:
     from ..datasets.integrity import sha256_file
     from ..splits import make_split
+    from .stages import Stages
 
     everything = make_split("all", ratings, ratings.iloc[:0])
     manifest = {"format": FORMAT, "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                 "data": {**data_checksums(ratings, movies), "files": file_checksums(data_dir)},
-                "top_n": TOP_N, "models": {}, "search": {}}
+                "top_n": TOP_N, "models": {}, "search": {}, **({"inputs": inputs} if inputs is not None else {})}
+    dense, tfidf = ("dense" in search or "fusion" in search), ("tfidf" in search or "fusion" in search)
+    stage = Stages(len(models) * (1 + bool(with_metrics)) + 2 + tfidf + dense)
     for name in models:
         t0 = time.perf_counter()
-        metrics = study_metrics(build_model(name, movies, params.get(name)), ratings) if with_metrics else None
+        metrics = None
+        if with_metrics:
+            with stage(f"{name}: study metrics"):
+                metrics = study_metrics(build_model(name, movies, params.get(name)), ratings)
         log.info("artifacts: %s study metrics %s", name, metrics)
-        model = build_model(name, movies, params.get(name)).fit(everything)
-        d = out / name
-        d.mkdir(parents=True, exist_ok=True)
-        top_n(model).save(d / "topn.npz")
-        files = {"topn": f"{name}/topn.npz"}
-        if callable(getattr(model, "save", None)):  # torch_cf: safetensors + config.json
-            model.save(d)
-            files["weights"] = f"{name}/model.safetensors"
-            files["config"] = f"{name}/config.json"
-        elif getattr(model, "Ginv_", None) is not None:  # EASE: B = I − P·diag(1/diag P) from these and X
-            for attr, fname in (("Ginv_", "Ginv.npy"), ("diagP_", "diagP.npy")):
-                save_npy(d / fname, np.asarray(getattr(model, attr), np.float64))
-                files[attr.rstrip("_")] = f"{name}/{fname}"
-        elif sp.issparse(getattr(model, "sim_", None)):  # ItemKNN: the pruned item × item cosine
-            m = model.sim_.tocsr()
-            save_npz(d / "sim.npz", data=m.data, indices=m.indices, indptr=m.indptr, shape=np.asarray(m.shape))
-            files["sim"] = f"{name}/sim.npz"
+        with stage(f"{name}: fit on all ratings, top-N, save"):
+            model = build_model(name, movies, params.get(name)).fit(everything)
+            d = out / name
+            d.mkdir(parents=True, exist_ok=True)
+            top_n(model).save(d / "topn.npz")
+            files = {"topn": f"{name}/topn.npz"}
+            if callable(getattr(model, "save", None)):  # torch_cf: safetensors + config.json
+                model.save(d)
+                files["weights"] = f"{name}/model.safetensors"
+                files["config"] = f"{name}/config.json"
+            elif getattr(model, "Ginv_", None) is not None:  # EASE: B = I − P·diag(1/diag P) from these and X
+                for attr, fname in (("Ginv_", "Ginv.npy"), ("diagP_", "diagP.npy")):
+                    save_npy(d / fname, np.asarray(getattr(model, attr), np.float64))
+                    files[attr.rstrip("_")] = f"{name}/{fname}"
+            elif sp.issparse(getattr(model, "sim_", None)):  # ItemKNN: the pruned item × item cosine
+                m = model.sim_.tocsr()
+                save_npz(d / "sim.npz", data=m.data, indices=m.indices, indptr=m.indptr, shape=np.asarray(m.shape))
+                files["sim"] = f"{name}/sim.npz"
         manifest["models"][name] = {"config": model.config_dict(), "metrics": metrics, "files": files,
                                     "n_users": int(everything.n_users), "n_items": int(everything.n_items),
                                     "seconds": round(time.perf_counter() - t0, 2)}
         log.info("artifacts: %s written in %.1f s", name, time.perf_counter() - t0)
     sd = out / "search"
     sd.mkdir(parents=True, exist_ok=True)
-    similar_items(everything, similar_shrinkage).save(sd / "similar.npz")
+    with stage("similar movies"):
+        similar_items(everything, similar_shrinkage).save(sd / "similar.npz")
     manifest["search"]["similar"] = {"file": "search/similar.npz", "shrinkage": similar_shrinkage}
-    if "tfidf" in search or "fusion" in search:
+    if tfidf:
         from ..search import TfidfSearch
 
-        save_tfidf(TfidfSearch.from_movies(movies), sd / "tfidf")
+        with stage("TF-IDF prompt index"):
+            save_tfidf(TfidfSearch.from_movies(movies), sd / "tfidf")
         manifest["search"]["tfidf"] = {"dir": "search/tfidf"}
-    if "dense" in search or "fusion" in search:
+    if dense:
         from ..search import DenseConfig, DenseSearch
 
-        ds = DenseSearch.from_movies(movies, DenseConfig(dense_model))
+        with stage(f"dense prompt index ({dense_model.rsplit('/', 1)[-1]})"):
+            ds = DenseSearch.from_movies(movies, DenseConfig(dense_model))
         fname = "dense_" + ds.name.split(":", 1)[1] + ".npy"
         save_npy(sd / fname, ds.doc_embeddings)
         manifest["search"]["dense"] = {"file": f"search/{fname}", "model_name": dense_model}
-    manifest["files"] = file_entries(out, sha256_file)
-    write_json(out / MANIFEST, manifest)  # written last: it names only files that exist, as they are
+    with stage("checksums, manifest, read-back check"):
+        manifest["files"] = file_entries(out, sha256_file)
+        write_json(out / MANIFEST, manifest)  # written last: it names only files that exist, as they are
+        _verify_written(out, manifest, ratings, movies)
     return manifest
 
 

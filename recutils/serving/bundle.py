@@ -265,7 +265,8 @@ def check_top(where, users, items, scores, rows: np.ndarray, catalogue: np.ndarr
     if not np.isfinite(scores[valid]).all():
         raise bad("scores that are not finite (NaN or infinite)")
     both = valid[:, 1:] & valid[:, :-1]
-    rising = both & (scores[:, 1:] > scores[:, :-1] + 1e-6 * np.maximum(1.0, np.abs(scores[:, :-1])))
+    s = np.where(valid, scores, 0.0)  # padding may hold -inf: compare only the listed movies' scores
+    rising = both & (s[:, 1:] > s[:, :-1] + 1e-6 * np.maximum(1.0, np.abs(s[:, :-1])))
     if rising.any():
         r = int(np.flatnonzero(rising.any(1))[0])
         raise bad(f"scores not in descending order ({row_name} {int(rows[r])})")

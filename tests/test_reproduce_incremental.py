@@ -244,3 +244,32 @@ def test_real_reproduce_twice_runs_once(tmp_path, monkeypatch):
     assert nbm.reproduce("smoke", root=tmp_path, stream=stream, quiet=True) == 0
     assert _skipped(stream.getvalue().splitlines()) == ["01_toy"]
     assert (out / "01_toy.ipynb").stat().st_mtime_ns == executed
+
+
+def test_a_complete_full_run_writes_docs_results_page(project):
+    root, fake = project
+    _, lines = _reproduce(project)
+    page = root / "docs" / "results.md"
+    assert "wrote docs/results.md" in lines and page.is_file()
+    text = page.read_text()
+    assert text.startswith("# Results of the last full run") and "do not edit by hand" in text
+    for name in NAMES:
+        assert f"## {name}" in text and (root / "docs" / "figures" / name / "fig.png").read_bytes() == b"png"
+        assert f"![fig](figures/{name}/fig.png)" in text
+    # an unchanged rerun is complete too: the page is rewritten with "unchanged since"
+    _reproduce(project)
+    assert "Status: unchanged since" in page.read_text()
+
+
+def test_a_failed_or_partial_run_leaves_the_results_page(project):
+    root, fake = project
+    _reproduce(project)
+    page = root / "docs" / "results.md"
+    before = page.read_text()
+    (root / "notebooks" / "02_b.py").write_text((root / "notebooks" / "02_b.py").read_text() + "\n# edited\n")
+    fake.fail = {"02_b"}
+    _, lines = _reproduce(project)
+    assert "docs/results.md left as it was (not every notebook finished)" in lines and page.read_text() == before
+    fake.fail = set()
+    _, lines = _reproduce(project, only=["01"])  # a partial run never writes it
+    assert not any("docs/results.md" in line for line in lines)

@@ -225,4 +225,10 @@ def reproduce(level: str = "full", only: list[str] | None = None, keep_going: bo
     print("\nTimings\n" + timings_text([e for e in entries if e.name in ran], info), file=stream, flush=True)
     path = write_readme(entries, level, root, info)
     print(f"wrote {_rel(path, root)}", file=stream, flush=True)
+    if level == "full" and not only:
+        from .results_page import write_results_page
+
+        page = write_results_page(entries, info, root)
+        print(f"wrote {_rel(page, root)}" if page else "docs/results.md left as it was (not every notebook finished)",
+              file=stream, flush=True)
     return failures

@@ -28,7 +28,7 @@ def complete(entries) -> bool:
 def write_results_page(entries, run: dict, root: Path = ROOT) -> Path | None:
     """Write ``docs/results.md`` (and its figures) from a complete full run; None when not complete."""
     from ..io import atomic_path
-    from .report import markdown_table, metrics_tables, timings_text
+    from .tables import markdown_table, metrics_tables, timings_text
 
     if not complete(entries):
         return None

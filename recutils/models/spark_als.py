@@ -170,7 +170,8 @@ def spark_session(master: str = "local[*]", conf: dict[str, str] | None = None, 
     stop_session()
     home, _ = java_home()
     os.environ["JAVA_HOME"] = str(home)
-    if master.startswith("local"):
+    loopback = _is_loopback(master)
+    if loopback:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
@@ -188,8 +189,8 @@ def spark_session(master: str = "local[*]", conf: dict[str, str] | None = None, 
         # a busy machine starves the local executor's heartbeats (seen here under load 9 on 2 cores)
         "spark.executor.heartbeatInterval": "60s",
         "spark.network.timeout": "600s",
-        "spark.driver.bindAddress": "127.0.0.1" if master.startswith("local") else None,
-        "spark.driver.host": "127.0.0.1" if master.startswith("local") else None,
+        "spark.driver.bindAddress": "127.0.0.1" if loopback else None,
+        "spark.driver.host": "127.0.0.1" if loopback else None,
         **conf,
     }
     b = SparkSession.builder.master(master).appName("recutils")
@@ -215,9 +216,15 @@ def spark_session(master: str = "local[*]", conf: dict[str, str] | None = None, 
     return _SESSION
 
 
-def stop_session() -> None:
+def _is_loopback(master: str) -> bool:
+    """Local mode, or a standalone master on this machine's loopback (the driver then listens there too)."""
+    return master.startswith("local") or re.match(r"spark://(127\.0\.0\.1|localhost)(:\d+)?$", master) is not None
+
+
+def stop_session(master: str | None = None) -> None:
+    """Stop this process's session (only if it runs on ``master``, when given)."""
     global _SESSION, _SESSION_KEY
-    if _SESSION is not None:
+    if _SESSION is not None and (master is None or _SESSION_KEY[0] == master):
         try:
             _SESSION.stop()
         finally:

@@ -223,6 +223,8 @@ class ScaleParams(_Common):  # 07_scale
     spark_regularization: list = param(min_len=1, ge=0)
     spark_master: str = param(**NON_EMPTY)
     spark_conf: str = ""
+    flat_grid: list = param(min_len=1, gt=0)  # §3b: λ without ALS-WR
+    wr_grid: list = param(min_len=1, gt=0)  # §3b: λ with ALS-WR
     ease_lambda: float = param(gt=0)
     ease_max_items: int = param(ge=1)
     sansa_density: float = param(gt=0, le=1)

@@ -174,6 +174,11 @@ class TestALS(ModelContract):
     params = {"factors": 3, "iterations": 2}
 
 
+class TestExactALS(ModelContract):
+    name = "exact_als"
+    params = {"factors": 3, "iterations": 2}
+
+
 class TestSparkALS(ModelContract):
     name = "spark_als"
     params = {"factors": 3, "iterations": 2}

@@ -33,7 +33,8 @@ def test_sets_and_restores_even_after_an_error():
 
 def test_one_helper_everywhere():
     import recutils.search as search
-    from recutils.search import dense, latency
+    from recutils.bench import search_latency as latency
+    from recutils.search import dense
 
     assert search.torch_threads is latency.torch_threads is dense.torch_threads is torch_threads
 

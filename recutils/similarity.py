@@ -6,6 +6,7 @@
   (ties by item index, the same on every CPU);
 - :func:`cosine_to`: the same cosine for a few items as a dense block (one request of the
   service is one column);
+- :func:`gram`: the dense ``XᵀX`` (EASE's Gram matrix), each pair summed once;
 - :func:`item_similarity`: ``"cosine"`` or ``"pearson"`` (on co-raters, centred on each
   item's mean over them) with shrinkage and minimum support, for ItemCF.
 """
@@ -177,6 +178,22 @@ def _item_cosine_blocks(Xn: sp.csc_matrix, Bc: sp.csc_matrix, k: int, shrinkage:
         cols.append(c + s)
         vals.append(v)
     return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+
+
+def gram(X) -> np.ndarray:
+    """Dense ``XᵀX`` (items × items, float64) of a sparse users × items matrix: bit for bit
+    ``(X.T @ X).toarray()`` (each entry summed over the shared users in ascending order, as
+    scipy's product of the canonical matrices sums it), each pair summed once in compiled code
+    (:func:`recutils.similarity_kernels.gram_upper`), without scipy's sparse result of up to
+    items² entries. ``gram(X.T)`` is ``X Xᵀ``."""
+    from .similarity_kernels import gram_upper
+
+    C = sp.csc_matrix(X, dtype=np.float64)
+    R = C.tocsr()  # canonical: every row's items ascending
+    C = R.tocsc()  # and every column's users ascending
+    i64 = np.int64
+    return gram_upper(C.indptr.astype(i64), C.indices.astype(i64), C.data, R.indptr.astype(i64), R.indices, R.data,
+                      C.shape[1])
 
 
 def binary_pattern(matrix: sp.spmatrix) -> sp.csc_matrix:

@@ -259,3 +259,38 @@ def knn_upper(indptr, indices, data, rowpos, r_indptr, r_indices, r_data, n, k, 
                     size = _heap_push(ov, oi, size, k, s, i)
         out_len[j] = size
     return out_v, out_i, out_len
+
+
+@nb.njit(cache=True, parallel=True)
+def gram_upper(indptr, indices, data, r_indptr, r_indices, r_data, n):
+    """Dense ``XᵀX`` (n × n) of a matrix given as CSC with each column's users ascending
+    (``indptr, indices, data``) and CSR with each row's items ascending (``r_*``): entry (j, i)
+    sums ``x_uj · x_ui`` over column ``j``'s users in order from 0.0 — the sum scipy's sparse
+    product ``X.T @ X`` computes, bit for bit — for ``i ≥ j`` only (row ``j`` is contiguous),
+    mirrored below the diagonal: with ascending users in every column both items give the same
+    sum. Rows are independent: the result does not depend on the thread count."""
+    G = np.zeros((n, n), np.float64)
+    rowpos = row_positions(indptr, indices, r_indptr, n)
+    for j in nb.prange(n):
+        g = G[j]
+        for p in range(indptr[j], indptr[j + 1]):
+            u = indices[p]
+            x = data[p]
+            for q in range(rowpos[p], r_indptr[u + 1]):
+                g[r_indices[q]] += x * r_data[q]
+    mirror_upper(G)
+    return G
+
+
+@nb.njit(cache=True, parallel=True)
+def mirror_upper(G):
+    """Copy the upper triangle of the square ``G`` onto its lower one, in place (in 64 × 64
+    tiles: both sides stay in cache)."""
+    n = G.shape[0]
+    t = 64
+    for bj in nb.prange((n + t - 1) // t):
+        j0 = bj * t
+        for i0 in range(0, j0 + 1, t):
+            for j in range(j0, min(n, j0 + t)):
+                for i in range(i0, min(j, i0 + t)):
+                    G[j, i] = G[i, j]

@@ -30,8 +30,9 @@ min over those runs, and an agreement check on the outputs:
   the check reports both NDCG@25 on the evaluation users and is informational.
 
 ``--threads`` (default 1) is given to both sides of each pair: numba / implicit threads, BLAS /
-LAPACK threads (``ease``), Spark's ``local[T]``. Each size runs in its own process; the data are generated / split before anything
-is timed. The machine (cores, CPU model, load) is printed and saved with the rows.
+LAPACK threads (``ease``), Spark's ``local[T]``. Each size runs in its own process; the data
+are generated / split before anything is timed. The machine (cores, CPU model, load) is printed
+and saved with the rows.
 """
 
 from __future__ import annotations
@@ -164,6 +165,7 @@ def job_itemknn(split, k: int, threads: int, repeat: int) -> dict:
 
 def job_ease(split, lam: float, max_items: int, threads: int, repeat: int) -> dict:
     import cornac
+    from threadpoolctl import threadpool_limits
 
     from ..models.baselines import EASE, spd_inverse
     from ..similarity import gram
@@ -180,8 +182,6 @@ def job_ease(split, lam: float, max_items: int, threads: int, repeat: int) -> di
 
     def peer():
         return cornac.models.EASE(lamb=lam, posB=False, verbose=False).fit(ds)
-
-    from threadpoolctl import threadpool_limits
 
     spd_inverse(gram(X[:2, :2]) + np.eye(2))  # the kernels' compilation (cached on disk) is not timed
     with threadpool_limits(threads):  # BLAS / LAPACK threads: the same count on both sides

@@ -1,8 +1,10 @@
-"""Compiled kernel behind :func:`recutils.similarity.item_cosine` (numba, imported on first use).
+"""Compiled kernels behind :func:`recutils.similarity.item_cosine` (numba, imported on first use).
 
 Each item's neighbour list is built from the items it shares a user with only — a dense
 accumulator of ``n_items`` floats per thread, reset through the list of items touched, the way
 implicit's ``all_pairs_knn`` does it — so no items × block dense matrix and no dense top-k exist.
+:func:`knn` builds each list on its own (every pair is summed twice, once from each item);
+:func:`knn_upper`, for positive values, sums each pair once and offers it to both lists.
 
 Same numbers as the dense path (``tests/test_item_knn_sparse.py`` checks it against that path):
 
@@ -161,3 +163,134 @@ def knn(indptr, indices, data, r_indptr, r_indices, r_data, n, k, shrink_factor,
                     end = _select(nv, ni, nneg, room, ov, oi, end)
             out_len[j] = end
     return out_v, out_i, out_len
+
+
+@nb.njit(cache=True, nogil=True)
+def row_positions(indptr, indices, r_indptr, n):
+    """For each stored entry (u, j) of the CSC matrix, its position in row u of the CSR matrix
+    (rows sorted by item: visiting the columns in order, each row's next slot is that entry)."""
+    nxt = r_indptr[:-1].copy()
+    pos = np.empty(len(indices), np.int64)
+    for j in range(n):
+        for p in range(indptr[j], indptr[j + 1]):
+            u = indices[p]
+            pos[p] = nxt[u]
+            nxt[u] += 1
+    return pos
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _offer(hv, hi, hs, tv, ti, j, k, s, i):
+    """Offer (s, i) to item ``j``'s bounded heap (``hs[j]`` entries so far); ``tv[j], ti[j]``
+    mirror its root once full (−inf before: every positive ``s`` enters), one contiguous array
+    to test most offers against."""
+    if s > tv[j] or (s == tv[j] and i < ti[j]):
+        size = _heap_push(hv[j], hi[j], hs[j], k, s, i)
+        hs[j] = size
+        if size == k:
+            tv[j] = hv[j, 0]
+            ti[j] = hi[j, 0]
+
+
+@nb.njit(cache=True, parallel=True)
+def knn_upper(indptr, indices, data, rowpos, r_indptr, r_indices, r_data, n, k, shrink_factor, min_support,
+              n_chunks):
+    """:func:`knn` for a matrix of positive values (no similarity is negative, so none ever
+    enters a list), each pair's dot product computed once: column ``j`` is multiplied with
+    the items ``i > j`` only (the rows' entries after ``rowpos``, rows sorted by item) and the
+    result offered to both lists, ``(s, i)`` to ``j``'s and ``(s, j)`` to ``i``'s.
+
+    The sum is the one :func:`knn` computes for either item (column ``j``'s stored users, in
+    order, from 0.0; the same product per term), and each list is the top ``k`` of the same
+    candidates under a total order (value, then lower item index), so the lists do not depend
+    on the order of the offers: ``n_chunks`` workers keep their own heaps over a share of the
+    columns, merged item by item at the end. Returns (values, items, lengths) as :func:`knn`."""
+    hv = np.zeros((n_chunks, n, k), np.float64)
+    hi = np.zeros((n_chunks, n, k), np.int64)
+    hs = np.zeros((n_chunks, n), np.int64)
+    shrink = len(shrink_factor) > 0
+    for c in nb.prange(n_chunks):
+        cv = hv[c]
+        ci = hi[c]
+        cs = hs[c]
+        acc = np.zeros(n, np.float64)
+        cnt = np.zeros(n, np.int32)
+        touched = np.empty(n + 1, np.int32)
+        tv = np.full(n, -np.inf)
+        ti = np.zeros(n, np.int64)
+        for j in range(c, n, n_chunks):
+            m = 0
+            for p in range(indptr[j], indptr[j + 1]):
+                u = indices[p]
+                x = data[p]
+                for q in range(rowpos[p] + 1, r_indptr[u + 1]):
+                    i = r_indices[q]
+                    co = cnt[i]
+                    touched[m] = i
+                    m += co == 0
+                    cnt[i] = co + 1
+                    acc[i] += r_data[q] * x
+            for t in range(m):
+                i = touched[t]
+                s = acc[i]
+                co = cnt[i]
+                acc[i] = 0.0
+                cnt[i] = 0
+                if shrink:
+                    s *= shrink_factor[co]
+                if co < min_support or not s > 0:
+                    continue
+                _offer(cv, ci, cs, tv, ti, j, k, s, i)
+                _offer(cv, ci, cs, tv, ti, i, k, s, j)
+    if n_chunks == 1:
+        return hv[0], hi[0], hs[0]
+    out_v = np.zeros((n, k), np.float64)
+    out_i = np.zeros((n, k), np.int64)
+    out_len = np.zeros(n, np.int64)
+    for j in nb.prange(n):
+        ov = out_v[j]
+        oi = out_i[j]
+        size = 0
+        for c in range(n_chunks):
+            for t in range(hs[c, j]):
+                s = hv[c, j, t]
+                i = hi[c, j, t]
+                if size < k or _worse(ov[0], oi[0], s, i):
+                    size = _heap_push(ov, oi, size, k, s, i)
+        out_len[j] = size
+    return out_v, out_i, out_len
+
+
+@nb.njit(cache=True, parallel=True)
+def gram_upper(indptr, indices, data, r_indptr, r_indices, r_data, n):
+    """Dense ``XᵀX`` (n × n) of a matrix given as CSC with each column's users ascending
+    (``indptr, indices, data``) and CSR with each row's items ascending (``r_*``): entry (j, i)
+    sums ``x_uj · x_ui`` over column ``j``'s users in order from 0.0 — the sum scipy's sparse
+    product ``X.T @ X`` computes, bit for bit — for ``i ≥ j`` only (row ``j`` is contiguous),
+    mirrored below the diagonal: with ascending users in every column both items give the same
+    sum. Rows are independent: the result does not depend on the thread count."""
+    G = np.zeros((n, n), np.float64)
+    rowpos = row_positions(indptr, indices, r_indptr, n)
+    for j in nb.prange(n):
+        g = G[j]
+        for p in range(indptr[j], indptr[j + 1]):
+            u = indices[p]
+            x = data[p]
+            for q in range(rowpos[p], r_indptr[u + 1]):
+                g[r_indices[q]] += x * r_data[q]
+    mirror_upper(G)
+    return G
+
+
+@nb.njit(cache=True, parallel=True)
+def mirror_upper(G):
+    """Copy the upper triangle of the square ``G`` onto its lower one, in place (in 64 × 64
+    tiles: both sides stay in cache)."""
+    n = G.shape[0]
+    t = 64
+    for bj in nb.prange((n + t - 1) // t):
+        j0 = bj * t
+        for i0 in range(0, j0 + 1, t):
+            for j in range(j0, min(n, j0 + t)):
+                for i in range(i0, min(j, i0 + t)):
+                    G[j, i] = G[i, j]

@@ -139,3 +139,55 @@ def test_item_similarity_cosine_matches_dense_path():
 def test_ml_latest_small_matches_dense(study, binary, k, shrinkage):
     X = study.train_binary if binary else study.train_ratings
     assert_same(item_cosine(X, study.train_binary, k, shrinkage), dense_item_cosine(X, study.train_binary, k, shrinkage))
+
+
+def _kernel(values, k, shrinkage, min_support, upper, chunks):
+    from recutils.similarity import _item_cosine_kernel
+
+    return _item_cosine_kernel(unit_columns(values), k, shrinkage, min_support, upper=upper, chunks=chunks)
+
+
+@pytest.mark.parametrize("upper", [True, False])
+@pytest.mark.parametrize("chunks", [1, 3])
+def test_both_kernels_any_worker_count_match_dense(upper, chunks):
+    # the upper-triangle kernel sums each pair once and offers it to both lists; with several
+    # workers each keeps its own heaps, merged per item: the lists must not depend on either
+    X = _tied_matrix()
+    for k, shr, ms in CASES:
+        assert_same(_kernel(X, k, shr, ms, upper, chunks), dense_item_cosine(X, X, k, shr, block=7, min_support=ms))
+    rng = np.random.default_rng(6)
+    B = _binary(rng, 70, 50, 0.2)
+    R = B.copy()
+    R.data = rng.integers(1, 11, size=R.nnz) / 2.0
+    for values in (B, R):
+        for k, shr, ms in ((1, 0.0, 1), (7, 10.0, 2), (49, 2.5, 1)):
+            assert_same(_kernel(values, k, shr, ms, upper, chunks), dense_item_cosine(values, B, k, shr, block=16,
+                                                                                      min_support=ms))
+
+
+def test_upper_kernel_refuses_what_it_cannot_compute():
+    from recutils.similarity import _one_user_order
+
+    rng = np.random.default_rng(7)
+    X = _binary(rng, 30, 12, 0.4)
+    V = X.copy()
+    V.data = rng.normal(size=V.nnz)  # negative similarities: only the per-item kernel ranks them
+    with pytest.raises(ValueError, match="positive"):
+        _kernel(V, 3, 0.0, 1, True, 1)
+    assert_same(_kernel(V, 11, 0.0, 1, None, 1), dense_item_cosine(V, X, 11, 0.0))
+    Xn = unit_columns(X)
+    assert _one_user_order(Xn)
+    mixed = Xn.copy()
+    mixed.sort_indices()
+    a, b = mixed.indptr[0], mixed.indptr[1]
+    mixed.indices[a:b] = mixed.indices[a:b][::-1]  # column 0 descending, the others ascending
+    mixed.data[a:b] = mixed.data[a:b][::-1]
+    assert b - a > 1 and not _one_user_order(mixed)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("binary,k,shrinkage", [(True, 50, 0.0), (False, 100, 10.0)])
+def test_ml_latest_small_upper_kernel_matches_dense(study, binary, k, shrinkage):
+    # ml-latest-small takes the per-item kernel by default: the upper one is checked here
+    X = study.train_binary if binary else study.train_ratings
+    assert_same(_kernel(X, k, shrinkage, 1, True, 2), dense_item_cosine(X, study.train_binary, k, shrinkage))

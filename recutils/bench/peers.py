@@ -29,9 +29,10 @@ min over those runs, and an agreement check on the outputs:
   Not the same model (Spark's regularisation is scaled per user/item, other initialisation):
   the check reports both NDCG@25 on the evaluation users and is informational.
 
-``--threads`` (default 1) is given to both sides of each pair: numba / implicit threads, Spark's
-``local[T]``. Each size runs in its own process; the data are generated / split before anything
-is timed. The machine (cores, CPU model, load) is printed and saved with the rows.
+``--threads`` (default 1) is given to both sides of each pair: numba / implicit threads, BLAS /
+LAPACK threads (``ease``), Spark's ``local[T]``. Each size runs in its own process; the data
+are generated / split before anything is timed. The machine (cores, CPU model, load) is printed
+and saved with the rows.
 """
 
 from __future__ import annotations
@@ -73,17 +74,16 @@ def load_size(size: str, seed: int = 0):
 # --- timing ----------------------------------------------------------------------------------
 
 def interleaved(ours, peer, repeat: int) -> dict:
-    """Run ``ours`` and ``peer`` alternately ``repeat`` times; best times, ratio, spread and the
-    last outputs of each."""
-    t_o, t_p = [], []
-    out_o = out_p = None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out_o = ours()
-        t_o.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        out_p = peer()
-        t_p.append(time.perf_counter() - t0)
+    """Run ``ours`` and ``peer`` alternately ``repeat`` times, which one goes first alternating
+    too (ours, peer, peer, ours, ...: a change of load hits both sides alike); best times,
+    ratio, spread and the last outputs of each."""
+    fns, times, out = {"ours": ours, "peer": peer}, {"ours": [], "peer": []}, {}
+    for r in range(repeat):
+        for side in ("ours", "peer")[::1 if r % 2 == 0 else -1]:
+            t0 = time.perf_counter()
+            out[side] = fns[side]()
+            times[side].append(time.perf_counter() - t0)
+    t_o, t_p, out_o, out_p = times["ours"], times["peer"], out["ours"], out["peer"]
     spread = max((max(t) - min(t)) / min(t) for t in (t_o, t_p))
     return {"ours_s": round(min(t_o), 4), "peer_s": round(min(t_p), 4), "ratio": round(min(t_o) / min(t_p), 3),
             "spread": round(spread, 3), "repeats": repeat, "_ours": out_o, "_peer": out_p}
@@ -163,20 +163,15 @@ def job_itemknn(split, k: int, threads: int, repeat: int) -> dict:
     return r
 
 
-def _kept(split, max_items: int):
-    counts = np.diff(split.train_binary.tocsc().indptr)
-    if not max_items or max_items >= len(counts):
-        return None
-    return np.sort(np.argsort(-counts, kind="stable")[:max_items])
-
-
 def job_ease(split, lam: float, max_items: int, threads: int, repeat: int) -> dict:
     import cornac
+    from threadpoolctl import threadpool_limits
 
-    from ..models.baselines import EASE
+    from ..models.baselines import EASE, spd_inverse
+    from ..similarity import gram
 
-    keep = _kept(split, max_items)
     X = split.train_binary.tocsr()
+    keep = EASE(max_items=max_items)._kept_items(X)  # the items EASE itself keeps (None: all)
     Xk = X if keep is None else X[:, keep].tocsr()
     u, i = Xk.nonzero()
     ds = cornac.data.Dataset.build(list(zip(u.tolist(), i.tolist(), [1.0] * len(u))), seed=0)
@@ -188,7 +183,9 @@ def job_ease(split, lam: float, max_items: int, threads: int, repeat: int) -> di
     def peer():
         return cornac.models.EASE(lamb=lam, posB=False, verbose=False).fit(ds)
 
-    r = interleaved(ours, peer, repeat)
+    spd_inverse(gram(X[:2, :2]) + np.eye(2))  # the kernels' compilation (cached on disk) is not timed
+    with threadpool_limits(threads):  # BLAS / LAPACK threads: the same count on both sides
+        r = interleaved(ours, peer, repeat)
     m, c = r.pop("_ours"), r.pop("_peer")
     B_ours = m.item_weights(keep if keep is not None else np.arange(X.shape[1]))
     if keep is not None:

@@ -66,6 +66,14 @@ n_boot = 2000
 # held out per seed; grids chosen on each seed's own warm-item carve-out)
 seeds = [42, 7, 123, 2024, 31337]
 seed_mlp_grid = {"mlp_hidden": [128], "mlp_epochs": [50, 200]}
+# section 10 (issue 24): can text earn its place in the metadata MLP? the ablations on these cold
+# splits, grids chosen on each seed's warm-item carve-out; the text source among ablation_texts
+# (labels of text_embeddings) is the one with the best mean validation score of the ridge map
+ablation_seeds = [42, 7, 123, 2024, 31337]
+ablation_texts = ["MiniLM · title+genres+tags", "MiniLM · overview", "MiniLM · title+genres+overview"]
+ablation_grids = {}  # overrides of recutils.experiments.coldstart_ablations.DEFAULT_GRIDS
+curve_hiddens = [64, 128, 512]  # learning curves (first seed's validation carve-out only)
+curve_epochs = [25, 50, 100, 200, 400]
 
 # %%
 import time

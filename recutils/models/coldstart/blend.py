@@ -75,9 +75,9 @@ class ColdBlend(Recommender):
             raise ConfigError(f"model 'cold_blend': a map's settings are invalid: {exc}") from None
 
     def _map_scores(self, m: ContentToCF, data) -> np.ndarray:
-        key = (repr(m.config), id(self.item_table), id(self.embeddings))
+        key = (repr(m.config), id(self.item_table), id(self.embeddings) if m.config.text else None)
         per = _FITTED.setdefault(data, {})
-        if key not in per or per[key][0] is not self.item_table or per[key][1] is not self.embeddings:
+        if key not in per or per[key][0] is not self.item_table or (m.config.text and per[key][1] is not self.embeddings):
             per[key] = (self.item_table, self.embeddings, m.fit(data).scores_)
         return per[key][2]
 

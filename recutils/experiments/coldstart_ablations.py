@@ -31,8 +31,8 @@ from ..constants import K
 from ..errors import RecutilsError
 from .coldstart import ColdCandidate
 
-__all__ = ["DEFAULT_GRIDS", "REFERENCE", "RELEASE_REFERENCE", "ablation_candidates", "ablation_rows", "learning_curves",
-           "release_candidates", "run_ablations", "text_source_candidates"]
+__all__ = ["DEFAULT_GRIDS", "REFERENCE", "RELEASE_REFERENCE", "ablation_candidates", "ablation_frame", "ablation_rows",
+           "learning_curves", "plot_curves", "release_candidates", "run_ablations", "text_source_candidates"]
 
 #: the grids searched on validation (notebook 06's ``ablation_grids`` overrides any of them)
 DEFAULT_GRIDS = {
@@ -144,8 +144,9 @@ def learning_curves(val, movies, E, base: dict, hiddens, epochs, k: int = K, rel
                             mlp_hidden=int(h), release_day=release, **base["als"])
             for e, S in m.learning_curve(train, epochs).items():
                 r = evaluate_ranking(ScoreMatrix(S, "mlp curve", "kernel").fit(train), val, k, candidates=val.cold_items)
-                rows.append({"text": text, "mlp_hidden": int(h), "mlp_epochs": int(e),
-                             "val_ndcg": float(r.metrics["ndcg"]), "val_recall": float(r.metrics["recall"])})
+                rows.append({"model": f"MLP → ALS learning curve · metadata{' + text' if text else ''}", "text": text,
+                             "mlp_hidden": int(h), "mlp_epochs": int(e), "val_ndcg": float(r.metrics["ndcg"]),
+                             "val_recall": float(r.metrics["recall"]), "n_users": int(r.metrics["n_users"])})
     return rows
 
 
@@ -244,3 +245,41 @@ def _rows(out: dict, ratings, cold_share: float, n_boot: int, seed: int) -> dict
                           "per_seed": list(c.per_seed), "holds": c.holds})
     return {"rows": [r for r in rows if r["model"] in standard], "release_rows": [r for r in rows if r["model"] in release],
             "text_rows": text_rows, "cross_protocol": extra}
+
+
+def ablation_frame(rows: list[dict], k: int = K):
+    """A display table of :func:`ablation_rows`: mean [t-interval] of NDCG@k and recall@k, the
+    pooled difference [CI] against the reference, seeds above it, holds, coverage, popularity."""
+    import pandas as pd
+
+    def iv(r, m):
+        return f"{r[f'{m}@{k}']:.3f} [{r[f'{m}@{k}_low']:.3f}, {r[f'{m}@{k}_high']:.3f}]"
+
+    out = []
+    for r in rows:
+        d = (f"{r['ndcg_diff']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]" if "ndcg_diff" in r else "reference")
+        out.append({"model": r["model"], f"NDCG@{k}": iv(r, "ndcg"), f"recall@{k}": iv(r, "recall"), "vs reference": d,
+                    "seeds above": f"{r['seeds_above']}/{r['n_seeds']}" if "ndcg_diff" in r else "",
+                    "holds": r.get("holds", ""), "coverage": round(r["coverage"], 3),
+                    "avg_popularity": round(r["avg_popularity"], 4)})
+    return pd.DataFrame(out).set_index("model")
+
+
+def plot_curves(curves: list[dict], title: str = "MLP → ALS on the warm-item carve-out"):
+    """Validation NDCG against epochs per hidden size: solid without text, dashed with it."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    hiddens = sorted({r["mlp_hidden"] for r in curves})
+    for i, h in enumerate(hiddens):
+        for text, style in ((False, "-"), (True, "--")):
+            pts = sorted((r["mlp_epochs"], r["val_ndcg"]) for r in curves if r["mlp_hidden"] == h and r["text"] == text)
+            if pts:
+                ax.plot(*zip(*pts), style, marker="o", color=f"C{i}", label=f"{h} hidden{' + text' if text else ''}")
+    ax.set_xscale("log")
+    ax.set_xlabel("epochs")
+    ax.set_ylabel("validation NDCG")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -538,7 +538,7 @@ def text_verdict(rows, reference):
     cands = [r for r in rows if r["model"] != reference and np.isfinite(val[r["model"]])]
     chosen_row = max(cands, key=lambda r: val[r["model"]])
     closest = max((r for r in rows if r["model"] != reference), key=lambda r: r["ndcg_diff"])
-    pick = ("model", "ndcg_diff", "ci_low", "ci_high", "diff_per_seed", "holds")
+    pick = ("model", "ndcg_diff", "ci_low", "ci_high", "per_seed_diff", "holds")
     return {"chosen_on_validation": {kk: chosen_row[kk] for kk in pick}, "closest_on_test": {kk: closest[kk] for kk in pick}}
 
 

@@ -180,7 +180,7 @@ def ablation_rows(multi, ratings, reference: str, cold_share: float = 0.1, n_boo
         if ref != label:
             c = multi.compare(label, ref, "ndcg", n_boot=n_boot, rng=seed)
             row.update({"reference": ref, "ndcg_diff": c.mean_diff, "ci_low": c.low, "ci_high": c.high,
-                        "diff_per_seed": list(c.per_seed), "holds": c.holds,
+                        "per_seed_diff": list(c.per_seed), "holds": c.holds,
                         "seeds_above": int(sum(d > 0 for d in c.per_seed))})
         rows.append(row)
     return rows

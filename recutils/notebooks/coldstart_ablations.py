@@ -1,6 +1,7 @@
 """Notebook 06's issue-24 ablations run outside the notebook, with the notebook's parameters.
 
     python -m recutils.notebooks.coldstart_ablations --params full --out reports/06_cold_start/ablations.json
+    python -m recutils.notebooks.coldstart_ablations --markdown reports/06_cold_start/ablations.json
 
 Reads the parameters cell of ``notebooks/06_cold_start.py`` and ``params/06_cold_start.LEVEL.yaml``
 (the same values a ``run 06 --params LEVEL`` would use), embeds (or reads from the cache) the
@@ -54,12 +55,56 @@ def summary(res: dict, seconds: float) -> dict:
             "text_chosen": {r.seed: r.chosen for r in res["text_multi"].runs}, "seconds": round(seconds, 1)}
 
 
+def _table(rows: list[dict], k: int = 25) -> list[str]:
+    def iv(r, m):
+        return f"{r[f'{m}@{k}']:.3f} [{r[f'{m}@{k}_low']:.3f}, {r[f'{m}@{k}_high']:.3f}]"
+
+    out = [f"| scorer | NDCG@{k} [t-interval] | recall@{k} [t-interval] | vs reference, pooled [95 % CI] | seeds above | "
+           "holds | coverage | avg. popularity |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        d = f"{r['ndcg_diff']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]" if "ndcg_diff" in r else "reference"
+        above = f"{r['seeds_above']}/{r['n_seeds']}" if "ndcg_diff" in r else ""
+        holds = ("yes" if r["holds"] else "no") if "ndcg_diff" in r else ""
+        out.append(f"| {r['model']} | {iv(r, 'ndcg')} | {iv(r, 'recall')} | {d} | {above} | {holds} | "
+                   f"{r['coverage']:.3f} | {r['avg_popularity']:.4f} |")
+    return out
+
+
+def markdown(d: dict) -> str:
+    """The JSON of a run as markdown tables (docs/coldstart.md is written from this)."""
+    lines = [f"{d['n_seeds_done']} cold splits (seeds {d['seeds']}), {d['seconds']:.0f} s; text source chosen on "
+             f"validation: {d['text_source']} (mean validation NDCG of the ridge map: "
+             + ", ".join(f"{lb} {v:.4f}" for lb, v in d["text_validation"].items()) + ")", "",
+             "Text sources (ridge → EASE · metadata + text):", "", *_table(d["text_rows"]), "",
+             "Standard protocol:", "", *_table(d["rows"]), "", "Release-day protocol:", "", *_table(d["release_rows"]), ""]
+    for c in d["cross_protocol"]:
+        lines.append(f"- {c['a']} − {c['b']}: {c['ndcg_diff']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}], per seed "
+                     + ", ".join(f"{x:+.4f}" for x in c["per_seed"]) + f"; {'holds' if c['holds'] else 'does not hold'}")
+    if d["curves"]:
+        lines += ["", "Learning curves (validation NDCG, first seed's carve-out; hidden × epochs):", ""]
+        epochs = sorted({r["mlp_epochs"] for r in d["curves"]})
+        lines += ["| hidden | text | " + " | ".join(str(e) for e in epochs) + " |", "| --- | --- |" + " --- |" * len(epochs)]
+        for h in sorted({r["mlp_hidden"] for r in d["curves"]}):
+            for t in (False, True):
+                v = {r["mlp_epochs"]: r["val_ndcg"] for r in d["curves"] if r["mlp_hidden"] == h and r["text"] == t}
+                lines.append(f"| {h} | {'yes' if t else 'no'} | " + " | ".join(f"{v[e]:.4f}" for e in epochs) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--params", default="full", help="params level of notebook 06 (smoke, full)")
-    ap.add_argument("--out", required=True, help="JSON written after every seed")
+    ap.add_argument("--out", help="JSON written after every seed")
     ap.add_argument("--seeds", type=int, nargs="*", help="override ablation_seeds")
+    ap.add_argument("--markdown", metavar="JSON", help="print a finished (or partial) run's JSON as markdown tables")
     a = ap.parse_args(argv)
+    if a.markdown:
+        from ..io import read_json
+
+        print(markdown(read_json(a.markdown)))
+        return 0
+    if not a.out:
+        ap.error("--out is required to run")
 
     import numpy as np
 

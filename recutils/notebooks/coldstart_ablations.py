@@ -97,6 +97,12 @@ def main(argv=None) -> int:
     ap.add_argument("--out", help="JSON written after every seed")
     ap.add_argument("--seeds", type=int, nargs="*", help="override ablation_seeds")
     ap.add_argument("--markdown", metavar="JSON", help="print a finished (or partial) run's JSON as markdown tables")
+    ap.add_argument("--stronger-reference", metavar="JSON",
+                    help="re-check the text scorers --labels of a finished run (its per-seed choices) against the "
+                         "metadata-only MLPs with the grid --hidden × --epochs; writes --out")
+    ap.add_argument("--labels", nargs="*", default=[])
+    ap.add_argument("--hidden", type=int, nargs="*", default=[128, 512])
+    ap.add_argument("--epochs", type=int, nargs="*", default=[200, 400])
     a = ap.parse_args(argv)
     if a.markdown:
         from ..io import read_json
@@ -122,6 +128,23 @@ def main(argv=None) -> int:
     base = {"als": {"als_factors": p["als_factors"], "seed": p["seed"]}, "ease_lambda": p["ease_lambda"]}
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+
+    if a.stronger_reference:
+        from ..experiments.coldstart_ablations import stronger_reference
+        from ..io import read_json
+
+        done = read_json(a.stronger_reference)
+        E = texts[done["text_source"]]
+
+        def save_rows(rows):
+            write_json(out, {"from": a.stronger_reference, "grid": {"mlp_hidden": a.hidden, "mlp_epochs": a.epochs},
+                             "rows": rows, "seconds": round(time.perf_counter() - t0, 1)})
+            print(f"{time.strftime('%H:%M:%S')} seeds done: {rows[0]['n_seeds']} ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+        stronger_reference(ratings, movies, E, base, done["chosen"], a.labels, {"mlp_hidden": a.hidden, "mlp_epochs": a.epochs},
+                           k=p["k"], cold_share=p["cold_share"], val_share=p["val_share"], n_boot=p["n_boot"],
+                           grids=p["ablation_grids"], progress=p["progress"], on_seed=save_rows)
+        return 0
 
     def save(res):
         write_json(out, {"params_level": a.params, **summary(res, time.perf_counter() - t0)})

@@ -269,3 +269,38 @@ def test_every_new_scorer_is_fitted_and_chosen_without_a_cold_test_movie(monkeyp
     for s, movies in zip((3, 4), [seen[:per_seed], seen[per_seed:]]):
         held = set(cold_item_split(ratings, share=0.2, rng=s).items[cold_item_split(ratings, share=0.2, rng=s).cold_items])
         assert all(not (m & held) for m in movies)
+
+
+# --- the study's helpers ----------------------------------------------------------------------
+TINY = {"mlp_hidden": [4], "mlp_epochs": [5, 10], "variant_epochs": 5, "text_dims": [2], "mlp_text_weights": [0.3],
+        "input_dropouts": [[0.5, 0.0]], "es_max_epochs": 10, "ease_rank": 3, "residual_lambdas": [1.0],
+        "blend_weights": [0.5], "blend_ridge_lambdas": [1.0], "ridge_lambdas": [1.0], "text_weights": [1.0]}
+BASE = {"als": {"als_factors": 3, "seed": 0}, "ease_lambda": 5.0}
+
+
+def test_ablation_rows_and_the_stronger_reference_recheck():
+    """run_ablations: every scorer on every seed, rows against the protocol's metadata-only MLP;
+    stronger_reference refits the chosen text scorers (same numbers) against a wider grid."""
+    from recutils.experiments.coldstart_ablations import (REFERENCE, RELEASE_REFERENCE, ablation_candidates,
+                                                          release_candidates, run_ablations, stronger_reference)
+
+    ratings, table = _ratings(n_users=60), _release_table()
+    saved = []
+    res = run_ablations(ratings, table, {"toy": _text()}, BASE, [3, 4], TINY, k=3, cold_share=0.2, val_share=0.2,
+                        curve_hiddens=[4], curve_epochs=[2, 4], n_boot=100, on_seed=lambda r: saved.append(r["multi"].seeds))
+    assert saved == [[3], [3, 4]] and res["text_source"] == "toy"
+    labels = set(ablation_candidates(table, _text(), BASE, TINY)) | set(release_candidates(table, _text(), BASE, TINY))
+    assert {r["model"] for r in res["rows"] + res["release_rows"]} == labels
+    for rows, ref in ((res["rows"], REFERENCE), (res["release_rows"], RELEASE_REFERENCE)):
+        for r in rows:
+            assert r["n_seeds"] == 2 and ("ndcg_diff" not in r if r["model"] == ref else r["reference"] == ref)
+            if "ndcg_diff" in r:
+                assert r["ci_low"] <= r["ndcg_diff"] <= r["ci_high"] and len(r["per_seed_diff"]) == 2
+    assert len(res["curves"]) == 2 * 2 and {c["mlp_epochs"] for c in res["curves"]} == {2, 4}
+    chosen = {str(run.seed): run.chosen for run in res["multi"].runs}
+    label = "MLP → ALS · metadata + text (PCA)"
+    again = stronger_reference(ratings, table, _text(), BASE, chosen, [label], {"mlp_hidden": [4], "mlp_epochs": [5, 20]},
+                               k=3, cold_share=0.2, val_share=0.2, n_boot=100, grids=TINY)["rows"]
+    by = {r["model"]: r for r in again}
+    assert by[label]["reference"] == "MLP → ALS · metadata (wider grid)"
+    assert by[label]["ndcg@3_per_seed"] == pytest.approx(next(r for r in res["rows"] if r["model"] == label)["ndcg@3_per_seed"])

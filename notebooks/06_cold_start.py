@@ -71,6 +71,8 @@ seed_mlp_grid = {"mlp_hidden": [128], "mlp_epochs": [50, 200]}
 # (labels of text_embeddings) is the one with the best mean validation score of the ridge map
 ablation_seeds = [42, 7, 123, 2024, 31337]
 ablation_texts = ["MiniLM · title+genres+tags", "MiniLM · overview", "MiniLM · title+genres+overview"]
+# the texts a movie has on its release day (no MovieLens tags: users add them after watching)
+release_day_texts = ["MiniLM · overview", "MiniLM · title+genres+overview"]
 ablation_grids = {}  # overrides of recutils.experiments.coldstart_ablations.DEFAULT_GRIDS
 curve_hiddens = [64, 128, 512]  # learning curves (first seed's validation carve-out only)
 curve_epochs = [25, 50, 100, 200, 400]
@@ -489,7 +491,8 @@ plt.show()
 # - **which text**: the ridge → EASE map with each of `ablation_texts`; the text every other
 #   scorer uses is the one with the best mean *validation* score;
 # - **the release-day protocol**: the same splits, every scorer with only what a movie has
-#   before release (genres, year, runtime, text; no TMDB vote count, vote average, popularity).
+#   before release (genres, year, runtime, a text without user tags: `release_day_texts`; no
+#   TMDB vote count, vote average, popularity).
 #
 # Differences: the paired bootstrap pooled over seeds against the metadata-only MLP of the same
 # protocol; "holds" = the CI excludes zero and every seed agrees.
@@ -504,9 +507,10 @@ t0 = time.perf_counter()
 abl = run_ablations(ratings, movies, {lb: embeddings[lb] for lb in ablation_texts},
                     {"als": {"als_factors": als_factors, "seed": seed}, "ease_lambda": ease_lambda}, ablation_seeds,
                     ablation_grids, k=k, cold_share=cold_share, val_share=val_share, curve_hiddens=curve_hiddens,
-                    curve_epochs=curve_epochs, n_boot=n_boot, progress=progress)
+                    curve_epochs=curve_epochs, n_boot=n_boot, progress=progress, release_texts=release_day_texts)
 abl_seconds = time.perf_counter() - t0
-print("text source (best mean validation score of the ridge map):", abl["text_source"])
+print("text source (best mean validation score of the ridge map):", abl["text_source"],
+      "| release day (no tags):", abl["release_text_source"])
 display(ablation_frame(abl["text_rows"], k))
 
 # %%
@@ -613,7 +617,8 @@ metrics = {
     "embeddings": embed_info,
     "split": {"cold": cold.summary(), "validation": val.summary(), "n_cf_pairs": int(len(pairs))},
     "reference": {"notebook 04 cold NDCG@25 (torch_cf side features)": 0.241},
-    "ablations": {"seeds": abl["multi"].seeds, "text_source": abl["text_source"], "rows": abl["rows"],
+    "ablations": {"seeds": abl["multi"].seeds, "text_source": abl["text_source"],
+                  "release_text_source": abl["release_text_source"], "rows": abl["rows"],
                   "release_rows": abl["release_rows"], "text_rows": abl["text_rows"],
                   "cross_protocol": abl["cross_protocol"], "curves": abl["curves"], "verdict": abl_verdict,
                   "chosen": {r.seed: r.chosen for r in abl["multi"].runs},

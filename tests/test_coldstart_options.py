@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recutils.errors import ConfigError
+from recutils.errors import ConfigError, RecutilsError
 from recutils.models.coldstart import ColdBlend, ContentToCF, content_matrix, ease_factors, text_columns
 from recutils.splits import cold_item_split
 
@@ -286,11 +286,23 @@ def test_ablation_rows_and_the_stronger_reference_recheck():
 
     ratings, table = _ratings(n_users=60), _release_table()
     saved = []
-    res = run_ablations(ratings, table, {"toy": _text()}, BASE, [3, 4], TINY, k=3, cold_share=0.2, val_share=0.2,
-                        curve_hiddens=[4], curve_epochs=[2, 4], n_boot=100, on_seed=lambda r: saved.append(r["multi"].seeds))
-    assert saved == [[3], [3, 4]] and res["text_source"] == "toy"
-    labels = set(ablation_candidates(table, _text(), BASE, TINY)) | set(release_candidates(table, _text(), BASE, TINY))
+    wide = {**TINY, "wider_reference": {"mlp_hidden": [4], "mlp_epochs": [5, 20]}}
+    texts = {"toy": _text(), "no tags": _text(seed=5)}
+    res = run_ablations(ratings, table, texts, BASE, [3, 4], wide, k=3, cold_share=0.2, val_share=0.2,
+                        curve_hiddens=[4], curve_epochs=[2, 4], n_boot=100, on_seed=lambda r: saved.append(r["multi"].seeds),
+                        release_texts=["no tags"])
+    assert saved == [[3], [3, 4]] and res["release_text_source"] == "no tags"
+    assert res["text_source"] == max(texts, key=lambda lb: res["text_validation"][lb])
+    labels = set(ablation_candidates(table, _text(), BASE, wide)) | set(release_candidates(table, _text(), BASE, wide))
     assert {r["model"] for r in res["rows"] + res["release_rows"]} == labels
+    assert {f"{REFERENCE} (wider grid)", f"{RELEASE_REFERENCE} (wider grid)"} <= labels
+    for r in res["rows"] + res["release_rows"]:
+        wider = r["model"] in {REFERENCE, RELEASE_REFERENCE} or r["model"].endswith("(wider grid)")
+        assert ("vs_wider_diff" in r) != wider
+        if not wider:
+            assert r["vs_wider_reference"] == f"{'release · ' if r['model'].startswith('release') else ''}{REFERENCE} (wider grid)"
+    with pytest.raises(RecutilsError, match="release_texts"):
+        run_ablations(ratings, table, texts, BASE, [3], TINY, release_texts=["nope"])
     for rows, ref in ((res["rows"], REFERENCE), (res["release_rows"], RELEASE_REFERENCE)):
         for r in rows:
             assert r["n_seeds"] == 2 and ("ndcg_diff" not in r if r["model"] == ref else r["reference"] == ref)
@@ -299,8 +311,9 @@ def test_ablation_rows_and_the_stronger_reference_recheck():
     assert len(res["curves"]) == 2 * 2 and {c["mlp_epochs"] for c in res["curves"]} == {2, 4}
     chosen = {str(run.seed): run.chosen for run in res["multi"].runs}
     label = "MLP → ALS · metadata + text (PCA)"
-    again = stronger_reference(ratings, table, _text(), BASE, chosen, [label], {"mlp_hidden": [4], "mlp_epochs": [5, 20]},
-                               k=3, cold_share=0.2, val_share=0.2, n_boot=100, grids=TINY)["rows"]
+    again = stronger_reference(ratings, table, texts[res["text_source"]], BASE, chosen, [label],
+                               {"mlp_hidden": [4], "mlp_epochs": [5, 20]}, k=3, cold_share=0.2, val_share=0.2, n_boot=100,
+                               grids=TINY)["rows"]
     by = {r["model"]: r for r in again}
     assert by[label]["reference"] == "MLP → ALS · metadata (wider grid)"
     assert by[label]["ndcg@3_per_seed"] == pytest.approx(next(r for r in res["rows"] if r["model"] == label)["ndcg@3_per_seed"])

@@ -40,6 +40,9 @@ DEFAULT_GRIDS = {
     "mlp_text_weights": [0.1, 0.3], "input_dropouts": [[0.5, 0.0], [0.3, 0.3]], "es_max_epochs": 400,
     "ease_rank": 64, "residual_lambdas": [300.0, 3000.0, 30000.0], "blend_weights": [0.1, 0.25, 0.5],
     "blend_ridge_lambdas": [300.0, 3000.0], "ridge_lambdas": [3.0, 30.0, 300.0, 3000.0], "text_weights": [0.3, 1.0],
+    # {"mlp_hidden": [...], "mlp_epochs": [...]}: also the metadata-only MLP with this (wider) grid, and
+    # every text row's pooled difference against it (vs_wider_*); None: not run
+    "wider_reference": None,
 }
 
 REFERENCE = "MLP → ALS · metadata"
@@ -71,6 +74,13 @@ def _family(movies, E, base: dict, g: dict, release: bool) -> dict:
     h0 = hidden[0]
     c = {
         f"{pre}MLP → ALS · metadata": ColdCandidate(_make(ContentToCF, mapper="mlp", text=False, **als), mlp_grid),
+    }
+    if g["wider_reference"]:
+        wide = g["wider_reference"]
+        c[f"{pre}MLP → ALS · metadata (wider grid)"] = ColdCandidate(
+            _make(ContentToCF, mapper="mlp", text=False, **als),
+            tuple({"mlp_hidden": h, "mlp_epochs": e} for h in wide["mlp_hidden"] for e in wide["mlp_epochs"]))
+    c |= {
         f"{pre}MLP → ALS · metadata + text": ColdCandidate(_make(ContentToCF, mapper="mlp", **als), mlp_grid),
         f"{pre}MLP → ALS · metadata + text (PCA)": ColdCandidate(
             _make(ContentToCF, mapper="mlp", mlp_hidden=h0, mlp_epochs=ve, **als), tuple({"text_dim": d} for d in g["text_dims"])),
@@ -151,11 +161,12 @@ def learning_curves(val, movies, E, base: dict, hiddens, epochs, k: int = K, rel
 
 
 def ablation_rows(multi, ratings, reference: str, cold_share: float = 0.1, n_boot: int = 2000, seed: int = 0,
-                  references: dict | None = None) -> list[dict]:
+                  references: dict | None = None, wider: dict | None = None) -> list[dict]:
     """One row per scorer of ``multi`` (a :class:`~recutils.experiments.seeds.MultiSeedResult`
     from :func:`cold_multi_seed` on ``ratings``): NDCG@k and recall@k means with t-intervals and
     per-seed values, coverage and average popularity (means over seeds), and the pooled paired
-    bootstrap of NDCG@k against ``reference`` (``references``: label → another reference)."""
+    bootstrap of NDCG@k against ``reference`` (``references``: label → another reference; ``wider``:
+    label → a second reference, ``vs_wider_*`` fields)."""
     from ..evaluation.beyond import average_popularity
     from ..splits import cold_item_split
     from .coldstart import held_out_popularity
@@ -182,17 +193,25 @@ def ablation_rows(multi, ratings, reference: str, cold_share: float = 0.1, n_boo
             row.update({"reference": ref, "ndcg_diff": c.mean_diff, "ci_low": c.low, "ci_high": c.high,
                         "per_seed_diff": list(c.per_seed), "holds": c.holds,
                         "seeds_above": int(sum(d > 0 for d in c.per_seed))})
+        w = (wider or {}).get(label)
+        if w is not None and w != label and w in multi.labels:
+            c = multi.compare(label, w, "ndcg", n_boot=n_boot, rng=seed)
+            row.update({"vs_wider_reference": w, "vs_wider_diff": c.mean_diff, "vs_wider_low": c.low,
+                        "vs_wider_high": c.high, "vs_wider_per_seed": list(c.per_seed), "vs_wider_holds": c.holds})
         rows.append(row)
     return rows
 
 
 def run_ablations(ratings, movies, texts: dict, base: dict, seeds, grids: dict | None = None, k: int = K,
                   cold_share: float = 0.1, val_share: float = 0.1, curve_hiddens=(), curve_epochs=(),
-                  n_boot: int = 2000, progress: bool = False, on_seed=None) -> dict:
+                  n_boot: int = 2000, progress: bool = False, on_seed=None, release_texts=None,
+                  protocols=("standard", "release")) -> dict:
     """The whole study on ``seeds`` (each a cold split; grids chosen on its warm carve-out):
 
     1. the text sources (``texts``: label → embeddings) through the ridge → EASE map; the source
-       used by every other text scorer is the one with the best mean **validation** NDCG@k;
+       used by every other text scorer is the one with the best mean **validation** NDCG@k —
+       on the release-day protocol the best among ``release_texts`` (labels of texts a movie has
+       before release: no user tags; default: every text);
     2. learning curves on the first seed's warm-item carve-out (validation only);
     3. the standard and release-day scorers, one seed at a time (``on_seed(partial)`` after
        each: the result so far, e.g. to save it).
@@ -211,15 +230,22 @@ def run_ablations(ratings, movies, texts: dict, base: dict, seeds, grids: dict |
                                  cold_share=cold_share, val_share=val_share, progress=progress)
     val_of = {lb: np.mean([r.validation[f"ridge → EASE · metadata + {lb}"] for r in text_multi.runs]) for lb in texts}
     source = max(texts, key=lambda lb: val_of[lb])
+    release_texts = list(texts) if release_texts is None else list(release_texts)
+    if not release_texts or set(release_texts) - set(texts):
+        raise RecutilsError(f"release_texts must be a non-empty subset of the texts {list(texts)}, got {release_texts}")
+    release_source = max(release_texts, key=lambda lb: val_of[lb])
     E = texts[source]
     curves = []
     if len(curve_hiddens) and len(curve_epochs):
         val = warm_item_validation(cold_item_split(ratings, share=cold_share, rng=seeds[0]), share=val_share, seed=seeds[0] + 1)
         curves = learning_curves(val, movies, E, base, curve_hiddens, curve_epochs, k)
-    cands = {**ablation_candidates(movies, E, base, grids), **release_candidates(movies, E, base, grids)}
+    if not protocols or set(protocols) - {"standard", "release"}:
+        raise RecutilsError(f"protocols must be a non-empty subset of ('standard', 'release'), got {protocols}")
+    cands = {**(ablation_candidates(movies, E, base, grids) if "standard" in protocols else {}),
+             **(release_candidates(movies, texts[release_source], base, grids) if "release" in protocols else {})}
     runs = []
-    out = {"text_source": source, "text_validation": {lb: float(v) for lb, v in val_of.items()}, "text_multi": text_multi,
-           "curves": curves}
+    out = {"text_source": source, "release_text_source": release_source,
+           "text_validation": {lb: float(v) for lb, v in val_of.items()}, "text_multi": text_multi, "curves": curves}
     for s in seeds:
         runs += cold_multi_seed(ratings, [s], cands, k=k, cold_share=cold_share, val_share=val_share, progress=progress).runs
         out["multi"] = MultiSeedResult(runs=list(runs), k=k, metric="ndcg")
@@ -235,7 +261,10 @@ def _rows(out: dict, ratings, cold_share: float, n_boot: int, seed: int) -> dict
     release = [lb for lb in labels if lb.startswith("release · ")]
     standard = [lb for lb in labels if lb not in release]
     refs = {lb: RELEASE_REFERENCE for lb in release}
-    rows = ablation_rows(multi, ratings, REFERENCE, cold_share, n_boot, seed, references=refs)
+    wide = {f"{REFERENCE} (wider grid)", f"{RELEASE_REFERENCE} (wider grid)"}
+    wider = {lb: f"{'release · ' if lb in release else ''}{REFERENCE} (wider grid)" for lb in labels
+             if lb not in {REFERENCE, RELEASE_REFERENCE, *wide}}
+    rows = ablation_rows(multi, ratings, REFERENCE, cold_share, n_boot, seed, references=refs, wider=wider)
     text_rows = ablation_rows(text_multi, ratings, "ridge → EASE · metadata", cold_share, n_boot, seed)
     extra = []
     for a, b in ((RELEASE_REFERENCE, REFERENCE), ("release · MLP → ALS · metadata + text", REFERENCE)):
@@ -303,6 +332,7 @@ def stronger_reference(ratings, movies, E, base: dict, chosen_by_seed: dict, lab
     refs = {"MLP → ALS · metadata (wider grid)": ColdCandidate(_make(ContentToCF, mapper="mlp", text=False, **als), wide),
             "release · MLP → ALS · metadata (wider grid)": ColdCandidate(
                 _make(ContentToCF, mapper="mlp", text=False, release_day=True, **als), wide)}
+    refs = {lb: c for lb, c in refs.items() if any(x.startswith("release · ") == lb.startswith("release · ") for x in labels)}
     runs = []
     rows = []
     for seed, chosen in chosen_by_seed.items():

@@ -48,6 +48,7 @@ def summary(res: dict, seconds: float) -> dict:
     """What the JSON holds: the rows, the choices per seed, the validation grids and curves."""
     multi = res["multi"]
     return {"n_seeds_done": len(multi.runs), "seeds": multi.seeds, "text_source": res["text_source"],
+            "release_text_source": res["release_text_source"],
             "text_validation": res["text_validation"], "rows": res["rows"], "release_rows": res["release_rows"],
             "text_rows": res["text_rows"], "cross_protocol": res["cross_protocol"], "curves": res["curves"],
             "chosen": {r.seed: r.chosen for r in multi.runs},
@@ -67,13 +68,21 @@ def _table(rows: list[dict], k: int = 25) -> list[str]:
         holds = ("yes" if r["holds"] else "no") if "ndcg_diff" in r else ""
         out.append(f"| {r['model']} | {iv(r, 'ndcg')} | {iv(r, 'recall')} | {d} | {above} | {holds} | "
                    f"{r['coverage']:.3f} | {r['avg_popularity']:.4f} |")
+    wide = [r for r in rows if "vs_wider_diff" in r]
+    if wide:
+        out += ["", "Against the metadata-only MLP with the wider grid:", "",
+                "| scorer | vs wider-grid reference, pooled [95 % CI] | per seed | holds |", "| --- | --- | --- | --- |"]
+        for r in wide:
+            out.append(f"| {r['model']} | {r['vs_wider_diff']:+.3f} [{r['vs_wider_low']:+.3f}, {r['vs_wider_high']:+.3f}] | "
+                       + ", ".join(f"{x:+.3f}" for x in r["vs_wider_per_seed"]) + f" | {'yes' if r['vs_wider_holds'] else 'no'} |")
     return out
 
 
 def markdown(d: dict) -> str:
     """The JSON of a run as markdown tables (docs/coldstart.md is written from this)."""
     lines = [f"{d['n_seeds_done']} cold splits (seeds {d['seeds']}), {d['seconds']:.0f} s; text source chosen on "
-             f"validation: {d['text_source']} (mean validation NDCG of the ridge map: "
+             f"validation: {d['text_source']}; release day: {d.get('release_text_source', d['text_source'])} "
+             f"(mean validation NDCG of the ridge map: "
              + ", ".join(f"{lb} {v:.4f}" for lb, v in d["text_validation"].items()) + ")", "",
              "Text sources (ridge → EASE · metadata + text):", "", *_table(d["text_rows"]), "",
              "Standard protocol:", "", *_table(d["rows"]), "", "Release-day protocol:", "", *_table(d["release_rows"]), ""]
@@ -96,6 +105,9 @@ def main(argv=None) -> int:
     ap.add_argument("--params", default="full", help="params level of notebook 06 (smoke, full)")
     ap.add_argument("--out", help="JSON written after every seed")
     ap.add_argument("--seeds", type=int, nargs="*", help="override ablation_seeds")
+    ap.add_argument("--protocols", nargs="*", default=["standard", "release"], help="standard and/or release")
+    ap.add_argument("--no-curves", action="store_true", help="skip the learning curves")
+    ap.add_argument("--grids", help="JSON: overrides of ablation_grids on top of the params file's")
     ap.add_argument("--markdown", metavar="JSON", help="print a finished (or partial) run's JSON as markdown tables")
     ap.add_argument("--stronger-reference", metavar="JSON",
                     help="re-check the text scorers --labels of a finished run (its per-seed choices) against the "
@@ -150,9 +162,13 @@ def main(argv=None) -> int:
         write_json(out, {"params_level": a.params, **summary(res, time.perf_counter() - t0)})
         print(f"{time.strftime('%H:%M:%S')} seeds done: {res['multi'].seeds} ({time.perf_counter() - t0:.0f} s)", flush=True)
 
-    run_ablations(ratings, movies, texts, base, a.seeds or p["ablation_seeds"], p["ablation_grids"], k=p["k"],
-                  cold_share=p["cold_share"], val_share=p["val_share"], curve_hiddens=p["curve_hiddens"],
-                  curve_epochs=p["curve_epochs"], n_boot=p["n_boot"], progress=p["progress"], on_seed=save)
+    import json
+
+    grids = {**p["ablation_grids"], **(json.loads(a.grids) if a.grids else {})}
+    run_ablations(ratings, movies, texts, base, a.seeds or p["ablation_seeds"], grids, k=p["k"],
+                  cold_share=p["cold_share"], val_share=p["val_share"], curve_hiddens=[] if a.no_curves else p["curve_hiddens"],
+                  curve_epochs=p["curve_epochs"], n_boot=p["n_boot"], progress=p["progress"], on_seed=save,
+                  release_texts=p["release_day_texts"], protocols=tuple(a.protocols))
     return 0
 
 

@@ -220,6 +220,8 @@ class ColdStartParams(_Common):  # 06_cold_start
     ablation_seeds: list = param(min_len=1, ge=0, check=lambda v: len(set(v)) == len(v), expect="distinct seeds")
     ablation_texts: list = param(min_len=1, check=lambda v: all(isinstance(x, str) and x for x in v),
                                  expect="labels of text_embeddings")
+    release_day_texts: list = param(min_len=1, check=lambda v: all(isinstance(x, str) and x for x in v),
+                                    expect="labels of ablation_texts (texts without user tags)")
     ablation_grids: dict = param(check=_ablation_grids, expect="overrides of recutils.experiments.coldstart_ablations."
                                  "DEFAULT_GRIDS (known keys, non-empty lists)")
     curve_hiddens: list = param(min_len=0, ge=1)

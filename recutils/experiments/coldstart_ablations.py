@@ -180,7 +180,8 @@ def ablation_rows(multi, ratings, reference: str, cold_share: float = 0.1, n_boo
     rows = []
     for label in multi.labels:
         t = table[label]
-        row = {"model": label, "n_seeds": t["n_seeds"]}
+        v = t[f"validation_ndcg@{k}"]  # a one-entry grid is not scored on validation: None, not NaN
+        row = {"model": label, "n_seeds": t["n_seeds"], f"validation_ndcg@{k}": None if np.isnan(v) else v}
         for m in ("ndcg", "recall"):
             for suffix in ("", "_low", "_high", "_per_seed"):
                 row[f"{m}@{k}{suffix}"] = t[f"{m}@{k}{suffix}"]

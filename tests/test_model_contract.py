@@ -282,6 +282,25 @@ class TestContentToCFMLP(TestContentToCF):
               "mlp_epochs": 5}
 
 
+class TestContentToCFOptions(TestContentToCF):
+    """The issue-24 options together: release-day metadata, PCA text, input dropout, early stopping, onto EASE."""
+
+    params = {"target": "ease", "mapper": "mlp", "ease_lambda": 5.0, "ease_rank": 3, "release_day": True, "text_dim": 2,
+              "text_dropout": 0.3, "metadata_dropout": 0.2, "early_stopping": True, "mlp_hidden": 4, "mlp_epochs": 20}
+
+
+class TestColdBlend(ModelContract):
+    name = "cold_blend"
+    params = {"blend_weight": 0.3, "meta": {"target": "als", "mapper": "mlp", "text": False, "als_factors": 3,
+                                            "als_iterations": 3, "mlp_hidden": 4, "mlp_epochs": 5},
+              "text_side": {"ease_lambda": 5.0, "ridge_lambda": 1.0}}
+
+    def make(self, split):
+        from recutils.models.coldstart import ColdBlend
+
+        return ColdBlend(item_table=_item_table(), embeddings=_embeddings(split), **self.params)
+
+
 class TestGenrePopularity(ModelContract):
     name = "genre_pop"
 

@@ -56,6 +56,16 @@ def _config_overrides(import_path: str):
     return check
 
 
+def _ablation_grids(v) -> bool:
+    """Overrides of notebook 06's ablation grids: known keys, the default's kind of value."""
+    if not _str_keys(v):
+        return False
+    from ..experiments.coldstart_ablations import DEFAULT_GRIDS
+
+    return all(k in DEFAULT_GRIDS and (isinstance(x, list) and bool(x)) == isinstance(DEFAULT_GRIDS[k], list)
+               for k, x in v.items())
+
+
 def _threads(v) -> bool:
     return v == "auto" or (isinstance(v, str) and v.isdigit())
 
@@ -207,6 +217,15 @@ class ColdStartParams(_Common):  # 06_cold_start
     n_boot: int = param(ge=100)
     seeds: list = param(min_len=1, ge=0)
     seed_mlp_grid: dict = param(**GRID)
+    ablation_seeds: list = param(min_len=1, ge=0, check=lambda v: len(set(v)) == len(v), expect="distinct seeds")
+    ablation_texts: list = param(min_len=1, check=lambda v: all(isinstance(x, str) and x for x in v),
+                                 expect="labels of text_embeddings")
+    release_day_texts: list = param(min_len=1, check=lambda v: all(isinstance(x, str) and x for x in v),
+                                    expect="labels of ablation_texts (texts without user tags)")
+    ablation_grids: dict = param(check=_ablation_grids, expect="overrides of recutils.experiments.coldstart_ablations."
+                                 "DEFAULT_GRIDS (known keys, non-empty lists)")
+    curve_hiddens: list = param(min_len=0, ge=1)
+    curve_epochs: list = param(min_len=0, ge=1)
 
 
 @dataclass(kw_only=True)

@@ -15,8 +15,19 @@ of **warm items only**, and scores a cold item as ``x_u · f(c_j)``:
   ``x_u · y_j`` is the warm model's score ``s_uj``, the cold scores need only the users × warm
   items score matrix ``S``: ``x_u · f(c) = s̄_u + (s_u − s̄_u) C̃ (C̃ᵀC̃ + λI)⁻¹ (c − c̄)``, i.e.
   per user the ridge regression of their CF scores on content (no ``n_items²`` target matrix);
-- ``mapper="mlp"`` (``target="als"``): a one-hidden-layer MLP trained with MSE on the warm
-  items' factors (Adam, full batch, fixed epochs — chosen on a validation carve-out by the caller).
+- ``mapper="mlp"``: a one-hidden-layer MLP trained with MSE on the warm items' vectors (Adam,
+  full batch; epochs chosen on a validation carve-out by the caller, or by ``early_stopping``
+  inside the fit on warm items; DropoutNet-style input dropout of the text or metadata block:
+  :mod:`~recutils.models.coldstart.mlp`). Onto EASE the item vectors are those of the rank-
+  ``ease_rank`` SVD of the users × warm items EASE scores ``S ≈ (UΣ^½)(VΣ^½)ᵀ``;
+- ``mapper="residual"``: the MLP on the **metadata** columns, then a ridge map (``ridge_lambda``)
+  of the **text** columns onto what it misses on the warm items (``y_j − f(meta_j)``); a new
+  item gets ``f(meta) + g(text)``.
+
+Content options (:func:`~recutils.models.coldstart.features.content_matrix`): ``text_dim`` (the
+text block reduced to its principal components on warm items), ``text_weight``,
+``tmdb_numbers``, ``release_day`` (genres, year, runtime and text only: what a movie has before
+its release — no TMDB vote count, vote average or popularity).
 
 Warm items keep the CF model's own scores; cold items (no training rating) get the mapped
 score. Both sets are on different scales, so compare within one set (the cold-item protocol
@@ -42,17 +53,21 @@ from ...errors import ConfigError, RecutilsError
 from ..base import Recommender
 from ..registry import register
 from .features import content_matrix
+from .mlp import early_stopping_epochs, mlp_curve, mlp_map
 
-__all__ = ["ContentToCF", "ContentToCFConfig", "warm_mask"]
+__all__ = ["ContentToCF", "ContentToCFConfig", "ease_factors", "mlp_map", "text_columns", "warm_mask"]
 
 
 @dataclass
 class ContentToCFConfig:
     target: Literal["ease", "als"] = param("ease", choices=("ease", "als"))  #: the warm CF model mapped onto
-    mapper: Literal["ridge", "mlp"] = param("ridge", choices=("ridge", "mlp"))  #: linear (closed form) or a small MLP
+    #: linear (closed form), a small MLP, or the metadata MLP + a text ridge map of its residuals
+    mapper: Literal["ridge", "mlp", "residual"] = param("ridge", choices=("ridge", "mlp", "residual"))
     metadata: bool = True  #: TMDB numbers + genres in the content vector
     #: with ``metadata``: the TMDB numbers too (False: genres only — a new release has no vote count yet)
     tmdb_numbers: bool = True
+    #: the release-day protocol's metadata: genres + year + runtime, no TMDB vote numbers (needs ``metadata``)
+    release_day: bool = False
     text: bool = True  #: the text embedding in the content vector (``embeddings``, else computed from the two fields below)
     #: encoder of the movie texts when no ``embeddings`` are given (cached on disk like notebook 05's)
     embedding_model: str = param("all-MiniLM-L6-v2", check=lambda v: bool(v.strip()), expect="a model name")
@@ -60,6 +75,7 @@ class ContentToCFConfig:
     text_spec: str = param("study", check=valid_text_spec,
                            expect="'study', 'study+overview' or fields from title, genres, tags, overview joined by '+'")
     text_weight: float = param(1.0, gt=0)  #: scale of the (standardised) text columns against metadata
+    text_dim: int = param(0, ge=0)  #: > 0: the text block reduced to this many principal components (warm items)
     ridge_lambda: float = param(100.0, gt=0)  #: λ of the ridge map
     ease_lambda: float = param(300.0, gt=0)  #: λ of the EASE target
     als_factors: int = param(64, ge=1)
@@ -70,6 +86,11 @@ class ContentToCFConfig:
     mlp_lr: float = param(1e-3, gt=0)
     mlp_weight_decay: float = param(1e-4, ge=0)
     mlp_dropout: float = param(0.1, ge=0, lt=1)
+    text_dropout: float = param(0.0, ge=0, lt=1)  #: MLP: probability of zeroing a training row's text block
+    metadata_dropout: float = param(0.0, ge=0, lt=1)  #: MLP: probability of zeroing its metadata block instead
+    early_stopping: bool = False  #: MLP: epochs (≤ mlp_epochs) chosen on held-out warm items inside the fit
+    es_share: float = param(0.1, gt=0, lt=1)  #: share of the warm items held out for early stopping
+    ease_rank: int = param(64, ge=1)  #: MLP onto EASE: rank of the SVD of the warm EASE scores
     seed: int = param(SEED, ge=0)
 
 
@@ -107,7 +128,7 @@ class ContentToCF(Recommender):
         """"kernel" with text embeddings (torch / ONNX Runtime), the torch MLP or the ALS target;
         "exact" for the ridge map of metadata onto EASE (closed form)."""
         c = self.config
-        return "kernel" if (c.text or c.mapper == "mlp" or c.target == "als") else "exact"
+        return "kernel" if (c.text or c.mapper != "ridge" or c.target == "als") else "exact"
 
     def __init__(self, config: ContentToCFConfig | None = None, item_table: pd.DataFrame | None = None,
                  embeddings=None, **overrides):
@@ -115,13 +136,14 @@ class ContentToCF(Recommender):
         c = self.config
         if not (c.metadata or c.text):
             raise ConfigError("model 'content_to_cf': metadata and text are both off: nothing to map from")
-        if c.mapper == "mlp" and c.target != "als":
-            raise ConfigError("model 'content_to_cf': mapper='mlp' needs target='als' (an EASE column has one "
-                              "value per item: too wide a target for the MLP)")
+        problem = _config_problem(c)
+        if problem:
+            raise ConfigError(f"model 'content_to_cf': {problem}")
         self.item_table = item_table
         self.embeddings = embeddings
 
-    def _fit(self, split):
+    def _prepare(self, split):
+        """Warm mask, content matrix, CF user vectors, warm scores and warm item vectors."""
         c = self.config
         if c.text and self.embeddings is None:
             from ...embeddings.items import compute_item_embeddings
@@ -133,22 +155,64 @@ class ContentToCF(Recommender):
         if warm.sum() < 2:
             raise RecutilsError("content_to_cf: fewer than two warm items to learn the map from")
         C = content_matrix(split.items, warm, self.item_table, self.embeddings if c.text else None,
-                           metadata=c.metadata, text_weight=c.text_weight, tmdb_numbers=c.tmdb_numbers)
+                           metadata=c.metadata, text_weight=c.text_weight, tmdb_numbers=c.tmdb_numbers,
+                           release_day=c.release_day, text_dim=c.text_dim)
         self.content_ = C
         U, S_w, Y_w = self._target(split, warm)
+        if c.mapper != "ridge" and c.target == "ease":
+            U, Y_w = ease_factors(S_w, c.ease_rank)
+        return warm, C, U, S_w, Y_w
+
+    def _fit(self, split):
+        c = self.config
+        warm, C, U, S_w, Y_w = self._prepare(split)
         new = ~warm
         mapped = np.zeros((split.n_users, int(new.sum())))
         if new.any():
             if c.mapper == "ridge":
                 mapped = ridge_cold_scores(S_w, C.matrix[warm], C.matrix[new], c.ridge_lambda)
             else:
-                Y_new = perturb(mlp_map(C.matrix[warm], Y_w, C.matrix[new], c), "mlp")  # identity outside an audit
+                Y_new = perturb(self._map(C, warm, Y_w), "mlp")  # identity outside an audit
                 mapped = U @ Y_new.T
         scores = np.zeros((split.n_users, split.n_items), np.float32)
         scores[:, warm] = S_w
         scores[:, new] = mapped
         self.scores_ = scores
         self.warm_ = warm
+
+    def _map(self, C, warm, Y_w):
+        """The MLP (or residual) map of the new items' content onto CF item vectors."""
+        c = self.config
+        tcols = text_columns(C)
+        if c.mapper == "residual":
+            meta = np.ones(C.matrix.shape[1], bool)
+            meta[tcols] = False
+            M = C.matrix[:, meta]
+            epochs = early_stopping_epochs(M[warm], Y_w, c)[0] if c.early_stopping else c.mlp_epochs
+            both = mlp_map(M[warm], Y_w, M, c, epochs=epochs)
+            self.mlp_epochs_ = int(epochs)
+            T = C.matrix[:, tcols]
+            R = Y_w - both[warm]  # what the metadata MLP misses on the warm items
+            return both[~warm] + _ridge_map(T[warm], R, T[~warm], c.ridge_lambda)
+        epochs = early_stopping_epochs(C.matrix[warm], Y_w, c, tcols)[0] if c.early_stopping else c.mlp_epochs
+        self.mlp_epochs_ = int(epochs)
+        return mlp_map(C.matrix[warm], Y_w, C.matrix[~warm], c, tcols, epochs=epochs)
+
+    def learning_curve(self, split, epochs) -> dict:
+        """``{epoch: users × items scores}`` of the MLP map after each of ``epochs`` (one training
+        run; ``mapper="mlp"``, no early stopping): for learning curves on a validation split."""
+        c = self.config
+        if c.mapper != "mlp" or c.early_stopping:
+            raise ConfigError("model 'content_to_cf': learning_curve needs mapper='mlp' without early_stopping")
+        warm, C, U, S_w, Y_w = self._prepare(split)
+        curve = mlp_curve(C.matrix[warm], Y_w, C.matrix[~warm], c, epochs, text_columns(C))
+        out = {}
+        for e, Y_new in curve.items():
+            S = np.zeros((split.n_users, split.n_items), np.float32)
+            S[:, warm] = S_w
+            S[:, ~warm] = U @ Y_new.T
+            out[e] = S
+        return out
 
     def _target(self, split, warm):
         """(user vectors or None, users × warm-items CF scores, warm item vectors or None),
@@ -196,30 +260,47 @@ def ridge_cold_scores(S_w: np.ndarray, C_w: np.ndarray, C_new: np.ndarray, lam: 
     return s_bar + ((C_new - c_bar) @ W).T
 
 
-def mlp_map(C_w: np.ndarray, Y_w: np.ndarray, C_new: np.ndarray, c: ContentToCFConfig) -> np.ndarray:
-    """A one-hidden-layer MLP (Linear → ReLU → Dropout → Linear) fitted with MSE on the warm
-    items' ``(content, CF vector)`` pairs (targets standardised), applied to ``C_new``.
-    Deterministic for a seed (one thread, torch's global RNG forked)."""
-    import torch
+def _ridge_map(X_w: np.ndarray, Y_w: np.ndarray, X_new: np.ndarray, lam: float) -> np.ndarray:
+    """Centred ridge regression of ``Y_w`` on ``X_w`` (warm rows) applied to ``X_new``."""
+    x_bar, y_bar = X_w.mean(0), Y_w.mean(0)
+    Xt = X_w - x_bar
+    M = np.linalg.solve(Xt.T @ Xt + lam * np.eye(Xt.shape[1]), Xt.T @ (Y_w - y_bar))
+    return y_bar + (X_new - x_bar) @ M
 
-    from ...torch_threads import torch_threads
 
-    y_mean, y_std = Y_w.mean(0), Y_w.std(0)
-    y_std[~(y_std > 1e-12)] = 1.0
-    with torch_threads(1), torch.random.fork_rng(devices=[]):
-        torch.manual_seed(c.seed)
-        X = torch.as_tensor(C_w, dtype=torch.float32)
-        Y = torch.as_tensor((Y_w - y_mean) / y_std, dtype=torch.float32)
-        net = torch.nn.Sequential(torch.nn.Linear(X.shape[1], c.mlp_hidden), torch.nn.ReLU(),
-                                  torch.nn.Dropout(c.mlp_dropout), torch.nn.Linear(c.mlp_hidden, Y.shape[1]))
-        opt = torch.optim.Adam(net.parameters(), lr=c.mlp_lr, weight_decay=c.mlp_weight_decay)
-        net.train()
-        for _ in range(c.mlp_epochs):
-            loss = torch.mean((net(X) - Y) ** 2)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        net.eval()
-        with torch.no_grad():
-            out = net(torch.as_tensor(C_new, dtype=torch.float32)).double().numpy()
-    return out * y_std + y_mean
+def ease_factors(S_w: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
+    """User and warm-item vectors of the rank-``rank`` SVD of the users × warm items EASE scores:
+    ``S_w ≈ (U Σ^½)(V Σ^½)ᵀ`` (the MLP's target onto EASE; an EASE column itself has one value per
+    item, too wide a target)."""
+    u, s, vt = np.linalg.svd(np.asarray(S_w, np.float64), full_matrices=False)
+    r = min(rank, len(s))
+    root = np.sqrt(s[:r])
+    return u[:, :r] * root, vt[:r].T * root
+
+
+def text_columns(C) -> slice | None:
+    """The text block of a content matrix (text columns then ``missing_text``: the last block)."""
+    if not C.n_text:
+        return None
+    n = C.matrix.shape[1]
+    return slice(n - C.n_text - 1, n)
+
+
+def _config_problem(c) -> str | None:
+    """What is wrong with a combination of settings (one line), or None."""
+    if not (c.metadata or c.text):
+        return "metadata and text are both off: nothing to map from"
+    if c.release_day and not c.metadata:
+        return "release_day=True describes the metadata a new release has: it needs metadata=True"
+    if c.text_dim and not c.text:
+        return f"text_dim={c.text_dim} reduces the text block, but text=False"
+    if c.mapper == "residual" and not (c.metadata and c.text):
+        return "mapper='residual' fits the text to the metadata MLP's residuals: it needs metadata and text"
+    if c.mapper == "ridge" and (c.text_dropout or c.metadata_dropout or c.early_stopping):
+        return "text_dropout, metadata_dropout and early_stopping are MLP options (mapper='mlp' or 'residual')"
+    if (c.text_dropout or c.metadata_dropout) and not (c.metadata and c.text and c.mapper == "mlp"):
+        return "input dropout zeroes the text or the metadata block: it needs mapper='mlp' with both blocks"
+    if c.text_dropout + c.metadata_dropout >= 1:
+        return (f"text_dropout + metadata_dropout = {c.text_dropout + c.metadata_dropout:g}: "
+                "must be < 1 (a row keeps at least one block)")
+    return None

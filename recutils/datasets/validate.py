@@ -25,7 +25,6 @@ from __future__ import annotations
 import csv
 import logging
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ import pandas as pd
 from ..config import param, validate_config
 from ..constants import COL_ITEM, COL_RATING, COL_TIMESTAMP, COL_USER
 from ..errors import ConfigError, DataError
+from .parse import _ends_with_newline
 
 log = logging.getLogger("recutils.datasets")
 
@@ -103,14 +103,6 @@ def policy_from_args(a) -> DataPolicy:
 
 
 # --------------------------------------------------------------------------- locating rows
-
-def _ends_with_newline(path: Path) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(-1, os.SEEK_END)
-            return fh.read(1) in (b"\n", b"\r")
-    except OSError:
-        return True
 
 
 def _n_lines(path: Path) -> int:

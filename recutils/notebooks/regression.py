@@ -192,9 +192,10 @@ class Checker:
         self.pre = f"{name}:" if name else ""
         self.provenance = Provenance.from_metrics(reference)
 
-    def rule(self, key: str, ctx: Context, ref_value) -> Rule:
-        """The rule that decides ``key`` (``key`` without the ``NAME:`` prefix)."""
-        rule = self.tolerances.rule_for(self.pre + key)
+    def rule(self, key: str, ctx: Context, ref_value, exception: Rule | None = None, looked_up: bool = False) -> Rule:
+        """The rule that decides ``key`` (``key`` without the ``NAME:`` prefix); ``looked_up``:
+        ``exception`` is already the key's exception rule (or None), no second pattern search."""
+        rule = exception if looked_up else self.tolerances.rule_for(self.pre + key)
         if rule is not None:
             return rule
         if self.provenance is not None:
@@ -228,7 +229,7 @@ def compare(reference: dict, actual: dict, tolerances: Tolerances, name: str = "
         if _is_number(a) and _is_number(b):
             if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
                 continue
-            rule = checker.rule(key, ctx, a)
+            rule = checker.rule(key, ctx, a, rule, looked_up=True)
             ok = a == b if not (math.isfinite(a) and math.isfinite(b)) else rule.allows(float(a), float(b))
             if not ok:
                 tol = f"±{rule.abs:.3g}" + (f" + {rule.rel:g}·|ref|" if rule.rel else "")
@@ -280,11 +281,6 @@ def spread(runs: list[dict], name: str = "") -> dict[str, float]:
     return out
 
 
-def spread_ref(reference: dict, key: str) -> float:
-    v = flatten(reference).get(key, 0.0)
-    return float(v) if _is_number(v) else 0.0
-
-
 def main(argv=None) -> int:
     from ..io import read_json
 
@@ -318,6 +314,7 @@ def main(argv=None) -> int:
             runs = [read_json(Path(d) / name / "metrics.json") for d in a.runs if (Path(d) / name / "metrics.json").is_file()]
             print(f"## {name}: {len(runs)} runs")
             table = tolerance_table(runs[0], tol, name) if tol is not None else {}
+            first = flatten(runs[0])  # the first run stands for the reference (relative tolerances)
             for key, s in spread(runs, name).items():
                 if s == 0 and not a.all:
                     continue
@@ -326,7 +323,8 @@ def main(argv=None) -> int:
                     r = table.get(key[len(name) + 1:])
                     if r is None or r.ignore:
                         continue  # timings and the like: not results
-                    limit = r.limit(float(spread_ref(runs[0], key[len(name) + 1:])))
+                    v = first.get(key[len(name) + 1:], 0.0)
+                    limit = r.limit(float(v) if _is_number(v) else 0.0)
                     flag = "" if s <= limit else "  BEYOND"
                     beyond += bool(flag)
                     line += f"   (tolerance ±{limit:g}){flag}"

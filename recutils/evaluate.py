@@ -107,8 +107,7 @@ def run_seeds(model: str, seeds, protocol: str = "study", k: int = K, params: di
     per-seed metrics, their mean and t-interval across seeds, and the pooled paired bootstrap of
     model − baseline."""
     from .datasets import load_ratings, movie_table
-    from .evaluation import evaluate_ranking
-    from .experiments.seeds import MultiSeedResult, SeedRun, t_interval
+    from .experiments.seeds import Scorer, SplitProtocol, multi_seed, t_interval
     from .models import create, get_model_class
     from .splits import get_protocol
 
@@ -124,18 +123,13 @@ def run_seeds(model: str, seeds, protocol: str = "study", k: int = K, params: di
     for m, p in specs.values():
         create(m, item_table=item_table, **p)  # validates names and parameters before any fitting
     ratings = load_ratings(data_dir, policy=policy)
-    runs, per_seed = [], []
-    for seed in seeds:
-        split = get_protocol(protocol, ratings, seed)
-        cands = split.cold_items if split.cold_items.any() else None
-        results = {}
-        for lab, (m, p) in specs.items():
-            fitted = create(m, item_table=item_table, **p).fit(split.without_test())
-            results[lab] = evaluate_ranking(fitted, split, k, candidates=cands, name=lab)
-        runs.append(SeedRun(seed, {lab: dict(p) for lab, (_, p) in specs.items()},
-                            {lab: float("nan") for lab in labels}, {}, results))
-        per_seed.append({"seed": seed, **{lab: {x: float(results[lab].metrics[x]) for x in SEED_METRICS
-                                                if x in results[lab].metrics} for lab in labels}})
+    scorers = {lab: Scorer(lambda m=m, **p: create(m, item_table=item_table, **p), (dict(p),))
+               for lab, (m, p) in specs.items()}  # one parameter set each: nothing is chosen
+    res = multi_seed(SplitProtocol(lambda seed: get_protocol(protocol, ratings, seed), name=f"{protocol} splits"),
+                     seeds, scorers, k=k)
+    runs = res.runs
+    per_seed = [{"seed": r.seed, **{lab: {x: float(r.results[lab].metrics[x]) for x in SEED_METRICS
+                                          if x in r.results[lab].metrics} for lab in labels}} for r in runs]
     summary = {}
     for lab in labels:
         summary[lab] = {}
@@ -147,7 +141,6 @@ def run_seeds(model: str, seeds, protocol: str = "study", k: int = K, params: di
     out = {"model": model, "protocol": protocol, "k": k, "seeds": seeds, "n_users": [int(r.results[model].metrics["n_users"]) for r in runs],
            "across_seeds": summary, "per_seed": per_seed, "config": create(model, item_table=item_table, **(params or {})).config_dict()}
     if baseline is not None:
-        res = MultiSeedResult(runs, k, "ndcg")
         out["comparison"] = []
         for x in ("precision", "ndcg"):
             c = res.compare(labels[0], labels[1], x, n_boot=n_boot)

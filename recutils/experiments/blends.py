@@ -4,6 +4,8 @@
   normalisation of the base;
 - :func:`select_blend`: α and the base normalisation together (the study normalises the base
   over every item; "candidates" over the unseen items only) → a :class:`BlendChoice`;
+- :func:`tune_blend`: the choice made on validation and applied to test, as one fitted
+  :class:`~recutils.models.hybrid.ScoreMatrix` (:class:`TunedBlend`);
 - :class:`LearnedBlend`: a logistic regression over the normalised scores of several models on
   the first model's shortlist (:func:`fit_learned_blend`, :func:`apply_learned_blend`).
 
@@ -22,6 +24,7 @@ from ..errors import RecutilsError
 from ..evaluation import evaluate_ranking
 from ..evaluation.metrics import top_k
 from ..models.hybrid import BASE_NORMS, ScoreMatrix, blend, minmax_rows, seen_mask
+from .choose import choose_on_validation
 
 
 def tune_alpha(split, base_scores: np.ndarray, content_scores: np.ndarray, alphas, k: int = K,
@@ -30,16 +33,18 @@ def tune_alpha(split, base_scores: np.ndarray, content_scores: np.ndarray, alpha
     validation carve-out) and return ``(best α, rows)``; ties keep the larger α (closer to the base)."""
     users = split.evaluable_users()
     seen = seen_mask(split, users)
-    rows = []
-    for a in alphas:
+
+    def score(option):
         full = np.full((split.n_users, split.n_items), -np.inf)
-        full[users] = blend(base_scores[users], content_scores[users], float(a), seen, base_norm)
+        full[users] = blend(base_scores[users], content_scores[users], option["alpha"], seen, base_norm)
         r = evaluate_ranking(ScoreMatrix(full).fit(split), split, k, users=users)
-        rows.append({"alpha": float(a), **{m: r.metrics[m] for m in ("precision", "recall", "ndcg", "map")}})
-    if not rows:
+        return {m: r.metrics[m] for m in ("precision", "recall", "ndcg", "map")}
+
+    if not len(alphas):
         raise RecutilsError("empty alpha grid")
-    best = max(rows, key=lambda r: (round(r[metric], 12), r["alpha"]))
-    return best["alpha"], rows
+    choice = choose_on_validation([{"alpha": float(a)} for a in alphas], score, metric,
+                                  tie_break=lambda row: row["alpha"])
+    return choice.best["alpha"], choice.rows
 
 
 @dataclass(frozen=True)
@@ -58,16 +63,53 @@ def select_blend(split, base_scores: np.ndarray, content_scores: np.ndarray, alp
     """:func:`tune_alpha` for each base normalisation in ``base_norms`` (in order) on ``split``
     (a *validation* split); the normalisation whose best α scores highest wins, ties keep the
     earlier one."""
-    best, rows = None, []
-    for norm in base_norms:
-        a, rows_ = tune_alpha(split, base_scores, content_scores, alphas, k=k, metric=metric, base_norm=norm)
-        rows += [{"base_norm": norm, **r} for r in rows_]
-        score = next(r[metric] for r in rows_ if r["alpha"] == a)
-        if best is None or score > best[2]:
-            best = (a, norm, score)
-    if best is None:
+    per_norm = {}
+
+    def score(option):
+        a, rows = tune_alpha(split, base_scores, content_scores, alphas, k=k, metric=metric,
+                             base_norm=option["base_norm"])
+        per_norm[option["base_norm"]] = (a, rows)
+        return {metric: next(r[metric] for r in rows if r["alpha"] == a)}
+
+    if not len(base_norms):
         raise RecutilsError("select_blend needs at least one base normalisation")
-    return BlendChoice(best[0], best[1], best[2], rows)
+    choice = choose_on_validation([{"base_norm": n} for n in base_norms], score, metric)
+    norm = choice.best["base_norm"]
+    rows = [{"base_norm": n, **r} for n in base_norms for r in per_norm[n][1]]
+    return BlendChoice(per_norm[norm][0], norm, choice.score, rows)
+
+
+@dataclass(frozen=True)
+class TunedBlend:
+    """A blend chosen on validation and applied to test: the :class:`BlendChoice` and the test
+    score matrix as a fitted :class:`~recutils.models.hybrid.ScoreMatrix` (``model``)."""
+
+    choice: BlendChoice
+    model: ScoreMatrix
+
+    @property
+    def label(self) -> str:
+        return self.model.name
+
+
+def tune_blend(split, validation, base: tuple, content: tuple, alphas=(), k: int = K, metric: str = "ndcg",
+               base_norms=BASE_NORMS, name="blend", determinism: str = "exact",
+               choice: BlendChoice | None = None) -> TunedBlend:
+    """The one way a CF + content blend is tuned and applied: α and the base normalisation
+    chosen on ``validation`` (:func:`select_blend`), then the blend of the *test-side* scores
+    on ``split``.
+
+    ``base`` and ``content``: ``(validation-side scores, test-side scores)``, full users × items
+    matrices from models fitted on ``validation``'s and ``split``'s training parts.
+    ``choice``: reuse a choice made for another blend (nothing is chosen; the validation-side
+    scores may be ``None``). ``name``: the row label, or a function of the choice."""
+    from ..models.hybrid import blend_scores_all
+
+    if choice is None:
+        choice = select_blend(validation, base[0], content[0], alphas, k=k, metric=metric, base_norms=tuple(base_norms))
+    label = name(choice) if callable(name) else str(name)
+    S = blend_scores_all(split, base[1], content[1], choice.alpha, choice.base_norm)
+    return TunedBlend(choice, ScoreMatrix(S, label, determinism).fit(split.without_test()))
 
 
 # --- a learned blend ------------------------------------------------------------------------

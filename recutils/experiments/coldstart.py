@@ -34,7 +34,9 @@ from ..evaluation import evaluate_ranking, paired_bootstrap_ci
 from ..evaluation.beyond import average_popularity, exposure_gini
 from ..splits import Split, cold_item_split
 
-__all__ = ["ColdCandidate", "cf_finetuned_embeddings", "cf_space_pairs", "cold_multi_seed", "cold_table",
+from .seeds import Scorer as ColdCandidate  # a cold scorer: make(**params) and the parameter sets tried
+
+__all__ = ["ColdCandidate", "cold_protocol", "cf_finetuned_embeddings", "cf_space_pairs", "cold_multi_seed", "cold_table",
            "held_out_popularity", "search_text_embeddings", "warm_item_validation"]
 
 
@@ -212,60 +214,35 @@ def search_text_embeddings(model_name: str, data_dir=None, cache_dir=None, movie
     return ItemEmbeddings(movies[COL_ITEM].to_numpy(), normalize_rows(M), model_name, info)
 
 
-@dataclasses.dataclass(frozen=True)
-class ColdCandidate:
-    """A scorer in :func:`cold_multi_seed`: ``make(**params)`` builds an unfitted model and
-    ``grid`` lists the parameter sets tried on validation (one set: nothing to choose, so it is
-    not scored there and its validation score is NaN)."""
+def cold_protocol(ratings: pd.DataFrame, cold_share: float = 0.1, val_share: float = 0.1):
+    """The cold-item protocol as a :class:`~recutils.experiments.seeds.SplitProtocol`: per seed
+    ``cold_item_split(ratings, cold_share, rng=seed)``, validated on its warm-item carve-out
+    (:func:`warm_item_validation` with seed + 1)."""
+    from .seeds import SplitProtocol
 
-    make: object
-    grid: tuple = ({},)
+    return SplitProtocol(lambda seed: cold_item_split(ratings, share=cold_share, rng=seed),
+                         lambda split, seed: warm_item_validation(split, share=val_share, seed=seed + 1),
+                         name="cold splits")
 
 
 def cold_multi_seed(ratings: pd.DataFrame, seeds, candidates: dict, k: int = K, cold_share: float = 0.1,
                     val_share: float = 0.1, progress: bool = False):
     """The cold-item comparison on ``cold_item_split(ratings, cold_share, rng=seed)`` for each
-    seed. Per seed and candidate, every grid entry is fitted on the warm-item carve-out
-    (:func:`warm_item_validation` with seed + 1) and scored by NDCG@k over its pseudo-cold
-    items; the best is refitted on the cold split's training part and evaluated on its cold
-    items. The cold test items never reach a fit or a choice.
+    seed: :func:`~recutils.experiments.seeds.multi_seed` with :func:`cold_protocol`. Per seed
+    and candidate (a :class:`ColdCandidate`, i.e. a :class:`~recutils.experiments.seeds.Scorer`),
+    every grid entry is fitted on the warm-item carve-out and scored by NDCG@k over its
+    pseudo-cold items; the best is refitted on the cold split's training part and evaluated on
+    its cold items. The cold test items never reach a fit or a choice.
 
     Returns a :class:`~recutils.experiments.seeds.MultiSeedResult`: ``table()`` gives means and
     t-intervals over seeds, ``compare(a, b, "ndcg")`` the paired bootstrap pooled over seeds.
     """
-    from ..progress import task
-    from .seeds import MultiSeedResult, SeedRun
+    from .seeds import multi_seed
 
-    seeds = [int(s) for s in seeds]
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise RecutilsError(f"seeds must be a non-empty list of distinct integers, got {seeds}")
     if not candidates:
         raise RecutilsError("no candidate scorers")
     for label, c in candidates.items():
         if not isinstance(c, ColdCandidate) or not len(c.grid):
             raise RecutilsError(f"candidate {label!r} must be a ColdCandidate with at least one parameter set")
-    runs = []
-    n_fits = len(seeds) * sum(len(c.grid) + (len(c.grid) > 1) for c in candidates.values())
-    with task(f"{len(seeds)} cold splits × {len(candidates)} scorers", total=n_fits, unit="fits", show=progress) as bar:
-        for seed in seeds:
-            cold = cold_item_split(ratings, share=cold_share, rng=seed)
-            val = warm_item_validation(cold, share=val_share, seed=seed + 1)
-            train, val_train = cold.without_test(), val.without_test()
-            chosen, val_scores, grids, results = {}, {}, {}, {}
-            for label, c in candidates.items():
-                best, best_v, rows = dict(c.grid[0]), float("nan"), []
-                if len(c.grid) > 1:
-                    best_v = -np.inf
-                    for params in c.grid:
-                        v = float(evaluate_ranking(c.make(**params).fit(val_train), val, k,
-                                                   candidates=val.cold_items).metrics["ndcg"])
-                        rows.append({**params, "val_ndcg": v})
-                        if v > best_v:  # the first best wins ties
-                            best, best_v = dict(params), v
-                        bar.update(1)
-                model = c.make(**best).fit(train)
-                results[label] = evaluate_ranking(model, cold, k, candidates=cold.cold_items, name=label)
-                chosen[label], val_scores[label], grids[label] = best, best_v, rows
-                bar.update(1)
-            runs.append(SeedRun(seed=seed, chosen=chosen, validation=val_scores, grids=grids, results=results))
-    return MultiSeedResult(runs=runs, k=k, metric="ndcg")
+    return multi_seed(cold_protocol(ratings, cold_share, val_share), seeds, candidates, k=k, metric="ndcg",
+                      progress=progress)

@@ -1,6 +1,6 @@
 """Comparing several models on one protocol: fit each on the split's training part (test part
 withheld) and evaluate it, optionally restricted to candidate items — e.g. the cold-item
-protocol, where only the held-out movies are ranked."""
+protocol, where only the held-out movies are ranked. Both are :class:`~.experiment.Experiment`."""
 
 from __future__ import annotations
 
@@ -8,18 +8,13 @@ from typing import Mapping
 
 from ..constants import K
 from ..errors import RecutilsError
-from ..evaluation import evaluate_ranking
+from .experiment import Experiment
 
 
 def fit_and_evaluate(models: Mapping[str, object], split, k: int = K, candidates=None, fit: bool = True) -> dict:
-    """``{label: RankingResult}``: each model fitted on ``split.without_test()`` (unless
+    """``{label: EvalResult}``: each model fitted on ``split.without_test()`` (unless
     ``fit=False``: already fitted on it) and evaluated at ``k`` on its test part."""
-    out = {}
-    for label, m in models.items():
-        if fit:
-            m.fit(split.without_test())
-        out[label] = evaluate_ranking(m, split, k, candidates=candidates)
-    return out
+    return Experiment(split, models, k, candidates=candidates, fit=fit).run()
 
 
 def cold_item_comparison(models: Mapping[str, object], cold_split, k: int = K, fit: bool = True) -> dict:

@@ -3,10 +3,12 @@
 One random split can crown a model by luck (issue 11: the content blend's +0.0023 P@25 over
 EASE-r held on seed 42 only). :func:`multi_seed` runs the same comparison on several splits:
 
-- for each seed, ``make_split(seed)`` builds the split; every candidate model gets the **same
-  validation budget** — :func:`~recutils.experiments.tuning.grid_search` over its grid on that
-  split's validation carve-out (never test) — and is refitted with the chosen parameters on the
-  training part and evaluated on test;
+- for each seed, ``make_split(seed)`` builds the split (warm or cold-item: a
+  :class:`SplitProtocol` says how its validation carve-out is made); every candidate — a
+  :class:`Candidate` (registered model + grid) or a :class:`Scorer` (any factory + parameter
+  sets) — gets the **same validation budget**: :func:`~recutils.experiments.choose.choose_on_validation`
+  over its options on that split's validation carve-out (never test), then it is refitted with
+  the chosen parameters on the training part and evaluated on test;
 - :meth:`MultiSeedResult.table`: per model, the mean test metric over seeds with a Student-t
   interval across seeds, the per-seed values, and the mean validation score;
 - :meth:`MultiSeedResult.compare`: a paired per-user bootstrap **pooled over seeds** (users are
@@ -19,13 +21,13 @@ EASE-r held on seed 42 only). :func:`multi_seed` runs the same comparison on sev
 A :class:`BlendCandidate` is a CF + content blend on top of another candidate of the same run:
 on each seed its base keeps the parameters chosen for that candidate, and the blend weight α
 and the base normalisation are chosen on the same validation carve-out
-(:func:`~recutils.experiments.blends.select_blend`, on score matrices: the base and the content
+(:func:`~recutils.experiments.blends.tune_blend`, on score matrices: the base and the content
 model are fitted once on the validation training part and once on the training part).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -33,17 +35,67 @@ import numpy as np
 from ..constants import K
 from ..errors import RecutilsError
 
-__all__ = ["BlendCandidate", "Candidate", "SeedRun", "MultiSeedResult", "PooledComparison", "multi_seed", "t_interval"]
+__all__ = ["BlendCandidate", "Candidate", "Scorer", "SplitProtocol", "SeedRun", "MultiSeedResult", "PooledComparison", "multi_seed", "t_interval"]
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """A model in a comparison: its registry name, the grid searched on validation (``{}``:
-    defaults, still scored on validation) and fixed parameters."""
+    """A registered model in a comparison: its registry name, the grid searched on validation
+    (``{}``: defaults, still scored on validation) and fixed parameters. Validation rows hold
+    the parameters and P/R/NDCG/MAP@k."""
 
     model: str
     grid: Mapping[str, Sequence] = field(default_factory=dict)
     fixed: Mapping[str, object] = field(default_factory=dict)
+
+    score_alone = True  #: a single option is still scored on validation
+
+    def options(self) -> list[dict]:
+        from ..models import check_params
+        from .choose import expand_grid
+
+        opts = expand_grid({key: list(v) for key, v in self.grid.items()}, self.fixed)
+        for params in opts:  # every config first: a bad value fails before anything is fitted
+            check_params(self.model, **params)
+        return opts
+
+    def build(self, params: dict, item_table=None):
+        from ..models import create
+
+        return create(self.model, item_table=item_table, **params)
+
+    def row(self, result, metric: str) -> dict:
+        return {x: result.metrics[x] for x in ("precision", "recall", "ndcg", "map")}
+
+    def selection_metric(self, metric: str) -> str:
+        return metric
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """Any scorer in a comparison: ``make(**params)`` builds an unfitted model and ``grid``
+    lists the parameter sets tried on validation. One set: nothing to choose, so it is not
+    scored there and its validation score is NaN. Validation rows hold the parameters and
+    ``val_<metric>``."""
+
+    make: Callable[..., object]
+    grid: tuple = ({},)
+
+    score_alone = False
+
+    def options(self) -> list[dict]:
+        if not len(self.grid):
+            raise RecutilsError("a Scorer needs at least one parameter set")
+        return [dict(p) for p in self.grid]
+
+    def build(self, params: dict, item_table=None):
+        return self.make(**params)
+
+    def row(self, result, metric: str) -> dict:
+        return {f"val_{metric}": float(result.metrics[metric])}
+
+    def selection_metric(self, metric: str) -> str:
+        return f"val_{metric}"
 
 
 @dataclass(frozen=True)
@@ -99,6 +151,10 @@ class PooledComparison:
         """"a beats b" (or loses) on the pooled interval and on every seed alike."""
         d = np.asarray(self.per_seed)
         return bool((self.low > 0 and (d > 0).all()) or (self.high < 0 and (d < 0).all()))
+
+    def as_dict(self) -> dict:
+        """The fields and ``holds``, for ``metrics.json``."""
+        return {**asdict(self), "holds": self.holds}
 
     def __str__(self) -> str:
         seeds = ", ".join(f"{x:+.4f}" for x in self.per_seed)
@@ -201,74 +257,136 @@ def _scores(model, split) -> np.ndarray:
     return np.asarray(model.score(np.arange(split.n_users)), dtype=np.float64)
 
 
-def _run_blend(label: str, bc: BlendCandidate, base: Candidate, base_params: dict, base_test_model, split, k: int,
-               metric: str, item_table):
-    """Validation choice of α / normalisation for one blend on one split, then its test result."""
+def _run_blend(label: str, bc: BlendCandidate, base: Candidate, base_params: dict, base_test_model, split, val,
+               k: int, metric: str, item_table):
+    """Validation choice of α / normalisation for one blend on one split, then its test result
+    (:func:`~.blends.tune_blend`; base and content fitted once on each training part)."""
     from ..evaluation import evaluate_ranking
-    from ..models import create
-    from ..models.hybrid import ScoreMatrix, blend_scores_all
-    from ..splits import validation_split
-    from .blends import select_blend
+    from .blends import tune_blend
 
-    val = validation_split(split)
+    val = val()
     val_train, train = val.without_test(), split.without_test()
-    base_val = create(base.model, item_table=item_table, **base_params).fit(val_train)
-    choice = select_blend(val, _scores(base_val, val), _scores(bc.content().fit(val_train), val), bc.alphas, k=k,
-                          metric=metric, base_norms=tuple(bc.base_norms))
+    base_val = base.build(base_params, item_table).fit(val_train)
     content = bc.content().fit(train)
-    S = blend_scores_all(split, _scores(base_test_model, split), _scores(content, split), choice.alpha, choice.base_norm)
     kernel = "kernel" in (getattr(base_test_model, "determinism", "exact"), getattr(content, "determinism", "exact"))
-    result = evaluate_ranking(ScoreMatrix(S, label, "kernel" if kernel else "exact").fit(train), split, k, name=label)
-    chosen = {"base": bc.base, "alpha": choice.alpha, "base_norm": choice.base_norm}
-    return chosen, float(choice.score), list(choice.rows), result
+    tuned = tune_blend(split, val, (_scores(base_val, val), _scores(base_test_model, split)),
+                       (_scores(bc.content().fit(val_train), val), _scores(content, split)), bc.alphas, k=k,
+                       metric=metric, base_norms=bc.base_norms, name=label, determinism="kernel" if kernel else "exact")
+    result = evaluate_ranking(tuned.model, split, k, name=label)
+    chosen = {"base": bc.base, "alpha": tuned.choice.alpha, "base_norm": tuned.choice.base_norm}
+    return chosen, float(tuned.choice.score), list(tuned.choice.rows), result
 
 
-def multi_seed(make_split: Callable[[int], object], seeds: Sequence[int], candidates: Mapping[str, Candidate],
-               k: int = K, metric: str = "ndcg", item_table=None, progress: bool = False,
-               blends: Mapping[str, BlendCandidate] | None = None) -> MultiSeedResult:
-    """Tune (on validation) and evaluate (on test) every candidate on ``make_split(seed)`` for
-    each seed. Every candidate is scored on validation even with an empty grid, so each gets the
-    same treatment and its validation score is recorded. ``blends`` (label → BlendCandidate) are
-    built on top of the candidates named by their ``base``, after them, on the same split."""
+@dataclass(frozen=True)
+class SplitProtocol:
+    """How a seed becomes a test split and its validation split.
+
+    ``make_split(seed)``: the split evaluated on test; ``make_validation(split, seed)``: the
+    carve-out of its training part every choice is made on (default:
+    :func:`~recutils.splits.validation_split`). On a split with cold items (the cold-item
+    protocol) only those are ranked, on test and on validation alike."""
+
+    make_split: Callable[[int], object]
+    make_validation: Callable[[object, int], object] | None = None
+    name: str = "splits"
+
+    def validation(self, split, seed: int):
+        from ..splits import validation_split
+
+        return validation_split(split) if self.make_validation is None else self.make_validation(split, seed)
+
+
+class _Lazy:
+    def __init__(self, make):
+        self._make, self._value = make, None
+
+    def __call__(self):
+        if self._value is None:
+            self._value = self._make()
+        return self._value
+
+
+def _candidate_items(split):
+    cold = getattr(split, "cold_items", None)
+    return cold if cold is not None and np.asarray(cold).any() else None
+
+
+def _run_candidate(label: str, c, split, val, k: int, metric: str, item_table, bar):
+    """One candidate on one split: its choice on ``val`` (:func:`~.choose.choose_on_validation`),
+    then the chosen model refitted on the training part and evaluated on test."""
     from ..evaluation import evaluate_ranking
-    from ..models import create
-    from ..progress import task
-    from .tuning import grid_search
+    from .choose import choose_on_validation
 
+    options = c.options()
+    best, score, rows = dict(options[0]), float("nan"), []
+    if len(options) > 1 or c.score_alone:
+        val = val()
+        val_train, val_cands = val.without_test(), _candidate_items(val)
+
+        def on_val(params):
+            m = c.build(params, item_table).fit(val_train)
+            return c.row(evaluate_ranking(m, val, k, candidates=val_cands), metric)
+
+        choice = choose_on_validation(options, on_val, c.selection_metric(metric),
+                                      on_each=lambda _row: bar.update(1) if not c.score_alone else None)
+        best, score, rows = {**options[0], **choice.best}, choice.score, choice.rows
+    fitted = c.build(best, item_table).fit(split.without_test())
+    result = evaluate_ranking(fitted, split, k, candidates=_candidate_items(split), name=label)
+    bar.update(1)
+    return best, score, rows, fitted, result
+
+
+def multi_seed(make_split, seeds: Sequence[int], candidates: Mapping[str, object], k: int = K, metric: str = "ndcg",
+               item_table=None, progress: bool = False, blends: Mapping[str, BlendCandidate] | None = None,
+               make_validation: Callable[[object, int], object] | None = None) -> MultiSeedResult:
+    """The one repeated-split runner, for the warm and the cold protocols.
+
+    For each seed: ``make_split(seed)`` (or a :class:`SplitProtocol`) builds the split and its
+    validation carve-out (``make_validation(split, seed)``; default
+    :func:`~recutils.splits.validation_split`); every candidate — a :class:`Candidate` (a
+    registered model and its grid) or a :class:`Scorer` (any factory and its parameter sets) —
+    is chosen on validation with :func:`~.choose.choose_on_validation`, refitted on the
+    training part and evaluated on test (on a split with cold items, ranking only those).
+    ``blends`` (label → BlendCandidate) are built on top of the candidates named by their
+    ``base``, after them, on the same split."""
+    from ..progress import task
+
+    protocol = make_split if isinstance(make_split, SplitProtocol) else SplitProtocol(make_split, make_validation)
     seeds = [int(s) for s in seeds]
     blends = dict(blends or {})
     if not seeds or len(set(seeds)) != len(seeds):
         raise RecutilsError(f"seeds must be a non-empty list of distinct integers, got {seeds}")
     if not candidates:
         raise RecutilsError("no candidate models")
+    for label, c in candidates.items():
+        if not isinstance(c, (Candidate, Scorer)):
+            raise RecutilsError(f"candidate {label!r} must be a Candidate or a Scorer, got {type(c).__name__}")
+        c.options()  # a bad grid fails before any split is built
     for label, bc in blends.items():
         if bc.base not in candidates:
             raise RecutilsError(f"blend {label!r}: base {bc.base!r} is not a candidate; candidates: "
                                 f"{', '.join(candidates)}")
+        if not isinstance(candidates[bc.base], Candidate):
+            raise RecutilsError(f"blend {label!r}: its base must be a Candidate (a registered model)")
         if label in candidates:
             raise RecutilsError(f"blend {label!r} has the label of a candidate")
         if not len(bc.alphas) or not len(bc.base_norms):
             raise RecutilsError(f"blend {label!r}: alphas and base_norms must not be empty")
+    per_seed = sum(1 + (0 if c.score_alone else len(c.options()) * (len(c.options()) > 1)) for c in candidates.values())
     runs = []
-    n_fits = len(seeds) * (len(candidates) + len(blends))
-    with task(f"{len(seeds)} seeds × {len(candidates) + len(blends)} models", total=n_fits,
-              unit="fits", show=progress) as bar:
+    with task(f"{len(seeds)} {protocol.name} × {len(candidates) + len(blends)} models",
+              total=len(seeds) * (per_seed + len(blends)), unit="fits", show=progress) as bar:
         for seed in seeds:
-            split = make_split(seed)
-            chosen, val, grids, results, fitted = {}, {}, {}, {}, {}
+            split = protocol.make_split(seed)
+            val = _Lazy(lambda split=split, seed=seed: protocol.validation(split, seed))  # made only when needed
+            chosen, val_scores, grids, results, fitted = {}, {}, {}, {}, {}
             for label, c in candidates.items():
-                grid = {key: list(v) for key, v in c.grid.items()}
-                best, rows = grid_search(c.model, split, grid, k=k, metric=metric, fixed=dict(c.fixed),
-                                         item_table=item_table)
-                params = {**dict(c.fixed), **best}
-                chosen[label], grids[label] = params, rows
-                val[label] = max(r[metric] for r in rows)
-                fitted[label] = create(c.model, item_table=item_table, **params).fit(split.without_test())
-                results[label] = evaluate_ranking(fitted[label], split, k, name=label)
-                bar.update(1)
+                chosen[label], val_scores[label], grids[label], fitted[label], results[label] = _run_candidate(
+                    label, c, split, val, k, metric, item_table, bar)
             for label, bc in blends.items():
-                chosen[label], val[label], grids[label], results[label] = _run_blend(
-                    label, bc, candidates[bc.base], chosen[bc.base], fitted[bc.base], split, k, metric, item_table)
+                chosen[label], val_scores[label], grids[label], results[label] = _run_blend(
+                    label, bc, candidates[bc.base], chosen[bc.base], fitted[bc.base], split, val, k, metric,
+                    item_table)
                 bar.update(1)
-            runs.append(SeedRun(seed, chosen, val, grids, results))
+            runs.append(SeedRun(seed, chosen, val_scores, grids, results))
     return MultiSeedResult(runs, k, metric)

@@ -107,8 +107,10 @@ def test_load_params_and_notebook_params(tmp_path):
     assert nbm.load_params(nb, "smoke") == {"output_dir": "reports/_smoke/01_toy", "n": 1}
     assert nbm.declared_parameters(nb) == ["output_dir", "data_dir", "seed", "n", "fail"]
     assert nbm.notebook_params(nb, "full") == {"output_dir": "reports/01_toy"}
-    with pytest.raises(RecutilsError, match="unknown params level"):
+    with pytest.raises(RecutilsError, match=r"unknown params level 'huge' for 01_toy; available: full, smoke$"):
         nbm.load_params(nb, "huge")
+    with pytest.raises(RecutilsError, match=r"is a path: name a level .*\(full, smoke\)"):
+        nbm.load_params(nb, str(tmp_path / "params" / "01_toy.smoke.yaml"))
     (tmp_path / "params" / "01_toy.full.yaml").write_text("- a list\n")
     with pytest.raises(RecutilsError, match="mapping"):
         nbm.load_params(nb, "full")

@@ -140,10 +140,14 @@ def load_params(nb: Notebook, level: str) -> dict:
     """The mapping in ``params/NAME.LEVEL.yaml``."""
     import yaml
 
+    folder = nb.params_file(LEVELS[0]).parent
+    have = sorted(p.name.split(".")[-2] for p in folder.glob(f"{nb.name}.*.yaml"))
+    if "/" in level or "\\" in level or level.endswith((".yaml", ".yml")):
+        raise RecutilsError(f"params level {level!r} is a path: name a level of params/{nb.name}.LEVEL.yaml "
+                            f"({', '.join(have)})")
     path = nb.params_file(level)
     if not path.is_file():
         if level not in LEVELS:
-            have = sorted(p.name.split(".")[-2] for p in path.parent.glob(f"{nb.name}.*.yaml"))
             raise RecutilsError(f"unknown params level {level!r} for {nb.name}; available: {', '.join(have)}")
         raise RecutilsError(f"{_rel(path, nb.root)} is missing: every notebook needs params/{nb.name}.{{smoke,full}}.yaml")
     try:

@@ -35,6 +35,16 @@ from .errors import ConfigError
 _KEYS = ("ge", "gt", "le", "lt", "choices", "min_len", "check", "expect")
 
 
+def check_k(k, name: str = "k") -> int:
+    """The one rule for a list length: ``k`` as a positive int, else a one-line error naming
+    ``name`` (``k``, ``--k``) — models, search, the CLIs and the service's query all use it."""
+    import numpy as np
+
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ConfigError(f"{name} must be a positive whole number, got {k!r}")
+    return int(k)
+
+
 def param(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING,
           ge=None, gt=None, le=None, lt=None, choices=None, min_len: int | None = None,
           check: Callable[[Any], bool] | None = None, expect: str | None = None) -> Any:
@@ -192,6 +202,19 @@ def describe_fields(config_cls: type, prefix: str = "") -> list[str]:
             or m.get("expect")
         out.append(f"{prefix}{f.name}: {tname} = {default}" + (f"  ({rule})" if rule else ""))
     return out
+
+
+def check_field(config_cls: type, name: str, value, owner: str | None = None):
+    """``value`` checked against the declared rule of ``config_cls``'s field ``name`` (so a
+    function taking that setting directly states no second copy of the rule); a one-line
+    :class:`ConfigError` otherwise."""
+    f = next((f for f in dataclasses.fields(config_cls) if f.name == name), None)
+    if f is None:
+        raise ConfigError(f"{config_cls.__name__} has no field {name!r}")
+    p = field_problem(value, _hints(config_cls).get(name), f.metadata)
+    if p:
+        raise ConfigError(f"{owner + ': ' if owner else ''}{name} {p}, got {value!r}")
+    return value
 
 
 def config_problems(config, prefix: str = "") -> list[str]:

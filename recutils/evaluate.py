@@ -32,7 +32,7 @@ import numpy as np
 from .constants import K
 from .errors import RecutilsError
 from .io import dumps_json
-from .config import parse_params
+from .config import check_k, parse_params
 
 __all__ = ["dumps_json", "format_seeds_table", "format_table", "main", "parse_params", "parse_seeds", "run",
            "run_seeds"]  # parse_params: see models.config
@@ -199,8 +199,7 @@ def main(argv=None) -> int:
                     help="with --seeds: also evaluate MODEL (defaults) and bootstrap the difference pooled over seeds")
     a = ap.parse_args(argv)
     try:
-        if a.k <= 0:
-            raise RecutilsError(f"--k must be a positive integer, got {a.k}")
+        check_k(a.k, "--k")
         if a.protocol not in PROTOCOLS:
             get_protocol(a.protocol, None)  # raises the one-line error naming the valid protocols
         cls = get_model_class(a.model)

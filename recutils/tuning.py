@@ -22,7 +22,7 @@ __all__ = ["grid_search", "main"]  # grid_search lives in recutils.experiments.t
 def main(argv=None) -> int:
     from .datasets import load_ratings, movie_table
     from .io import dumps_json
-    from .config import parse_params
+    from .config import check_k, parse_params
     from .models import check_params, get_model_class
     from .splits import PROTOCOLS, get_protocol
 
@@ -35,8 +35,7 @@ def main(argv=None) -> int:
     ap.add_argument("--k", type=int, default=K)
     a = ap.parse_args(argv)
     try:
-        if a.k <= 0:
-            raise RecutilsError(f"--k must be a positive integer, got {a.k}")
+        check_k(a.k, "--k")
         if a.protocol not in PROTOCOLS:
             raise RecutilsError(f"unknown protocol {a.protocol!r}; valid protocols: {', '.join(PROTOCOLS)}")
         cls = get_model_class(a.model)

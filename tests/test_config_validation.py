@@ -212,7 +212,7 @@ def _strict_loads(s):
     (["--grid", "lambda_=1", "--grid", "lambda_=2"], "given twice"),
     (["--grid", "alpha=1"], "valid: lambda_"),
     (["--grid", "lambda_=abc"], "expected float"),
-    (["--grid", "lambda_=100", "--k", "0"], "--k must be a positive integer"),
+    (["--grid", "lambda_=100", "--k", "0"], "--k must be a positive whole number, got 0"),
     (["--grid", "lambda_=100", "--protocol", "nope"], "valid protocols"),
 ])
 def test_tuning_cli_bad_grid_is_one_line_error(argv, words, capsys):
@@ -243,3 +243,25 @@ def test_tuning_cli_process_exits_2_without_traceback():
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and p.stdout == ""
     assert p.stderr.strip() == "error: model 'ease': lambda_ must be > 0, got -5.0"
+
+
+def test_one_k_rule_and_one_alpha_rule():
+    """``k`` has one rule and one message everywhere; ``blend``'s α is HybridConfig's rule."""
+    import numpy as np
+
+    from recutils.config import check_field, check_k
+    from recutils.models.hybrid import HybridConfig, blend
+    from recutils.search import check_k as search_check_k
+
+    assert search_check_k is check_k and check_k(np.int64(3)) == 3
+    for bad in (0, -1, 2.5, True, "5"):
+        with pytest.raises(ConfigError, match=f"^k must be a positive whole number, got {bad!r}$"):
+            check_k(bad)
+    with pytest.raises(ConfigError, match="^--k must be a positive whole number, got 0$"):
+        check_k(0, "--k")
+    with pytest.raises(ConfigError, match=r"^alpha must be in \[0, 1\], got 1.5$"):
+        blend(np.zeros((1, 2)), np.zeros((1, 2)), 1.5)
+    with pytest.raises(ConfigError, match=r"^blend: alpha must be a finite number, got nan$"):
+        check_field(HybridConfig, "alpha", float("nan"), "blend")
+    with pytest.raises(ConfigError, match="has no field 'beta'"):
+        check_field(HybridConfig, "beta", 1)

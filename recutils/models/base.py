@@ -24,7 +24,7 @@ import pandas as pd
 from ..constants import COL_ITEM, K
 from ..errors import NotFoundError, RecutilsError
 from ..evaluation.metrics import top_k
-from ..config import new_config, validate_config
+from ..config import check_k, new_config, validate_config
 
 
 class NotFittedError(RecutilsError):
@@ -121,8 +121,7 @@ class Recommender:
         u = self.split_.uidx(user_id)[0]
         if u < 0:
             raise NotFoundError(f"unknown user {user_id!r}: not in the training data")
-        if not isinstance(k, (int, np.integer)) or k <= 0:
-            raise RecutilsError(f"k must be a positive integer, got {k!r}")
+        k = check_k(k)
         s = self.masked_scores([u], exclude_seen)
         idx = top_k(s, k)[0]
         sc = s[0, idx]

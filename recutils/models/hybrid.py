@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import RecutilsError
 from .base import Recommender
 from .registry import ModelSpec, register
-from ..config import param
+from ..config import check_field, param
 from ..embeddings.items import ItemEmbeddings
 from .content import Content, ContentConfig
 
@@ -54,8 +54,7 @@ def blend(base: np.ndarray, content: np.ndarray, alpha: float, seen: np.ndarray 
     ``base`` / ``content``: users × items scores (``-inf`` where a part cannot score);
     ``seen``: users × items boolean of train items (never candidates). Non-candidates get ``-inf``.
     """
-    if not 0.0 <= alpha <= 1.0:
-        raise RecutilsError(f"alpha must be in [0, 1], got {alpha}")
+    check_field(HybridConfig, "alpha", alpha)  # the rule HybridConfig declares, stated once
     if base_norm not in BASE_NORMS:
         raise RecutilsError(f"base_norm must be one of {BASE_NORMS}, got {base_norm!r}")
     base = np.asarray(base, dtype=np.float64)

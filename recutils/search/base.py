@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..constants import COL_ITEM, COL_TITLE
 from ..datasets import TextBuilder
+from ..config import check_k  # noqa: F401  (re-exported: the one k rule)
 from ..errors import RecutilsError
 from ..evaluation import top_k
 
@@ -44,13 +45,6 @@ def clean_prompt(prompt, max_chars: int = MAX_PROMPT_CHARS) -> str:
             f"the search prompt {prompt[:40]!r} has no letters or digits to search for: describe the movie in words"
         )
     return text
-
-
-def check_k(k) -> int:
-    """``k`` as a positive int, or a clear :class:`RecutilsError`."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise RecutilsError(f"k must be a positive whole number, got {k!r}")
-    return int(k)
 
 
 class Searcher:

@@ -164,8 +164,9 @@ def embed_movies(movies: pd.DataFrame, guard: Guard, *, batch_size: int, progres
         searcher = DenseSearch.from_movies(movies, DenseConfig(model_name=name, batch_size=batch_size, backend=backend),
                                            model=guard.encoder(name), cache_dir=cache_dir, progress=progress)
         dense[model_label(name)] = searcher
-        _log(log, f"{model_label(name)}: {resolve_model(name)} | {backend} | embeddings {searcher.doc_embeddings.shape}, "
-                  f"ready in {time.perf_counter() - t0:.1f} s")
+        if log is not None:  # resolve_model only to say where the model came from
+            log(f"{model_label(name)}: {resolve_model(name)} | {backend} | embeddings {searcher.doc_embeddings.shape}, "
+                f"ready in {time.perf_counter() - t0:.1f} s")
     return dense
 
 

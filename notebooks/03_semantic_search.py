@@ -52,8 +52,6 @@ guard_movies = 300  # the int8 guard compares fp32 and int8 on the N most-tagged
 
 # %%
 import dataclasses
-import os
-import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -61,39 +59,29 @@ import numpy as np
 import pandas as pd
 
 from recutils.datasets import load_tags, movie_table
-from recutils.embeddings import (
-    cache_paths,
-    cached_encode,
-    check_backend,
-    ci_includes_zero,
-    compare_embeddings,
-    load_encoder,
-    model_label,
-    resolve_model,
-    texts_sha256,
+from recutils.embeddings import check_backend, model_label
+from recutils.experiments import Record
+from recutils.experiments.studies.semantic_search import (
+    embed_movies,
+    int8_guard,
+    latency_breakdown,
+    latency_prompts,
+    measure_latency,
+    methods_config,
+    prompt_search,
+    run_benchmark,
 )
-from recutils.evaluation import paired_bootstrap_ci
-from recutils.experiments import Provenance
-from recutils.evaluation.beyond import mean_ci
-from recutils.io import read_json, write_json
-from recutils.search import (
-    SEARCH_TEXT,
-    DenseConfig,
-    DenseSearch,
-    FusionConfig,
-    FusionSearch,
-    TfidfSearch,
-    corpus_texts,
-    evaluate_scores,
-    most_tagged,
-    tag_benchmark,
-)
-from recutils.bench.search_latency import dense_breakdown, query_latency
+from recutils.search import SEARCH_TEXT, TfidfSearch, corpus_texts, most_tagged, tag_benchmark
 
 out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
 pd.set_option("display.width", 160)
 pd.set_option("display.max_colwidth", 60)
+rec = Record(out, k=k, default_metric="ndcg", params={
+    "seed": seed, "k": k, "n_movies": n_movies, "min_tag_movies": min_tag_movies, "max_queries": max_queries,
+    "n_latency_prompts": n_latency_prompts, "n_breakdown_prompts": n_breakdown_prompts,
+    "latency_threads": latency_threads, "backend": backend, "guard_movies": guard_movies})
+rec["k"] = k
 
 
 # %% [markdown]
@@ -107,6 +95,8 @@ texts = corpus_texts(movies, SEARCH_TEXT)
 tags = load_tags(data_dir)
 bench = tag_benchmark(tags, movies["movieId"], min_movies=min_tag_movies, max_queries=max_queries or None)
 check_backend(backend)
+rec["n_movies"] = len(movies)
+rec["benchmark"] = bench.summary()
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -134,53 +124,18 @@ print("benchmark:", bench.summary())
 # 9,742 movies (324 queries), all-MiniLM-L6-v2's int8 embeddings had cosine 0.991 to fp32 on
 # average (min 0.971) and lost 0.003 nDCG@10 (0.059 → 0.056), with an interval of
 # [−0.006, +0.000] that only just includes zero. Int8 is close, not free.
+#
+# `int8_guard` (`recutils.experiments.studies.semantic_search`) runs the guard for every model:
+# it loads both encoders, embeds the guard movies with each, evaluates both on the guard's
+# benchmark and chooses each model's backend by the rule above.
 
 # %%
-guard_set = most_tagged(movies, guard_movies)
-guard_texts = corpus_texts(guard_set, SEARCH_TEXT)
-guard_bench = tag_benchmark(tags, guard_set["movieId"], min_movies=min_tag_movies, max_queries=max_queries or None)
-if guard_bench.n_queries == 0:
-    raise ValueError(f"guard_movies={guard_movies} leaves no benchmark query; use more movies (0: all)")
-
-
-def encode_rate(name, texts_, backend_):
-    """texts/s recorded in the cache entry of one encode (the export is not counted)."""
-    meta = read_json(cache_paths(name, SEARCH_TEXT.key, texts_sha256(texts_), True, backend=backend_)[1])
-    return meta["n"] / max(meta["encode_seconds"], 1e-9)
-
-
-torch_models, encoders, chosen, guard_rows = {}, {}, {}, []
-for name in models:
-    label = model_label(name)
-    t0 = time.perf_counter()
-    torch_models[name] = load_encoder(name, "torch")
-    encoders[name] = load_encoder(name, "onnx-int8")  # exported once, in its own process, into the cache
-    emb = {b: cached_encode(name, guard_texts, SEARCH_TEXT.key, model=m, batch_size=batch_size, progress=progress, backend=b)
-           for b, m in (("torch", torch_models[name]), ("onnx-int8", encoders[name]))}
-    per_q = {}
-    for b, m in (("torch", torch_models[name]), ("onnx-int8", encoders[name])):
-        g = DenseSearch(emb[b], guard_set["movieId"], guard_set["title"],
-                        DenseConfig(model_name=name, batch_size=batch_size, backend=b), model=m)
-        per_q[b] = evaluate_scores(g.score_matrix(guard_bench.queries), guard_bench, k=k)
-    ci = paired_bootstrap_ci(per_q["onnx-int8"][f"ndcg@{k}"], per_q["torch"][f"ndcg@{k}"], n_boot=n_bootstrap, rng=seed)
-    passes = ci_includes_zero(ci)
-    chosen[name] = ("onnx-int8" if passes else "torch") if backend == "onnx-int8" else backend
-    cos = compare_embeddings(emb["torch"], emb["onnx-int8"])
-    rate = {b: encode_rate(name, guard_texts, b) for b in emb}
-    guard_rows.append({
-        "model": label, "n_movies": len(guard_set), "n_queries": guard_bench.n_queries,
-        "cos_mean": cos["mean_cosine"], "cos_p1": cos["p1_cosine"], "cos_min": cos["min_cosine"],
-        f"ndcg@{k}_fp32": float(np.nanmean(per_q["torch"][f"ndcg@{k}"])),
-        f"ndcg@{k}_int8": float(np.nanmean(per_q["onnx-int8"][f"ndcg@{k}"])),
-        f"ndcg@{k}_diff": ci.mean_diff, "ci_low": ci.low, "ci_high": ci.high,
-        f"recall@{k}_fp32": float(np.nanmean(per_q["torch"][f"recall@{k}"])),
-        f"recall@{k}_int8": float(np.nanmean(per_q["onnx-int8"][f"recall@{k}"])),
-        "fp32_texts_per_s": round(rate["torch"], 2), "int8_texts_per_s": round(rate["onnx-int8"], 2),
-        "int8_speedup": round(rate["onnx-int8"] / rate["torch"], 2),
-        "int8_passes": passes, "requested": backend, "backend": chosen[name],
-    })
-    print(f"{label}: guard done in {time.perf_counter() - t0:.1f} s")
-guard = pd.DataFrame(guard_rows)
+guard = int8_guard(models, movies, tags, guard_movies=guard_movies, min_tag_movies=min_tag_movies,
+                   max_queries=max_queries or None, k=k, batch_size=batch_size, progress=progress,
+                   n_bootstrap=n_bootstrap, seed=seed, backend=backend)
+guard_set, guard_bench, chosen = guard.guard_set, guard.bench, guard.chosen
+rec.table(f"Int8 quality guard: fp32 vs onnx-int8 on the {len(guard_set)} most-tagged movies", guard.rows)
+rec["backends"] = guard.backends()
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -189,8 +144,8 @@ for name in models:
     print(f"{model_label(name)}: backend {chosen[name]!r} (asked for {backend!r})")
 
 # %%
-print(guard.drop(columns=["requested"]).round(4).to_string(index=False))
-for r in guard_rows:
+print(guard.table().drop(columns=["requested"]).round(4).to_string(index=False))
+for r in guard.rows:
     verdict = "includes zero: int8 cannot be told from fp32" if r["int8_passes"] else "excludes zero: int8 changes the results"
     use = (f"→ {r['backend']} is used for {r['model']}" + ("" if r["backend"] == backend else f" instead of {backend}")
            if backend == "onnx-int8" else f"(backend {backend!r} was asked for: the guard only reports)")
@@ -206,16 +161,7 @@ for r in guard_rows:
 # and backend) without running the model for it.
 
 # %%
-dense = {}
-for name in models:
-    t0 = time.perf_counter()
-    model = torch_models[name] if chosen[name] == "torch" else (
-        encoders[name] if chosen[name] == "onnx-int8" else load_encoder(name, chosen[name]))
-    searcher = DenseSearch.from_movies(movies, DenseConfig(model_name=name, batch_size=batch_size, backend=chosen[name]),
-                                       model=model, progress=progress)
-    dense[model_label(name)] = searcher
-    print(f"{model_label(name)}: {resolve_model(name)} | {chosen[name]} | embeddings {searcher.doc_embeddings.shape}, "
-          f"ready in {time.perf_counter() - t0:.1f} s")
+dense = embed_movies(movies, guard, batch_size=batch_size, progress=progress)
 tfidf = TfidfSearch(texts, movies["movieId"], movies["title"])
 
 # %%
@@ -234,15 +180,11 @@ for label, s in dense.items():
 # %%
 # NBVAL_CHECK_OUTPUT
 methods = {"TF-IDF": tfidf, **dense}
-prompt_results = {}
-for p in prompts:
-    cols = {}
-    for label, s in methods.items():
-        res = s.search(p, k=5)
-        prompt_results.setdefault(p, {})[label] = res["title"].tolist()
-        cols[label] = pd.Series(res["title"].str.slice(0, 45).tolist() + [""] * (5 - len(res)))
+prompt_results, prompt_tables = prompt_search(methods, prompts, k=5)
+rec["prompts"] = prompt_results
+for p, top in prompt_tables.items():
     print(f"\n> {p}")
-    print(pd.DataFrame(cols).to_string(index=False))
+    print(top.to_string(index=False))
 
 # %% [markdown]
 # ## 5. The tag benchmark
@@ -252,25 +194,12 @@ for p in prompts:
 # same matrices by rank. Top 10 by `argpartition`; nDCG@10 and Recall@10 averaged over queries.
 
 # %%
-scores, seconds = {}, {}
-for label, s in methods.items():
-    t0 = time.perf_counter()
-    scores[label] = s.score_matrix(bench.queries)
-    seconds[label] = time.perf_counter() - t0
-fusions = {}
-for label, s in dense.items():
-    name = f"RRF(TF-IDF + {label})"
-    fusions[name] = FusionSearch([tfidf, s], FusionConfig(c=rrf_c, depth=rrf_depth))
-    t0 = time.perf_counter()
-    scores[name] = fusions[name].fuse([scores["TF-IDF"], scores[label]])  # the matrices already computed
-    seconds[name] = time.perf_counter() - t0
-per_query = {label: evaluate_scores(S, bench, k=k) for label, S in scores.items()}
-table = pd.DataFrame([
-    {"method": label, "n_queries": bench.n_queries, f"ndcg@{k}": float(np.nanmean(m[f"ndcg@{k}"])),
-     f"recall@{k}": float(np.nanmean(m[f"recall@{k}"]))}
-    for label, m in per_query.items()
-])
-for label, sec in seconds.items():
+run = run_benchmark(tfidf, dense, bench, k=k, rrf_c=rrf_c, rrf_depth=rrf_depth)
+per_query, fusions, table = run.per_query, run.fusions, run.table()
+rec["table"] = table
+rec[f"per_query_ndcg@{k}"] = run.per_query_values("ndcg")
+rec.provenance.add_all({"TF-IDF": tfidf, **dense, **fusions}, n_users=bench.n_queries)
+for label, sec in run.seconds.items():
     print(f"{label:>36}: {bench.n_queries} queries scored in {sec * 1e3:.0f} ms")
 
 # %%
@@ -281,13 +210,9 @@ print(table.round(4).to_string(index=False))
 # (`n_bootstrap` resamples) of the per-query nDCG@10 difference.
 
 # %%
-cis = {}
-for label in scores:
-    if label == "TF-IDF":
-        continue
-    cis[label] = paired_bootstrap_ci(per_query[label][f"ndcg@{k}"], per_query["TF-IDF"][f"ndcg@{k}"],
-                                     n_boot=n_bootstrap, rng=seed)
-    c = cis[label]
+cis = run.paired("TF-IDF", "ndcg", n_boot=n_bootstrap, seed=seed)
+rec["paired_ci_ndcg_vs_tfidf"] = {label: dataclasses.asdict(c) for label, c in cis.items()}
+for label, c in cis.items():
     print(f"{label:>36} − TF-IDF: {c.mean_diff:+.3f} [{c.low:+.3f}, {c.high:+.3f}]"
           f"{'  *' if c.significant else ''}")
 
@@ -296,24 +221,18 @@ for label in scores:
 # and TF-IDF, each way.
 
 # %%
-best_dense = max(dense, key=lambda lab: float(np.nanmean(per_query[lab][f"ndcg@{k}"])))
-gap = pd.DataFrame({
-    "query": bench.queries,
-    "n_relevant": np.diff(bench.relevant.indptr),
-    best_dense: per_query[best_dense][f"ndcg@{k}"],
-    "TF-IDF": per_query["TF-IDF"][f"ndcg@{k}"],
-})
-gap["diff"] = gap[best_dense] - gap["TF-IDF"]
+best_dense, gap = run.gaps(list(dense), "TF-IDF", "ndcg")
 print(f"{best_dense} better on {int((gap['diff'] > 0).sum())} queries, TF-IDF on {int((gap['diff'] < 0).sum())}, "
       f"tied on {int((gap['diff'] == 0).sum())}")
 print(gap[gap["diff"] > 0].sort_values(["diff", "query"], ascending=[False, True]).head(6).round(3).to_string(index=False))
 print(gap[gap["diff"] < 0].sort_values(["diff", "query"], ascending=[True, True]).head(6).round(3).to_string(index=False))
 
 # %%
+bars = run.mean_cis(("ndcg", "recall"), n_boot=n_bootstrap, seed=seed)
 fig, ax = plt.subplots(figsize=(9, 4))
 x = np.arange(len(table))
 for off, metric, lab in ((-0.2, f"ndcg@{k}", f"nDCG@{k}"), (0.2, f"recall@{k}", f"Recall@{k}")):
-    ci_ = np.array([mean_ci(per_query[m_][metric], n_boot=n_bootstrap, rng=seed) for m_ in table["method"]])
+    ci_ = bars[metric]
     ax.bar(x + off, ci_[:, 0], width=0.4, yerr=[ci_[:, 0] - ci_[:, 1], ci_[:, 2] - ci_[:, 0]], capsize=2, label=lab)
 ax.set_xticks(x, [m.replace("RRF(", "RRF(\n") for m in table["method"]], fontsize=8)
 ax.set_ylabel("mean over queries (95 % bootstrap interval)")
@@ -351,27 +270,12 @@ plt.show()
 # not numbers from different machines. Timings are not checked by the notebook tests.
 
 # %%
-pool = list(prompts) + list(bench.queries)
-latency_prompts = [pool[i % len(pool)] for i in range(n_latency_prompts)]
-load_before = os.getloadavg()
-latency = []
-lat = query_latency(tfidf, latency_prompts, k=k)
-latency.append({"method": "TF-IDF", "backend": "-", "threads": 1, "n": lat["n"], "p50_ms": round(lat["p50"], 2),
-                "p95_ms": round(lat["p95"], 2), "mean_ms": round(lat["mean"], 2)})
-variants = {}
-for label, s in dense.items():
-    for n_threads in latency_threads:
-        v = DenseSearch(s.doc_embeddings, s.movie_ids, s.titles,
-                        dataclasses.replace(s.config, query_threads=n_threads), model=s.model)
-        variants[(label, n_threads)] = v
-        lat = query_latency(v, latency_prompts, k=k)
-        latency.append({"method": label, "backend": s.config.backend, "threads": n_threads, "n": lat["n"],
-                        "p50_ms": round(lat["p50"], 2),
-                        "p95_ms": round(lat["p95"], 2), "mean_ms": round(lat["mean"], 2)})
-latency = pd.DataFrame(latency)
-load_after = os.getloadavg()
-print(f"load average (1, 5, 15 min) before: {load_before}, after: {load_after}; cores: {os.cpu_count()}")
-print(latency.to_string(index=False))
+prompts_timed = latency_prompts(prompts, bench.queries, n_latency_prompts)
+lat = measure_latency(tfidf, dense, prompts_timed, k=k, threads=latency_threads)
+rec.table("Prompt-search latency, ms per query (encoding included; machine-dependent)", lat.table)
+rec["latency_load_average"] = lat.load_average()
+print(f"load average (1, 5, 15 min) before: {lat.load_before}, after: {lat.load_after}; cores: {lat.load_average()['cpus']}")
+print(lat.table.to_string(index=False))
 
 # %% [markdown]
 # Where the time of one dense query goes (median ms over the first `n_breakdown_prompts`
@@ -380,47 +284,19 @@ print(latency.to_string(index=False))
 # i.e. plus its per-call overhead.
 
 # %%
-breakdown = []
-for (label, n_threads), v in variants.items():
-    bd = dense_breakdown(v, latency_prompts[:n_breakdown_prompts], k=k)
-    breakdown.append({"model": label, "backend": v.config.backend, "threads": n_threads,
-                      **{f"{stage}_p50_ms": round(m["p50"], 3) for stage, m in bd.items()}})
-breakdown = pd.DataFrame(breakdown)
+breakdown = latency_breakdown(lat.variants, prompts_timed[:n_breakdown_prompts], k=k)
+rec["latency_breakdown_ms"] = breakdown
 print(breakdown.to_string(index=False))
 
 # %% [markdown]
 # ## 7. Save metrics and configuration
+#
+# Every result went into the one record (`rec`) as it was made; the provenance (which producer
+# made each row: the regression test's tolerances follow from it) was named with the benchmark.
+# `config.json` holds the parameters, the text builder and each method's configuration.
 
 # %%
-metrics = {  # full precision: the regression test compares these with tolerances
-    "k": k,
-    "n_movies": len(movies),
-    "benchmark": bench.summary(),
-    "table": [{"method": r["method"], "n_queries": int(r["n_queries"]), f"ndcg@{k}": float(r[f"ndcg@{k}"]),
-               f"recall@{k}": float(r[f"recall@{k}"])} for _, r in table.iterrows()],
-    "tables": {
-        "Prompt-search latency, ms per query (encoding included; machine-dependent)": latency.to_dict("records"),
-        f"Int8 quality guard: fp32 vs onnx-int8 on the {len(guard_set)} most-tagged movies": guard_rows,
-    },
-    "backends": {model_label(name): chosen[name] for name in models},
-    "paired_ci_ndcg_vs_tfidf": {label: dataclasses.asdict(c) for label, c in cis.items()},
-    f"per_query_ndcg@{k}": {label: dict(zip(bench.queries, map(float, m[f"ndcg@{k}"]))) for label, m in per_query.items()},
-    "latency_breakdown_ms": breakdown.to_dict("records"),
-    "latency_load_average": {"before": list(load_before), "after": list(load_after), "cpus": os.cpu_count()},
-    "prompts": prompt_results,
-    # what produced each row: the regression test's tolerances follow from it (recutils.provenance)
-    "provenance": Provenance(k=k, default_metric="ndcg").add_all({"TF-IDF": tfidf, **dense, **fusions},
-                                                              n_users=bench.summary()["n_queries"]).as_dict(),
-}
-run_config = {
-    "params": {"seed": seed, "k": k, "n_movies": n_movies, "min_tag_movies": min_tag_movies,
-               "max_queries": max_queries, "n_latency_prompts": n_latency_prompts,
-               "n_breakdown_prompts": n_breakdown_prompts, "latency_threads": latency_threads,
-               "backend": backend, "guard_movies": guard_movies},
-    "text_builder": {**dataclasses.asdict(SEARCH_TEXT), "key": SEARCH_TEXT.key},
-    "methods": {"TF-IDF": tfidf.config_dict(), **{label: s.config_dict() for label, s in dense.items()},
-                **{label: f.config_dict() for label, f in fusions.items()}},
-}
-write_json(out / "metrics.json", metrics)
-write_json(out / "config.json", run_config)
+rec.configure(text_builder={**dataclasses.asdict(SEARCH_TEXT), "key": SEARCH_TEXT.key},
+              methods=methods_config(tfidf, dense, fusions))
+rec.write()
 print("wrote", sorted(p.name for p in out.iterdir() if p.suffix in (".json", ".png")))

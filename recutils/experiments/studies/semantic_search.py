@@ -15,8 +15,8 @@ MovieLens tag benchmark, the int8 quality guard, and query latency.
   count and where a dense query's time goes (:mod:`recutils.bench.search_latency`).
 
 Relevance comes from :mod:`recutils.search.relevance`; latency from
-:mod:`recutils.bench.search_latency`; the choices (the guard's backend, the best dense model)
-go through :func:`~recutils.experiments.choose_on_validation`.
+:mod:`recutils.bench.search_latency`; nothing here is tuned: the backend follows the guard's rule, and
+the "best" dense model only picks which per-query gap table is shown.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from ...io import read_json
 from ...search import (SEARCH_TEXT, DenseConfig, DenseSearch, FusionConfig, FusionSearch, Searcher, TagBenchmark,
                        TfidfSearch, corpus_texts, evaluate_scores, most_tagged, tag_benchmark)
 from ...bench.search_latency import dense_breakdown, query_latency
-from ..choose import choose_on_validation
 
 __all__ = ["BenchmarkRun", "Guard", "LatencyRun", "choose_backend", "embed_movies", "encode_rate", "guard_model",
            "int8_guard", "latency_breakdown", "latency_prompts", "measure_latency", "methods_config",
@@ -68,11 +67,7 @@ def choose_backend(requested: str, int8_passes: bool) -> str:
     where the guard passes (else torch fp32) — among the admissible backends, int8 is preferred."""
     if requested != "onnx-int8":
         return requested
-    choice = choose_on_validation(
-        [{"backend": "torch"}, {"backend": "onnx-int8"}],
-        lambda opt: {"admissible": 1.0 if opt["backend"] == "torch" or int8_passes else 0.0},
-        "admissible", tie_break=lambda row: row["backend"] == "onnx-int8")
-    return choice.best["backend"]
+    return "onnx-int8" if int8_passes else "torch"
 
 
 def guard_model(name: str, guard_set: pd.DataFrame, guard_bench: TagBenchmark, models: Mapping[str, object], *,
@@ -229,10 +224,8 @@ class BenchmarkRun:
 
     def best(self, candidates: Sequence[str], metric: str = "ndcg") -> str:
         """The candidate with the highest mean ``metric@k`` (the first of equals)."""
-        col = f"{metric}@{self.k}"
-        choice = choose_on_validation([{"method": c} for c in candidates],
-                                      lambda opt: {col: float(np.nanmean(self.per_query[opt["method"]][col]))}, col)
-        return choice.best["method"]
+        col = f"{metric}@{self.k}"  # which gap table to show: a display choice on the benchmark, not a tuned setting
+        return max(candidates, key=lambda c: float(np.nanmean(self.per_query[c][col])))  # max keeps the first of equals
 
     def gaps(self, candidates: Sequence[str], reference: str = REFERENCE, metric: str = "ndcg") -> tuple[str, pd.DataFrame]:
         """The best of ``candidates`` and, per query, its ``metric@k`` next to the reference's and their ``diff``."""

@@ -36,7 +36,6 @@ prompts = [
 title_queries = ["star wars", "toy story 2", "godfater", "lord of the rings", "heat 1995", "pulp fction"]
 
 # %%
-import dataclasses
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -45,7 +44,9 @@ import pandas as pd
 
 from recutils.datasets import load_ratings, load_tags, movie_table
 from recutils.errors import RecutilsError
-from recutils.io import write_json
+from recutils.experiments import Record
+from recutils.experiments.studies.tfidf_search import (benchmark_table, find_titles, hit_share, per_query_table,
+                                                       prompt_hits, search_prompts, text_builder_config, title_hits)
 from recutils.search import (
     SEARCH_TEXT,
     TfidfConfig,
@@ -60,6 +61,9 @@ from recutils.search import (
 
 out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
+# metrics.json + config.json, written once in section 5
+rec = Record(out, params={"seed": seed, "k": k, "n_movies": n_movies, "min_tag_movies": min_tag_movies,
+                          "max_queries": max_queries})
 pd.set_option("display.width", 140)
 pd.set_option("display.max_colwidth", 70)
 
@@ -75,6 +79,7 @@ movies = most_tagged(movie_table(data_dir), n_movies)
 texts = corpus_texts(movies, SEARCH_TEXT)
 tags = load_tags(data_dir)
 n_ratings = movies["movieId"].map(load_ratings(data_dir)["movieId"].value_counts()).fillna(0).to_numpy()
+rec.update(k=k, n_movies=len(movies))
 print("text builder:", SEARCH_TEXT.key)
 print(texts[0][:300], "…")
 
@@ -97,11 +102,9 @@ print("vocabulary:", len(tfidf.vectorizer.vocabulary_), "terms")
 
 # %%
 # NBVAL_CHECK_OUTPUT
-prompt_results = {}
-for p in prompts:
-    res = tfidf.search(p, k=5)
-    prompt_results[p] = [{"movieId": int(r.movieId), "title": r.title, "score": round(float(r.score), 3)}
-                         for r in res.itertuples()]
+prompt_results = search_prompts(tfidf, prompts, k=5)
+rec["prompts"] = prompt_hits(prompt_results)  # scores to 3 decimals
+for p, res in prompt_results.items():
     print(f"\n> {p}")
     print(res.assign(score=res["score"].round(3)).to_string(index=False))
 
@@ -129,10 +132,9 @@ for p in ["", "   ", "🚀🤖🎬", "qwxzv plorkt", "robots in space " * 700]:
 # %%
 # NBVAL_CHECK_OUTPUT
 titles = TitleIndex.from_movies(movies, popularity=n_ratings)
-title_results = {}
-for q in title_queries:
-    hits = titles.find(q, k=3)
-    title_results[q] = hits["title"].tolist()
+title_results = find_titles(titles, title_queries, k=3)
+rec["titles"] = title_hits(title_results)
+for q, hits in title_results.items():
     print(f"{q!r:>22} → " + (" | ".join(f"{t} ({s:.0f})" for t, s in zip(hits["title"], hits["score"])) or "no match"))
 
 # %% [markdown]
@@ -146,6 +148,8 @@ for q in title_queries:
 bench = tag_benchmark(tags, movies["movieId"], min_movies=min_tag_movies, max_queries=max_queries or None)
 row = evaluate_searcher(tfidf, bench, k=k)
 per_query = evaluate_scores(tfidf.score_matrix(bench.queries), bench, k=k)
+rec["benchmark"] = bench.summary()
+rec["table"] = benchmark_table(row, k, "TF-IDF")  # full precision: the regression test compares it
 print(f"scored {bench.n_queries} queries in {row['score_seconds'] * 1e3:.0f} ms")
 
 # %%
@@ -163,9 +167,8 @@ print(f"TF-IDF: nDCG@{k} = {row[f'ndcg@{k}']:.4f}, Recall@{k} = {row[f'recall@{k
 
 # %%
 # NBVAL_CHECK_OUTPUT
-pq = pd.DataFrame({"query": bench.queries, "n_relevant": np.diff(bench.relevant.indptr),
-                   f"ndcg@{k}": per_query[f"ndcg@{k}"], f"recall@{k}": per_query[f"recall@{k}"]})
-print("share of queries with at least one hit in the top 10:", round(float((pq[f"recall@{k}"] > 0).mean()), 3))
+pq = per_query_table(bench, per_query, k)
+print("share of queries with at least one hit in the top 10:", hit_share(pq, k))
 print(pq.sort_values([f"ndcg@{k}", "query"], ascending=[False, True]).head(10).round(3).to_string(index=False))
 
 # %%
@@ -184,24 +187,12 @@ plt.show()
 
 # %% [markdown]
 # ## 5. Save metrics and configuration
+#
+# The notebook's one `Record` (`recutils.experiments`) was filled as the results were made:
+# `metrics.json` (k, the index size, the prompts' and titles' hits, the benchmark and its
+# table) and `config.json` (the parameters, the text builder and the TF-IDF settings).
 
 # %%
-# full precision: the regression test compares these with tolerances
-table = [{"method": "TF-IDF", "n_queries": row["n_queries"], f"ndcg@{k}": float(row[f"ndcg@{k}"]),
-          f"recall@{k}": float(row[f"recall@{k}"])}]
-metrics = {
-    "k": k,
-    "n_movies": len(movies),
-    "benchmark": bench.summary(),
-    "table": table,
-    "prompts": prompt_results,
-    "titles": title_results,
-}
-run_config = {
-    "params": {"seed": seed, "k": k, "n_movies": n_movies, "min_tag_movies": min_tag_movies, "max_queries": max_queries},
-    "text_builder": {**dataclasses.asdict(SEARCH_TEXT), "key": SEARCH_TEXT.key},
-    "tfidf": tfidf.config_dict(),
-}
-write_json(out / "metrics.json", metrics)
-write_json(out / "config.json", run_config)
+rec.configure(text_builder=text_builder_config(SEARCH_TEXT), tfidf=tfidf.config_dict())
+written = rec.write()
 print("wrote", sorted(p.name for p in out.iterdir() if p.suffix in (".json", ".png")))

@@ -46,7 +46,6 @@ thread_repeats = 2
 thread_batches = 10
 
 # %%
-import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -54,9 +53,11 @@ import numpy as np
 import pandas as pd
 
 from recutils.datasets import load_ratings, movie_table
-from recutils.evaluation import evaluate_ranking, evaluate_rating
-from recutils.experiments import Provenance, cold_item_comparison, rating_grid_search
-from recutils.io import write_json
+from recutils.evaluation import evaluate_rating
+from recutils.experiments import Experiment, Record, cold_item_comparison
+from recutils.experiments.studies.torch_cf import (choose_torch_candidate, fit_timed, ranking_table, rating_goal,
+                                                   rating_table, snapshot_correlation, timed_fit, torch_settings,
+                                                   torch_summary, tune_rating_models)
 from recutils.models.baselines import EASE, MostPop
 from recutils.models.feature_baselines import MetadataPopularity, RandomScores
 from recutils.models.rating_baselines import BiasBaseline, CornacMF, GlobalMean
@@ -66,6 +67,7 @@ from recutils.splits import cold_item_split, sample_users, study_split, validati
 
 out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
+rec = Record(out, k=k)  # metrics.json + config.json, written once in section 8
 pd.set_option("display.width", 140)
 
 # %% [markdown]
@@ -122,27 +124,17 @@ searches = {  # model → (its grid, fixed settings): recutils.experiments.ratin
     "bias": ({"reg_user": bias_regs, "reg_item": bias_regs}, {}),
     "cornac_mf": (mf_grid, {"seed": seed}),
 }
-tuning_rows, best, best_val_rmse = [], {}, {}
-for name, (grid, fixed) in searches.items():
-    best[name], rows = rating_grid_search(name, split, grid, fixed=fixed)
-    best_val_rmse[name] = min(r["rmse"] for r in rows)
-    if grid:
-        tuning_rows += [{"model": name, "params": {p: r[p] for p in grid}, "val_rmse": r["rmse"]} for r in rows]
-best_bias, best_mf = best["bias"], best["cornac_mf"]
-print("bias:", best_bias, f"val RMSE {best_val_rmse['bias']:.4f}")
-print("cornac MF:", best_mf, f"val RMSE {best_val_rmse['cornac_mf']:.4f}")
+tuning = tune_rating_models(split, searches)
+best_bias, best_mf = tuning.best["bias"], tuning.best["cornac_mf"]
+print("bias:", best_bias, f"val RMSE {tuning.val_rmse['bias']:.4f}")
+print("cornac MF:", best_mf, f"val RMSE {tuning.val_rmse['cornac_mf']:.4f}")
 
 # %%
-baselines = {}
-fit_seconds = {}
-for label, model in (("global mean", GlobalMean()),
-                     ("bias (μ + b_u + b_i)", BiasBaseline(**best_bias)),
-                     ("cornac MF (biased)", CornacMF(seed=seed, **best_mf))):
-    t0 = time.perf_counter()
-    baselines[label] = model.fit(split.without_test())
-    fit_seconds[label] = time.perf_counter() - t0
-val_of = {"global mean": best_val_rmse["globalmean"], "bias (μ + b_u + b_i)": best_val_rmse["bias"],
-          "cornac MF (biased)": best_val_rmse["cornac_mf"]}
+baselines, fit_seconds = fit_timed({"global mean": GlobalMean(),
+                                    "bias (μ + b_u + b_i)": BiasBaseline(**best_bias),
+                                    "cornac MF (biased)": CornacMF(seed=seed, **best_mf)}, split.without_test())
+val_of = {"global mean": tuning.val_rmse["globalmean"], "bias (μ + b_u + b_i)": tuning.val_rmse["bias"],
+          "cornac MF (biased)": tuning.val_rmse["cornac_mf"]}
 
 # %% [markdown]
 # ## 3. The PyTorch model
@@ -154,21 +146,14 @@ val_of = {"global mean": best_val_rmse["globalmean"], "bias (μ + b_u + b_i)": b
 # the rating). Training (inside `fit`): early stopping on the validation carve-out with the
 # best weights kept, then (`refit`) retraining on the whole training part for the best number
 # of epochs. Every candidate of `torch_grid` is trained this way and the one with the lowest
-# **validation** RMSE is kept; the candidates double as an ablation (validation RMSE only).
+# **validation** RMSE is kept (`choose_torch_candidate`, through the project's one
+# choose-on-validation loop; the first of tied candidates wins); the candidates double as an
+# ablation (validation RMSE only).
 
 # %%
-candidates = []
-for label, overrides in torch_grid.items():
-    params = {**torch_params, **overrides, "seed": seed, "progress": progress}
-    t0 = time.perf_counter()
-    m = TorchCF(item_table=movies, **params).fit(split.without_test())
-    secs = time.perf_counter() - t0
-    candidates.append((m, label, overrides, secs))
-    tuning_rows.append({"model": "torch_cf", "label": label, "params": overrides, "val_rmse": m.best_val_rmse_,
-                        "best_epoch": m.best_epoch_, "fit_seconds": round(secs, 2)})
-model, chosen_label, chosen, torch_fit_seconds = min(candidates, key=lambda c: c[0].best_val_rmse_)
-display(pd.DataFrame([{"candidate": r["label"], "val_rmse": round(r["val_rmse"], 4), "best_epoch": r["best_epoch"],
-                       "fit_seconds": r["fit_seconds"]} for r in tuning_rows if r["model"] == "torch_cf"]))
+torch_choice = choose_torch_candidate(split.without_test(), torch_grid, torch_params, seed, progress, item_table=movies)
+model, chosen_label, torch_fit_seconds = torch_choice.model, torch_choice.label, torch_choice.fit_seconds
+display(pd.DataFrame(torch_choice.table()))
 print("chosen:", chosen_label)
 
 # %%
@@ -195,18 +180,12 @@ plt.show()
 # ## 4. Rating accuracy on the test ratings
 
 # %%
-rating_rows = []
-for label, m in {**baselines, "torch_cf": model}.items():
-    r = evaluate_rating(m, split)
-    rating_rows.append({"model": label, "rmse": float(r["rmse"]), "mae": float(r["mae"]),
-                        "val_rmse": float(val_of.get(label, getattr(m, "best_val_rmse_", np.nan))),
-                        "n_ratings": r["n_ratings"],
-                        "fit_seconds": round(fit_seconds.get(label, torch_fit_seconds), 2)})
-rating_table = pd.DataFrame(rating_rows)
-display(rating_table.round(4))
+rating_rows = rating_table({**baselines, "torch_cf": model}, split, val_of,
+                           {**fit_seconds, "torch_cf": torch_fit_seconds})  # torch_cf: its own best_val_rmse_
+rec.table("Rating accuracy", rating_rows)
+display(pd.DataFrame(rating_rows).round(4))
 by = {r["model"]: r for r in rating_rows}
-goal = {"rmse_at_most_0.86": by["torch_cf"]["rmse"] <= 0.86,
-        "better_than_cornac_mf": by["torch_cf"]["rmse"] < by["cornac MF (biased)"]["rmse"]}
+goal = rating_goal(rating_rows, "torch_cf", reference="cornac MF (biased)", target=0.86)
 print(f"torch_cf − cornac MF: RMSE {by['torch_cf']['rmse'] - by['cornac MF (biased)']['rmse']:+.4f}, "
       f"MAE {by['torch_cf']['mae'] - by['cornac MF (biased)']['mae']:+.4f}; goal met: {goal}")
 
@@ -240,13 +219,10 @@ ranking_models = {
     "cornac MF (biased)": baselines["cornac MF (biased)"],
     "torch_cf": model,
 }
-ranking_rows, ranking_results = [], {}
-for label, m in ranking_models.items():
-    r = ranking_results[label] = evaluate_ranking(m, split, k)
-    ranking_rows.append({"model": label, **{f"{x}@{k}": float(r.metrics[x]) for x in ("precision", "recall", "ndcg")},
-                         "coverage": float(r.metrics["coverage"]), "n_users": r.metrics["n_users"]})
-ranking_table = pd.DataFrame(ranking_rows)
-display(ranking_table.round(4))
+ranking_results = Experiment(split, ranking_models, k, candidates=None, fit=False).run()  # all fitted above
+ranking_rows = ranking_table(ranking_results, k)
+rec.table("Ranking (study split)", ranking_rows).results(ranking_results)
+display(pd.DataFrame(ranking_rows).round(4))
 
 # %%
 for row in ranking_rows[:2]:
@@ -267,9 +243,9 @@ for row in ranking_rows[:2]:
 
 # %%
 cold = cold_item_split(ratings, share=cold_share, rng=seed)
-t0 = time.perf_counter()
-cold_model = TorchCF(item_table=movies, **{**torch_params, **chosen, "seed": seed, "progress": progress}).fit(cold.without_test())
-cold_fit_seconds = time.perf_counter() - t0
+cold_model, cold_fit_seconds = timed_fit(
+    TorchCF(item_table=movies, **torch_settings(torch_params, torch_choice.params, seed, progress)),
+    cold.without_test())
 cold_models = {
     "random": RandomScores(seed=seed).fit(cold.without_test()),
     "TMDB vote_count": MetadataPopularity(column="vote_count", item_table=movies).fit(cold.without_test()),
@@ -277,12 +253,11 @@ cold_models = {
     "torch_cf (side features)": cold_model,
 }
 cold_results = cold_item_comparison(cold_models, cold, k, fit=False)  # fitted above (torch_cf timed)
-cold_rows = [{"model": label, **{f"{x}@{k}": float(r.metrics[x]) for x in ("precision", "recall", "ndcg")},
-              "n_users": r.metrics["n_users"]} for label, r in cold_results.items()]
+cold_rows = cold_results.table(("precision", "recall", "ndcg"), suffix=True)
+rec.table("Cold items", cold_rows).results(cold_results)
 cold_rmse = evaluate_rating(cold_model, cold)
 cold_bias_rmse = evaluate_rating(BiasBaseline(**best_bias).fit(cold.without_test()), cold)
-cold_table = pd.DataFrame(cold_rows)
-display(cold_table.round(4))
+display(pd.DataFrame(cold_rows).round(4))
 print(f"RMSE on the cold items' ratings (n={cold_rmse['n_ratings']}): torch_cf {cold_rmse['rmse']:.4f}, "
       f"bias baseline μ + b_u (b_i = 0: nothing known) {cold_bias_rmse['rmse']:.4f}")
 
@@ -304,15 +279,9 @@ for row in cold_rows[:3]:
 # release, which has no vote count yet.
 
 # %%
-from scipy.stats import spearmanr
-
-cold_ids = cold.items[cold.cold_items]
-held_out_counts = cold.test.groupby("movieId").size().reindex(cold_ids).fillna(0)
-tmdb_votes = movies.set_index("movieId")["vote_count"].reindex(cold_ids)
-has_tmdb = tmdb_votes.notna().to_numpy()
-snapshot_rho = float(spearmanr(tmdb_votes[has_tmdb], held_out_counts[has_tmdb]).statistic) if has_tmdb.sum() > 2 else float("nan")
-print(f"Spearman(TMDB vote_count, held-out MovieLens ratings) over the {int(has_tmdb.sum())} cold movies "
-      f"with TMDB data: {snapshot_rho:.3f}")
+snapshot = snapshot_correlation(cold, movies, "vote_count")
+print(f"Spearman(TMDB vote_count, held-out MovieLens ratings) over the {snapshot['n_cold_movies_with_tmdb']} cold "
+      f"movies with TMDB data: {snapshot['spearman_vote_count_vs_held_out_ratings']:.3f}")
 
 # %% [markdown]
 # ## 7. Threads and training time
@@ -334,43 +303,34 @@ if threads:
     print("training steps, seconds:", threads["train"]["seconds"], "ratio 2/1:", threads["train"]["ratio_to_1"]["2"])
     print("scoring,        seconds:", threads["score"]["seconds"], "ratio 2/1:", threads["score"]["ratio_to_1"]["2"])
 print(f"torch_cf fit on the study split: {torch_fit_seconds:.1f} s with {model.config.num_threads} thread(s), "
-      f"{len(model.history_)} epochs in all; all {len(candidates)} candidates: "
-      f"{sum(c[3] for c in candidates):.1f} s; cold-item model: {cold_fit_seconds:.1f} s")
+      f"{len(model.history_)} epochs in all; all {len(torch_choice.models)} candidates: "
+      f"{torch_choice.total_seconds:.1f} s; cold-item model: {cold_fit_seconds:.1f} s")
 
 # %% [markdown]
 # ## 8. Artifacts
 #
 # `metrics.json` (the three tables, tuning rows, timings, thread measurement), `loss_curve.png`,
-# `config.json` (this run's model configuration) and the fitted model in `model/`
-# (`model.safetensors` + `config.json`; `TorchCF.load` gives identical predictions).
+# `config.json` (this run's model configuration) — both written once by the notebook's
+# `Record` — and the fitted model in `model/` (`model.safetensors` + `config.json`;
+# `TorchCF.load` gives identical predictions).
 
 # %%
 model.save(out / "model")
 reloaded = TorchCF.load(out / "model")
 t = split.test
 same = np.array_equal(model.predict(t["uidx"], t["iidx"]), reloaded.predict(t["uidx"], t["iidx"]))
-write_json(out / "config.json", {"model": model.config_dict(), "chosen": chosen_label,
-                                 "bias": best_bias, "cornac_mf": best_mf,
-                                 "ease_lambda": ease_lambda, "k": k, "seed": seed, "n_users": n_users})
-metrics = {
-    "tables": {"Rating accuracy": rating_rows, "Ranking (study split)": ranking_rows, "Cold items": cold_rows},
-    "split": summary,
-    "tuning": tuning_rows,
-    "goal": goal,
-    "torch_cf": {"chosen": chosen_label, "best_epoch": model.best_epoch_, "best_val_rmse": model.best_val_rmse_,
-                 "fit_seconds": round(torch_fit_seconds, 2), "history": model.history_,
-                 "cold_fit_seconds": round(cold_fit_seconds, 2), "cold_rmse": cold_rmse,
-                 "cold_bias_rmse": cold_bias_rmse},
-    "threads": threads,
-    "cold_metadata_snapshot": {"spearman_vote_count_vs_held_out_ratings": snapshot_rho,
-                               "n_cold_movies_with_tmdb": int(has_tmdb.sum())},
-    "reference": {"recsys app (own data and split, reported)": {"rmse": 0.87, "mae": 0.67}},
-    # what produced each row: the regression test's tolerances follow from it (recutils.provenance)
-    "provenance": Provenance(k=k).add_results(ranking_results).add_results(cold_results).as_dict(),
-}
-write_json(out / "metrics.json", metrics)
+rec["split"] = summary
+rec["tuning"] = tuning.rows + torch_choice.tuning_rows("torch_cf")
+rec["goal"] = goal
+rec["torch_cf"] = torch_summary(torch_choice, cold_fit_seconds, cold_rmse, cold_bias_rmse)
+rec["threads"] = threads
+rec["cold_metadata_snapshot"] = snapshot
+rec["reference"] = {"recsys app (own data and split, reported)": {"rmse": 0.87, "mae": 0.67}}
+rec.configure(model=model.config_dict(), chosen=chosen_label, bias=best_bias, cornac_mf=best_mf,
+              ease_lambda=ease_lambda, k=k, seed=seed, n_users=n_users)
+written = rec.write()  # metrics.json (provenance: what produced each row, for the regression test's tolerances) + config.json
 
 # %%
 # NBVAL_CHECK_OUTPUT
 print("reloaded model gives identical predictions:", same)
-print("tables:", list(metrics["tables"]), [len(v) for v in metrics["tables"].values()])
+print("tables:", list(rec["tables"]), [len(v) for v in rec["tables"].values()])

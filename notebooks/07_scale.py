@@ -45,8 +45,6 @@ use_sansa = True  # needs the optional requirements-sansa.txt; left out (with a 
 n_boot = 1000
 
 # %%
-import time
-import tracemalloc
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -54,12 +52,10 @@ import numpy as np
 import pandas as pd
 
 from recutils.datasets import load_ratings
-from recutils.datasets.synth import SHAPES, concentration, default_shape, generate
+from recutils.datasets.synth import SHAPES
 from recutils.errors import ConfigError
-from recutils.evaluation import evaluate_ranking, paired_bootstrap_ci
-from recutils.experiments import Provenance
-from recutils.experiments.tuning import grid_search
-from recutils.io import write_json
+from recutils.experiments import Record
+from recutils.experiments.studies import scale
 from recutils.models import create
 from recutils.models.baselines import ease_max_items as max_items_within, ease_memory_gib
 from recutils.splits import study_split
@@ -67,7 +63,14 @@ from recutils.splits import study_split
 out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
 pd.set_option("display.width", 140)
-rng_seed = seed
+# the one result record: metrics.json (with what produced each row) and config.json
+rec = Record(output_dir, k=k, params={
+    "seed": seed, "dataset": dataset, "sizes": sizes, "k": k, "eval_users": eval_users, "batch_size": batch_size,
+    "factors": factors, "iterations": iterations, "alpha": alpha, "als_regularization": als_regularization,
+    "spark_regularization": spark_regularization, "spark_master": spark_master, "flat_grid": flat_grid,
+    "wr_grid": wr_grid, "ease_lambda": ease_lambda, "ease_max_items": ease_max_items,
+    "sansa_density": sansa_density, "use_sansa": use_sansa})
+rec["k"] = k
 
 # %% [markdown]
 # ## 1. The data
@@ -80,27 +83,12 @@ rng_seed = seed
 # are used directly. With `dataset` set, the real release is loaded (verified) instead.
 
 # %%
-def load_data(size):
-    if dataset:
-        return load_ratings(data_dir, dataset=dataset)
-    n_users, n_items = default_shape(size)
-    return generate(size, n_users, n_items, seed)[0]
-
-
-data_sets = {}
-for size in ([0] if dataset else sizes):
-    t0 = time.perf_counter()
-    r = load_data(size)
-    data_sets[dataset or f"synthetic {size:,}"] = (r, time.perf_counter() - t0)
+data_sets = scale.load_data_sets(sizes, seed, dataset=dataset, data_dir=data_dir)  # {label: ratings}
 
 # %%
 # NBVAL_CHECK_OUTPUT
-shape_rows = []
-for label, (r, _) in data_sets.items():
-    shape_rows.append({"data": label, "ratings": len(r), "users": int(r["userId"].nunique()),
-                       "movies": int(r["movieId"].nunique()),
-                       "density": round(len(r) / (r["userId"].nunique() * r["movieId"].nunique()), 5),
-                       "share rated >= 4": round(float((r["rating"] >= 4).mean()), 3)})
+shape_rows = scale.shape_rows(data_sets)
+rec["data"] = shape_rows
 print(pd.DataFrame(shape_rows).to_string(index=False))
 print("ml-latest-small shapes used by the generator:", SHAPES.user_exponent, SHAPES.item_exponent,
       SHAPES.rating_hist)
@@ -111,8 +99,8 @@ print("ml-latest-small shapes used by the generator:", SHAPES.user_exponent, SHA
 # skewed: every user has a floor of ratings and there are few movies).
 
 # %%
-conc_rows = [{"data": "ml-latest-small", **concentration(load_ratings(data_dir))}]
-conc_rows += [{"data": label, **concentration(r)} for label, (r, _) in data_sets.items()]
+conc_rows = scale.concentration_rows(load_ratings(data_dir), data_sets)
+rec["concentration"] = conc_rows
 print(pd.DataFrame(conc_rows).to_string(index=False))
 
 # %% [markdown]
@@ -125,21 +113,15 @@ print(pd.DataFrame(conc_rows).to_string(index=False))
 
 # %%
 small = study_split(load_ratings(data_dir))
-ease_small = create("ease", lambda_=ease_lambda).fit(small)
-n_small = len(small.evaluable_users())
-all_at_once = evaluate_ranking(ease_small, small, k=k, batch_size=n_small, dtype=np.float64)
-batched = evaluate_ranking(ease_small, small, k=k, batch_size=64, dtype=np.float32)
+check = scale.batched_equals_unbatched(create("ease", lambda_=ease_lambda).fit(small), small, k=k, batch_size=64)
+rec["batched_equals_unbatched"] = check
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print("evaluable users:", n_small, "| batches of 64:", -(-n_small // 64))
-print("identical top-25 lists:", bool((all_at_once.topk == batched.topk).all()))
-print("largest metric difference:", max(abs(all_at_once.metrics[m] - batched.metrics[m]) for m in all_at_once.metrics))
-mem_rows = [{"data": name, "users x items": f"{u:,} x {i:,}",
-             "all users at once, float64 (GiB)": round(u * i * 8 / 2**30, 1),
-             f"one batch of {batch_size}, float32 (GiB)": round(batch_size * i * 4 / 2**30, 2)}
-            for name, u, i in [("ml-latest-small", 610, 9742), ("ml-25m", 162541, 59047), ("ml-32m", 200948, 87585)]]
-print(pd.DataFrame(mem_rows).to_string(index=False))
+print("evaluable users:", check.n_users, "| batches of 64:", check.n_batches)
+print("identical top-25 lists:", check.identical_topk)
+print("largest metric difference:", check.max_metric_difference)
+print(pd.DataFrame(scale.memory_rows(batch_size)).to_string(index=False))
 
 # %% [markdown]
 # ## 3. implicit's ALS and Spark MLlib's ALS on the same split
@@ -149,52 +131,23 @@ print(pd.DataFrame(mem_rows).to_string(index=False))
 # user's and item's number of ratings), so each is chosen on the validation carve-out of the
 # training part (NDCG@25). Spark runs in local mode here: `spark_master` and `spark_conf` point the
 # same code at a cluster (README, "Spark"). Test metrics on `eval_users` evaluable users, paired
-# bootstrap CI of the per-user difference.
+# bootstrap CI of the per-user difference (`recutils.experiments.studies.scale.compare_engines`:
+# each λ chosen with `grid_search`, then refitted and timed).
 
 # %%
-def sample_users(split):
-    users = split.evaluable_users()
-    if eval_users and len(users) > eval_users:
-        users = np.sort(np.random.default_rng(seed).choice(users, eval_users, replace=False))
-    return users
-
-
-from contextlib import ExitStack
-
-from recutils.models.spark_cluster import local_cluster
-
-spark_stack = ExitStack()  # closed after §3b: the loopback cluster, when there is one, stops there
-master = spark_master
-if spark_master == "local-cluster":
-    master = spark_stack.enter_context(local_cluster(workers=2, cores_per_worker=1)).url
-prov = Provenance(k=k)  # what produced each row (recutils.provenance)
-als_rows, als_pairs, times = [], {}, []
+spark = scale.SparkEngine(spark_master)  # closed after §3b: the loopback cluster, when there is one, stops there
 fixed = {"factors": factors, "iterations": iterations, "alpha": alpha}
-for label, (r, _) in data_sets.items():
-    t0 = time.perf_counter()
-    split = study_split(r)
-    split_s = time.perf_counter() - t0
-    users = sample_users(split)
-    res = {}
-    for name, grid_values, extra in [("als", als_regularization, {"num_threads": 1}),
-                                     ("spark_als", spark_regularization, {"spark_master": master,
-                                                                          "spark_conf": spark_conf})]:
-        chosen = grid_search(name, split, {"regularization": grid_values}, k=k, fixed={**fixed, **extra})
-        t0 = time.perf_counter()
-        model = create(name, **fixed, **extra, **chosen.best).fit(split)
-        fit_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        res[name] = evaluate_ranking(model, split, k=k, users=users, batch_size=batch_size, dtype=np.float32)
-        eval_s = time.perf_counter() - t0
-        prov.add_result(name, res[name])
-        als_rows.append({"data": label, "model": name, "regularization": chosen.best["regularization"],
-                         "n_users": res[name].metrics["n_users"],
-                         **{m: res[name].metrics[m] for m in ("precision", "recall", "ndcg")}})
-        times.append({"data": label, "model": name, "fit_seconds": fit_s, "eval_seconds": eval_s,
-                      "split_seconds": split_s})
-        del model
-    als_pairs[label] = {m: paired_bootstrap_ci(res["spark_als"].per_user[m], res["als"].per_user[m],
-                                               n_boot=n_boot, rng=seed) for m in ("precision", "ndcg")}
+engines = [scale.Engine("als", als_regularization, {"num_threads": 1}),
+           scale.Engine("spark_als", spark_regularization, {"spark_master": spark.master, "spark_conf": spark_conf})]
+als = scale.compare_engines(data_sets, engines, fixed, k=k, eval_users=eval_users, seed=seed,
+                            batch_size=batch_size, n_boot=n_boot, minus=("spark_als", "als"))
+als_rows, als_pairs, times = als.rows, als.pairs, als.times
+for res in als.results.values():  # what produced each row: the regression test's tolerances follow from it
+    rec.results(res)
+rec["als"] = als_rows
+rec["als_spark_minus_implicit"] = scale.ci_fields(als_pairs, "mean_diff", "low", "high", "significant", "n_users")
+rec.provenance.reference("als_spark_minus_implicit", *(e.name for e in engines))
+rec["timings_seconds"] = times
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -250,43 +203,21 @@ plt.show()
 # - **implicit_tuned**: implicit as in §3 (its confidence and CG solver) on the wide flat grid.
 
 # %%
-label = list(data_sets)[-1]
-chosen_lambda = {r["model"]: r["regularization"] for r in als_rows if r["data"] == label}
-matched = {"spark_als": res["spark_als"], "als": res["als"]}  # §3's results on this data set
-matched_rows = [{"model": m, "regularization": chosen_lambda[m],
-                 "fit_seconds": next(t["fit_seconds"] for t in times if t["data"] == label and t["model"] == m)}
-                for m in matched]
-for name, family, grid_values, extra in [
-        ("exact_als_wr", "exact_als", [chosen_lambda["spark_als"]], {"weighted_regularization": True}),
-        ("als_wr_on", "exact_als", wr_grid, {"weighted_regularization": True}),
-        ("als_wr_off", "exact_als", flat_grid, {"weighted_regularization": False}),
-        ("implicit_tuned", "als", flat_grid, {"num_threads": 1})]:
-    fx = {**fixed, **extra}
-    lam = (grid_search(family, split, {"regularization": grid_values}, k=k, fixed=fx).best["regularization"]
-           if len(grid_values) > 1 else grid_values[0])
-    t0 = time.perf_counter()
-    model = create(family, **fx, regularization=lam).fit(split)
-    fit_s = time.perf_counter() - t0
-    matched[name] = evaluate_ranking(model, split, k=k, users=users, batch_size=batch_size, dtype=np.float32)
-    prov.add_result(name, matched[name])
-    matched_rows.append({"model": name, "regularization": lam, "fit_seconds": fit_s})
-    del model
-for row in matched_rows:
-    row.update({"n_users": matched[row["model"]].metrics["n_users"],
-                **{m: matched[row["model"]].metrics[m] for m in ("precision", "recall", "ndcg")}})
 pairs = {"spark_als vs exact_als_wr": "engine and initial factors (the same objective)",
          "als_wr_on vs als_wr_off": "ALS-WR on vs off, each at its validation-best λ, all else matched",
          "exact_als_wr vs als_wr_off": "ALS-WR at Spark's λ vs off at its validation-best λ",
          "als_wr_off vs implicit_tuned": "confidence 1 + α·r and exact solves vs implicit's α·r and CG",
          "spark_als vs implicit_tuned": "Spark vs implicit tuned on the wide grid",
          "spark_als vs als": "Spark vs implicit as in §3"}
-matched_cis = {pair: {m: paired_bootstrap_ci(matched[pair.split(" vs ")[0]].per_user[m],
-                                             matched[pair.split(" vs ")[1]].per_user[m], n_boot=n_boot, rng=seed)
-                      for m in ("precision", "ndcg")} for pair in pairs}
-from recutils.models.spark_als import shutdown as stop_spark
-
-spark_stack.close()  # the loopback cluster, if this run started one
-stop_spark()  # Spark's folders go now, not whenever the kernel is shut down
+label = als.label
+variants = scale.matched_variants(als.chosen(label)["spark_als"], wr_grid, flat_grid)
+matched = scale.matched_regularisation(als, variants, fixed, k=k, batch_size=batch_size, pairs=list(pairs),
+                                       n_boot=n_boot, seed=seed)
+matched_rows, matched_cis = matched.rows, matched.cis
+rec.results(matched.new_results)
+rec["als_matched"] = {"data": label, "rows": matched_rows,
+                      "pairs": scale.ci_fields(matched_cis, "mean_diff", "low", "high", "n_users")}
+spark.close()  # the loopback cluster, if this run started one, and Spark's folders go now
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -318,11 +249,11 @@ for pair, what in pairs.items():
 
 # %%
 # NBVAL_CHECK_OUTPUT
-for name, u, i in [("ml-latest-small", 610, 9742), ("ml-25m", 162541, 59047), ("ml-32m", 200948, 87585)]:
+for name, u, i in scale.RELEASES:
     need = ease_memory_gib(u, i)
     print(f"{name}: items path {need['items']:.1f} GiB, Woodbury {need['woodbury']:.1f} GiB")
 print("max_items that fit 8 GiB:", max_items_within(8.0))
-label, (r, _) = list(data_sets.items())[-1]
+label, r = list(data_sets.items())[-1]
 split = study_split(r)
 try:
     create("ease", max_memory_gb=0.01).fit(split)
@@ -330,48 +261,22 @@ except ConfigError as exc:
     print("ConfigError:", exc)
 
 # %%
-def fit_measured(name, **params):
-    tracemalloc.start()
-    t0 = time.perf_counter()
-    model = create(name, **params).fit(split)
-    secs = time.perf_counter() - t0
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return model, secs, peak
-
-
-users = sample_users(split)
-full_label = "EASE (all items)"
-ease_variants = {f"EASE (top {ease_max_items} items)": ("ease", {"lambda_": ease_lambda, "max_items": ease_max_items})}
-need = min(ease_memory_gib(split.n_users, split.n_items).values())
-if need <= 8.0:  # full EASE only where it fits the default budget (not at ml-25m / ml-32m)
-    ease_variants = {full_label: ("ease", {"lambda_": ease_lambda}), **ease_variants}
-else:
-    print(f"full EASE needs {need:.0f} GiB for {split.n_items:,} movies: left out; the pruned EASE is the reference")
-    full_label = next(iter(ease_variants))
-try:
-    if use_sansa:
-        import sansa  # noqa: F401 (optional: requirements-sansa.txt)
-
-        ease_variants[f"SANSA (density {sansa_density})"] = ("sansa", {"lambda_": ease_lambda, "density": sansa_density})
-except ImportError:
-    print("sansa is not installed (requirements-sansa.txt): its row is left out")
-ease_res, ease_rows = {}, []
-for lbl, (name, params) in ease_variants.items():
-    model, secs, peak = fit_measured(name, **params)
-    ease_res[lbl] = evaluate_ranking(model, split, k=k, users=users, batch_size=batch_size, dtype=np.float32)
-    # what the fitted model keeps: SANSA's sparse weights, EASE's B (items path) or its users × items scores (Woodbury)
-    stored = model.n_weights if name == "sansa" else (model.B_.size if model.B_ is not None else model.scores_.size)
-    ease_rows.append({"model": lbl, "stored_floats": int(stored), "peak_alloc_mib": peak / 2**20, "fit_seconds": secs,
-                      **{m: ease_res[lbl].metrics[m] for m in ("precision", "ndcg")}})
-    del model
+users = scale.sample_users(split, eval_users, seed)
+ease_variants, full_label, notes = scale.ease_variants(split, ease_lambda, ease_max_items, sansa_density, use_sansa)
+for note in notes:
+    print(note)
+ease = scale.compare_ease(split, ease_variants, users, k=k, batch_size=batch_size)  # each fit timed, its peak measured
+ease_rows = ease.rows
+rec.results(ease.results)
+rec["ease"] = ease_rows
 
 # %%
 ease_table = pd.DataFrame(ease_rows)
 print(f"{label}: {split.n_users:,} users × {split.n_items:,} movies, {len(users):,} evaluated")
 print(ease_table.round(4).to_string(index=False))
-ease_cis = {lbl: paired_bootstrap_ci(ease_res[lbl].per_user["ndcg"], ease_res[full_label].per_user["ndcg"],
-                                     n_boot=n_boot, rng=seed) for lbl in ease_res if lbl != full_label}
+ease_cis = ease.results.paired(full_label, "ndcg", n_boot=n_boot, rng=seed)
+rec["ease_minus_full"] = scale.ci_fields(ease_cis, "mean_diff", "low", "high", "significant")
+rec.provenance.reference("ease_minus_full", full_label)
 for lbl, ci in ease_cis.items():
     print(f"{lbl} − {full_label}, NDCG@{k}: {ci.mean_diff:+.4f} [{ci.low:+.4f}, {ci.high:+.4f}]")
 
@@ -398,35 +303,5 @@ for lbl, ci in ease_cis.items():
 # ## 6. Save metrics and configuration
 
 # %%
-metrics = {
-    "k": k,
-    "data": shape_rows,
-    "concentration": conc_rows,
-    "batched_equals_unbatched": {"identical_topk": bool((all_at_once.topk == batched.topk).all()),
-                                 "n_users": n_small,
-                                 "max_metric_difference": max(abs(all_at_once.metrics[m] - batched.metrics[m])
-                                                              for m in all_at_once.metrics)},
-    "als": als_rows,
-    "als_spark_minus_implicit": {lb: {m: {"mean_diff": c.mean_diff, "low": c.low, "high": c.high,
-                                          "significant": c.significant, "n_users": c.n_users}
-                                      for m, c in cis.items()} for lb, cis in als_pairs.items()},
-    "timings_seconds": times,
-    "als_matched": {"data": label, "rows": matched_rows,
-                    "pairs": {pair: {m: {"mean_diff": c.mean_diff, "low": c.low, "high": c.high, "n_users": c.n_users}
-                                     for m, c in cis.items()} for pair, cis in matched_cis.items()}},
-    "ease": ease_rows,
-    "ease_minus_full": {lb: {"mean_diff": c.mean_diff, "low": c.low, "high": c.high, "significant": c.significant}
-                        for lb, c in ease_cis.items()},
-}
-run_config = {"params": {"seed": seed, "dataset": dataset, "sizes": sizes, "k": k, "eval_users": eval_users,
-                         "batch_size": batch_size, "factors": factors, "iterations": iterations, "alpha": alpha,
-                         "als_regularization": als_regularization, "spark_regularization": spark_regularization,
-                         "spark_master": spark_master, "flat_grid": flat_grid, "wr_grid": wr_grid,
-                         "ease_lambda": ease_lambda, "ease_max_items": ease_max_items,
-                         "sansa_density": sansa_density, "use_sansa": use_sansa}}
-# what produced each row: the regression test's tolerances follow from it (recutils.provenance)
-prov.add_results(ease_res).reference("als_spark_minus_implicit", *(r["model"] for r in als_rows))
-metrics["provenance"] = prov.reference("ease_minus_full", full_label).as_dict()
-write_json(out / "metrics.json", metrics)
-write_json(out / "config.json", run_config)
+rec.write()
 print("wrote", sorted(p.name for p in out.iterdir() if p.suffix in (".json", ".png")))

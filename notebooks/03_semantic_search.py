@@ -198,7 +198,7 @@ run = run_benchmark(tfidf, dense, bench, k=k, rrf_c=rrf_c, rrf_depth=rrf_depth)
 per_query, fusions, table = run.per_query, run.fusions, run.table()
 rec["table"] = table
 rec[f"per_query_ndcg@{k}"] = run.per_query_values("ndcg")
-rec.provenance.add_all({"TF-IDF": tfidf, **dense, **fusions}, n_users=bench.n_queries)
+rec.produced_by_all({"TF-IDF": tfidf, **dense, **fusions}, n_users=bench.n_queries)
 for label, sec in run.seconds.items():
     print(f"{label:>36}: {bench.n_queries} queries scored in {sec * 1e3:.0f} ms")
 

@@ -146,7 +146,7 @@ for res in als.results.values():  # what produced each row: the regression test'
     rec.results(res)
 rec["als"] = als_rows
 rec["als_spark_minus_implicit"] = scale.ci_fields(als_pairs, "mean_diff", "low", "high", "significant", "n_users")
-rec.provenance.reference("als_spark_minus_implicit", *(e.name for e in engines))
+rec.reference("als_spark_minus_implicit", *(e.name for e in engines))
 rec["timings_seconds"] = times
 
 # %%
@@ -276,7 +276,7 @@ print(f"{label}: {split.n_users:,} users × {split.n_items:,} movies, {len(users
 print(ease_table.round(4).to_string(index=False))
 ease_cis = ease.results.paired(full_label, "ndcg", n_boot=n_boot, rng=seed)
 rec["ease_minus_full"] = scale.ci_fields(ease_cis, "mean_diff", "low", "high", "significant")
-rec.provenance.reference("ease_minus_full", full_label)
+rec.reference("ease_minus_full", full_label)
 for lbl, ci in ease_cis.items():
     print(f"{lbl} − {full_label}, NDCG@{k}: {ci.mean_diff:+.4f} [{ci.low:+.4f}, {ci.high:+.4f}]")
 

@@ -209,3 +209,11 @@ def test_record_writes_metrics_with_provenance_and_config(tmp_path, split):
                                                                           "models": {"MostPop": {}}}
     with pytest.raises(RecutilsError, match="opened without k"):
         Record(tmp_path).results(res)
+
+
+def test_record_names_many_producers_and_references(tmp_path, split):
+    rec = Record(tmp_path, k=10)
+    rec.produced_by_all({"MostPop": create("mostpop"), "ALS": create("als")}, n_users=7).reference("vs ALS", "ALS")
+    prov = rec.provenance.as_dict()
+    assert prov["producers"]["ALS"]["determinism"] == "kernel" and prov["producers"]["MostPop"]["n_users"] == 7
+    assert prov["references"] == {"vs ALS": ["ALS"]}

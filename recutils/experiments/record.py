@@ -108,6 +108,16 @@ class Record:
         self._prov().add(label, *sources, **counts)
         return self
 
+    def produced_by_all(self, models: Mapping, *extra, n_users: int, n_items: int | None = None) -> "Record":
+        """:meth:`produced_by` for every ``label → model`` (``extra`` sources added to each)."""
+        self._prov().add_all(dict(models), *extra, n_users=n_users, n_items=n_items)
+        return self
+
+    def reference(self, scope: str, *labels: str) -> "Record":
+        """Differences under ``scope`` (a table's title, a section) are also taken against ``labels``."""
+        self._prov().reference(scope, *labels)
+        return self
+
     # --- config.json ---------------------------------------------------------------------------
     def configure(self, **entries) -> "Record":
         """Top-level entries of ``config.json`` (what was run: models, chosen settings)."""

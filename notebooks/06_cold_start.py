@@ -87,28 +87,23 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from recutils.config import build_config
 from recutils.datasets import load_ratings, movie_table
-from recutils.datasets.text import movie_texts, text_key
-from recutils.embeddings import model_label
-from recutils.embeddings.finetune import FinetuneConfig
-from recutils.embeddings.items import compute_item_embeddings
-from recutils.evaluation import evaluate_ranking
-from recutils.experiments import Provenance
-from recutils.experiments.coldstart import (cf_finetuned_embeddings, cf_space_pairs, cold_table,
-                                            search_text_embeddings, warm_item_validation)
-from recutils.io import write_json
-from recutils.models.coldstart import ContentToCF, GenrePopularity, warm_mask
-from recutils.models.content import Content
-from recutils.models.feature_baselines import MetadataPopularity, RandomScores
-from recutils.models.torch_cf import TorchCF
+from recutils.experiments import Record
+from recutils.experiments.coldstart import cold_multi_seed, warm_item_validation
+from recutils.experiments.studies.cold_start import (TC_META, ablation_verdict, ablations_entry, choose_cold_settings,
+                                                     cold_test_models, cold_test_table, cold_verdict, compare_pairs,
+                                                     comparison_rows, embed_texts, record_ablations, seed_candidates,
+                                                     seed_table, seeds_entry, text_comparisons, text_source_table,
+                                                     warm_ablation)
+from recutils.models.coldstart import warm_mask
 from recutils.splits import cold_item_split, sample_users, study_split
 from recutils.torch_threads import parse_threads
-from recutils.torch_threads import torch_threads as use_threads
 
 THREADS = parse_threads(torch_threads)
 out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
+# the one result record (metrics.json): what produced each row is recorded with it (provenance)
+rec = Record(out, k=k, default_metric="ndcg")
 pd.set_option("display.width", 170)
 pd.set_option("display.max_colwidth", 60)
 t_start = time.perf_counter()
@@ -161,41 +156,13 @@ print(f"warm study: {warm.n_items} movies, {len(warm.test)} test ratings")
 # `cold_metadata_snapshot`), which flatters every row that uses them — hence the rows without them.
 
 # %%
-def ft_config(overrides):
-    return build_config(FinetuneConfig, "params finetune", {"seed": seed, **overrides})
-
-
-embeddings, embed_info = {}, {}
-with use_threads(THREADS):
-    for label, (model_name, text) in text_embeddings.items():
-        t0 = time.perf_counter()
-        if text == "search":
-            e = search_text_embeddings(model_name, data_dir, cache_dir, movie_ids=movie_ids, progress=progress)
-        else:
-            e = compute_item_embeddings(model_name, text, data_dir=data_dir, cache_dir=cache_dir, progress=progress,
-                                        movie_ids=movie_ids)
-        embeddings[label] = e
-        embed_info[label] = {"model": model_name, "text": text, "seconds": time.perf_counter() - t0,
-                             **{kk: e.info[kk] for kk in ("backend", "cached") if kk in e.info}}
-    ft_label = f"{model_label(finetune_model, short=True)} fine-tuned, user pairs · title+genres+tags"
-    t0 = time.perf_counter()
-    e = compute_item_embeddings(finetune_model, "study", finetune_split=cold_train, finetune_config=ft_config(finetune),
-                                data_dir=data_dir, cache_dir=cache_dir, progress=progress, movie_ids=movie_ids)
-    embeddings[ft_label] = e
-    embed_info[ft_label] = {"model": finetune_model, "text": "study", "seconds": time.perf_counter() - t0,
-                            **{kk: e.info[kk] for kk in ("n_pairs", "cached", "steps", "train_seconds") if kk in e.info}}
-    study_texts = movie_texts("study", data_dir)
-    if movie_ids is not None:
-        study_texts = study_texts[study_texts.index.isin(movie_ids)]
-    pairs = cf_space_pairs(cold_train, n_pairs=cf_pairs, ease_lambda=ease_lambda, rng=seed)
-    cf_label = f"{model_label(finetune_model, short=True)} fine-tuned, CF pairs · title+genres+tags"
-    t0 = time.perf_counter()
-    e, info = cf_finetuned_embeddings(finetune_model, study_texts, text_key("study", study_texts), cold_train, pairs,
-                                      ft_config(cf_finetune), cache_dir=cache_dir, progress=progress)
-    embeddings[cf_label] = e
-    embed_info[cf_label] = {"model": finetune_model, "text": "study", "seconds": time.perf_counter() - t0,
-                            **{kk: info[kk] for kk in ("n_pairs", "cached", "steps", "train_seconds") if kk in info}}
-base_labels = list(text_embeddings)
+texts = embed_texts(text_embeddings, cold_train, seed=seed, finetune_model=finetune_model, finetune=finetune,
+                    cf_pairs=cf_pairs, cf_finetune=cf_finetune, ease_lambda=ease_lambda, data_dir=data_dir,
+                    cache_dir=cache_dir, movie_ids=movie_ids, progress=progress, threads=THREADS)
+embeddings, embed_info, pairs = texts.embeddings, texts.info, texts.pairs
+ft_label, cf_label, base_labels = texts.ft_label, texts.cf_label, texts.base_labels
+rec["embeddings"] = embed_info
+rec["split"] = {"cold": cold.summary(), "validation": val.summary(), "n_cf_pairs": int(len(pairs))}
 pair_titles = movies.set_index("movieId")["title"]
 for label, i in embed_info.items():
     print(f"{label:<55} {i['seconds']:7.1f} s  {({kk: v for kk, v in i.items() if kk not in ('seconds', 'model', 'text')})}")
@@ -214,7 +181,8 @@ for a, b in pairs[:5]:
 # ## 3. Choices on the validation carve-out
 #
 # Each candidate is fitted on the validation split's training part and scored by NDCG@25 over its
-# pseudo-cold movies. For the mapping (`content_to_cf`, target: EASE's item–item columns, λ_EASE
+# pseudo-cold movies (`choose_cold_settings` in `recutils.experiments.studies.cold_start`: one
+# `choose_on_validation` per family, the first best option winning ties). For the mapping (`content_to_cf`, target: EASE's item–item columns, λ_EASE
 # = 300): the ridge λ and the weight of the text columns against the metadata columns, per text
 # embedding; then, for the best **base** embedding, the same with ALS factors as the target, and
 # an MLP map onto the ALS factors (hidden size, epochs), and the EASE map **without the TMDB
@@ -225,61 +193,12 @@ for a, b in pairs[:5]:
 # validation scores are optimistic; they are not used to pick the text source.
 
 # %%
-val_rows = []
-prov = Provenance(k=k, default_metric="ndcg")  # what produced each row: the regression tolerances follow from it
-
-
-def val_ndcg(model, family):
-    r = evaluate_ranking(model.fit(val_train), val, k, candidates=val.cold_items)
-    prov.add_result(family, r)
-    return float(r.metrics["ndcg"])
-
-
-def choose(family, make, grid):
-    """Fit make(**params) for every params in grid on validation; the best params (by NDCG@k)."""
-    best, best_v = None, -np.inf
-    for params in grid:
-        t0 = time.perf_counter()
-        v = val_ndcg(make(**params), family)
-        val_rows.append({"family": family, "params": params, "val_ndcg": v, "seconds": round(time.perf_counter() - t0, 2)})
-        if v > best_v:
-            best, best_v = params, v
-    return best, best_v
-
-
-ridge_grid = [{"ridge_lambda": lam, "text_weight": w} for lam in ridge_lambdas for w in text_weights]
-map_base = dict(target="ease", ease_lambda=ease_lambda, item_table=movies)
-chosen = {}
-chosen["ridge · metadata"] = choose("ridge · metadata", lambda **p: ContentToCF(text=False, **map_base, **p),
-                                    [{"ridge_lambda": lam} for lam in ridge_lambdas])
-for label, e in embeddings.items():
-    chosen[f"ridge · metadata + {label}"] = choose(f"ridge · metadata + {label}",
-                                                   lambda e=e, **p: ContentToCF(embeddings=e, **map_base, **p), ridge_grid)
-best_text = max(base_labels, key=lambda lb: chosen[f"ridge · metadata + {lb}"][1])
-E_best = embeddings[best_text]
-chosen["ridge · text only"] = choose(f"ridge · text only ({best_text})",
-                                     lambda **p: ContentToCF(embeddings=E_best, metadata=False, **map_base, **p),
-                                     [{"ridge_lambda": lam} for lam in ridge_lambdas])
-chosen["ridge · genres only"] = choose("ridge · genres only (no TMDB numbers)",
-                                       lambda **p: ContentToCF(text=False, tmdb_numbers=False, **map_base, **p),
-                                       [{"ridge_lambda": lam} for lam in ridge_lambdas])
-chosen["ridge · genres + text"] = choose(f"ridge · genres + text (no TMDB numbers; {best_text})",
-                                         lambda **p: ContentToCF(embeddings=E_best, tmdb_numbers=False, **map_base, **p),
-                                         ridge_grid)
-als_base = dict(target="als", als_factors=als_factors, seed=seed, item_table=movies, embeddings=E_best)
-chosen["ridge → ALS · metadata"] = choose("ridge → ALS · metadata", lambda **p: ContentToCF(text=False, **als_base, **p),
-                                          [{"ridge_lambda": lam} for lam in ridge_lambdas])
-chosen["ridge → ALS"] = choose("ridge → ALS · metadata + text", lambda **p: ContentToCF(**als_base, **p), ridge_grid)
-mlp_params = [{"mlp_hidden": h, "mlp_epochs": ep} for h in mlp_grid["mlp_hidden"] for ep in mlp_grid["mlp_epochs"]]
-chosen["MLP → ALS · metadata"] = choose("MLP → ALS · metadata",
-                                        lambda **p: ContentToCF(mapper="mlp", text=False, **als_base, **p), mlp_params)
-chosen["MLP → ALS"] = choose("MLP → ALS · metadata + text", lambda **p: ContentToCF(mapper="mlp", **als_base, **p), mlp_params)
-tc_base = {**torch_params, "seed": seed, "progress": False}
-chosen["torch_cf · metadata"] = ({}, None)
-chosen["torch_cf · metadata + text"] = choose(
-    "torch_cf · metadata + text", lambda **p: TorchCF(item_table=movies, item_text=E_best, **tc_base, **p),
-    [{"text_dim": d} for d in text_dims])
-text_dim = chosen["torch_cf · metadata + text"][0]["text_dim"]
+choices = choose_cold_settings(val, embeddings, base_labels, movies, k=k, seed=seed, ease_lambda=ease_lambda,
+                               ridge_lambdas=ridge_lambdas, text_weights=text_weights, als_factors=als_factors,
+                               mlp_grid=mlp_grid, torch_params=torch_params, text_dims=text_dims, prov=rec.provenance)
+best_text, text_dim, val_rows = choices.best_text, choices.text_dim, choices.rows
+rec["validation"] = val_rows
+rec["chosen"] = choices.as_dict()
 print("text source chosen on validation:", best_text, "| torch_cf text_dim:", text_dim)
 
 # %%
@@ -303,49 +222,10 @@ display(val_table.round(4))
 # unequally recommendations are spread over the cold movies.
 
 # %%
-def ridge(label, e=None, **extra):
-    p = chosen[label][0]
-    return ContentToCF(embeddings=e, **map_base, **p, **extra)
-
-
-tc_meta = "torch_cf · metadata"
-tc_text = f"torch_cf · metadata + text ({best_text}, {text_dim}-d)"
-tc_only = f"torch_cf · text only ({best_text}, {text_dim}-d)"
-test_models = {
-    "random": RandomScores(seed=seed),
-    "TMDB vote_count": MetadataPopularity(column="vote_count", item_table=movies),
-    "TMDB popularity": MetadataPopularity(column="popularity", item_table=movies),
-    "genre popularity": GenrePopularity(item_table=movies),
-    "genre popularity (personal)": GenrePopularity(personal=True, item_table=movies),
-    "content profile · MiniLM base (study)": Content(embeddings=embeddings[base_labels[0]]),
-    f"content profile · {ft_label}": Content(embeddings=embeddings[ft_label]),
-    tc_meta: TorchCF(item_table=movies, **tc_base),
-    tc_only: TorchCF(item_table=movies, item_text=E_best, metadata=False, text_dim=text_dim, **tc_base),
-    tc_text: TorchCF(item_table=movies, item_text=E_best, text_dim=text_dim, **tc_base),
-    "ridge · metadata": ridge("ridge · metadata", text=False),
-    f"ridge · text only ({best_text})": ridge("ridge · text only", E_best, metadata=False),
-}
-test_models["ridge · genres only (no TMDB numbers)"] = ridge("ridge · genres only", text=False, tmdb_numbers=False)
-test_models[f"ridge · genres + {best_text} (no TMDB numbers)"] = ridge("ridge · genres + text", E_best, tmdb_numbers=False)
-for label in embeddings:
-    test_models[f"ridge · metadata + {label}"] = ridge(f"ridge · metadata + {label}", embeddings[label])
-test_models["ridge → ALS · metadata"] = ContentToCF(text=False, **als_base, **chosen["ridge → ALS · metadata"][0])
-test_models[f"ridge → ALS · metadata + {best_text}"] = ContentToCF(**als_base, **chosen["ridge → ALS"][0])
-test_models["MLP → ALS · metadata"] = ContentToCF(mapper="mlp", text=False, **als_base, **chosen["MLP → ALS · metadata"][0])
-test_models[f"MLP → ALS · metadata + {best_text}"] = ContentToCF(mapper="mlp", **als_base, **chosen["MLP → ALS"][0])
-fit_seconds = {}
-for label, m in test_models.items():
-    t0 = time.perf_counter()
-    m.fit(cold_train)
-    fit_seconds[label] = round(time.perf_counter() - t0, 2)
-own = {label: ("MLP → ALS · metadata" if label.startswith("MLP → ALS · metadata + ") else
-              "ridge → ALS · metadata" if label.startswith(("ridge → ALS", "MLP")) else
-              "ridge · genres only (no TMDB numbers)" if label.endswith("(no TMDB numbers)") else
-              "ridge · metadata" if label.startswith("ridge") else tc_meta)
-       for label in test_models if label.startswith(("ridge", "MLP", "torch_cf"))}
-cold_rows, cold_results = cold_table(test_models, cold, tc_meta, k, n_boot=n_boot, seed=seed, own_reference=own)
-for r in cold_rows:
-    r["fit_seconds"] = fit_seconds[r["model"]]
+tc_meta = TC_META
+test_models = cold_test_models(choices, embeddings, base_labels[0], ft_label, seed)
+cold_rows, cold_results = cold_test_table(test_models, cold, k, n_boot=n_boot, seed=seed)
+rec.table("Cold items (test)", cold_rows).results(cold_results)
 cold_df = pd.DataFrame(cold_rows).set_index("model")
 display(cold_df.drop(columns=["own_reference", "fit_seconds", "significant"], errors="ignore").round(4))
 
@@ -378,28 +258,20 @@ plt.show()
 # that answer each question directly (same text, other encoder; same encoder, other text).
 
 # %%
-ref_text = f"ridge · metadata + {base_labels[0]}"
-text_rows, _ = cold_table({f"ridge · metadata + {lb}": test_models[f"ridge · metadata + {lb}"] for lb in embeddings},
-                          cold, ref_text, k, n_boot=n_boot, seed=seed,
-                          results={f"ridge · metadata + {lb}": cold_results[f"ridge · metadata + {lb}"] for lb in embeddings})
+text_rows = text_source_table(test_models, cold_results, embeddings, cold, k, n_boot=n_boot, seed=seed)
+rec.table("Text and encoders (ridge, cold test)", text_rows)
 text_df = pd.DataFrame(text_rows).set_index("model")[[f"ndcg@{k}", "ndcg_diff", "ci_low", "ci_high", "coverage", "avg_popularity"]]
 display(text_df.round(4))
 
 # %%
-from recutils.evaluation import paired_bootstrap_ci
-
 text_pairs = [("mpnet · title+genres+overview", "MiniLM · title+genres+overview"),
               ("MiniLM · overview", "MiniLM · title+genres+tags"),
               ("MiniLM · title+genres+tags+overview", "MiniLM · title+genres+tags"),
               (ft_label, base_labels[0]), (cf_label, base_labels[0]), (cf_label, ft_label)]
-text_comparisons = []
-for a, b in text_pairs:
-    la, lb = f"ridge · metadata + {a}", f"ridge · metadata + {b}"
-    if la in cold_results and lb in cold_results:
-        ci = paired_bootstrap_ci(cold_results[la].per_user["ndcg"], cold_results[lb].per_user["ndcg"], n_boot=n_boot, rng=seed)
-        text_comparisons.append({"a": a, "b": b, "ndcg_diff": ci.mean_diff, "ci_low": ci.low, "ci_high": ci.high})
-        prov.add_result(a, cold_results[la]).add_result(b, cold_results[lb])  # the rows a and b name
-        print(f"{a:<55} − {b:<40} NDCG@{k} {ci}")
+compared = text_comparisons(cold_results, text_pairs, n_boot=n_boot, seed=seed, prov=rec.provenance)
+rec["text_comparisons"] = [row for row, _ in compared]
+for row, ci in compared:
+    print(f"{row['a']:<55} − {row['b']:<40} NDCG@{k} {ci}")
 
 # %% [markdown]
 # ## 6. Warm items: what text costs or gains where CF works
@@ -410,20 +282,9 @@ for a, b in text_pairs:
 # changes nothing there by construction.
 
 # %%
-warm_rows_out, warm_results = [], {}
+warm_rows_out, warm_results = warm_ablation(warm, choices, k, n_boot=n_boot, seed=seed) if warm_rows else ([], {})
+rec.table("Warm study split", warm_rows_out).results(warm_results)
 if warm_rows:
-    from recutils.models.baselines import EASE
-
-    warm_models = {
-        "EASE (the mapping's warm scores)": EASE(lambda_=ease_lambda),
-        tc_meta: TorchCF(item_table=movies, **tc_base),
-        tc_only: TorchCF(item_table=movies, item_text=E_best, metadata=False, text_dim=text_dim, **tc_base),
-        tc_text: TorchCF(item_table=movies, item_text=E_best, text_dim=text_dim, **tc_base),
-    }
-    for m in warm_models.values():
-        m.fit(warm.without_test())
-    warm_rows_out, warm_results = cold_table(warm_models, warm, tc_meta, k, n_boot=n_boot, seed=seed,
-                                  candidates=np.ones(warm.n_items, bool))
     display(pd.DataFrame(warm_rows_out).set_index("model").drop(columns=["significant"]).round(4))
 
 # %% [markdown]
@@ -437,37 +298,22 @@ if warm_rows:
 # each seed), which "holds" only when its interval excludes zero and every seed agrees.
 
 # %%
-from recutils.experiments.coldstart import ColdCandidate, cold_multi_seed
-
-seed_mlp = [{"mlp_hidden": h, "mlp_epochs": ep} for h in seed_mlp_grid["mlp_hidden"] for ep in seed_mlp_grid["mlp_epochs"]]
-seed_candidates = {
-    tc_meta: ColdCandidate(lambda: TorchCF(item_table=movies, **tc_base)),
-    "ridge · metadata": ColdCandidate(lambda **p: ContentToCF(text=False, **map_base, **p),
-                                      tuple({"ridge_lambda": lam} for lam in ridge_lambdas)),
-    "ridge · metadata + text": ColdCandidate(lambda **p: ContentToCF(embeddings=E_best, **map_base, **p), tuple(ridge_grid)),
-    "MLP → ALS · metadata": ColdCandidate(lambda **p: ContentToCF(mapper="mlp", text=False, **als_base, **p), tuple(seed_mlp)),
-    "MLP → ALS · metadata + text": ColdCandidate(lambda **p: ContentToCF(mapper="mlp", **als_base, **p), tuple(seed_mlp)),
-}
+seed_scorers = seed_candidates(choices, ridge_lambdas, text_weights, seed_mlp_grid)
 t0 = time.perf_counter()
-multi = cold_multi_seed(ratings, seeds, seed_candidates, k=k, cold_share=cold_share, val_share=val_share, progress=progress)
+multi = cold_multi_seed(ratings, seeds, seed_scorers, k=k, cold_share=cold_share, val_share=val_share, progress=progress)
 seed_seconds = time.perf_counter() - t0
-# (a scorer with nothing to choose is not scored on validation: None, not NaN, in metrics.json)
-seed_rows = [{kk: None if isinstance(v, float) and np.isnan(v) else v for kk, v in r.items()}
-             for r in multi.table(("precision", "recall", "ndcg"))]
+rec.multi_seed(multi)
+seed_rows = seed_table(multi)
 display(pd.DataFrame(seed_rows).set_index("model")[[f"ndcg@{k}", f"ndcg@{k}_low", f"ndcg@{k}_high", f"ndcg@{k}_per_seed"]].round(4))
-seed_pairs = [("MLP → ALS · metadata + text", tc_meta), ("MLP → ALS · metadata + text", "MLP → ALS · metadata"),
-              ("ridge · metadata + text", "ridge · metadata"), ("MLP → ALS · metadata", tc_meta),
-              ("ridge · metadata", tc_meta)]
-seed_comparisons = []
-for a, b in seed_pairs:
-    c = multi.compare(a, b, "ndcg", n_boot=n_boot, rng=seed)
-    seed_comparisons.append({"a": a, "b": b, "ndcg_diff": c.mean_diff, "ci_low": c.low, "ci_high": c.high,
-                             "per_seed": list(c.per_seed), "holds": c.holds})
+pooled = compare_pairs(multi, n_boot=n_boot, seed=seed)
+seed_comparisons = comparison_rows(pooled)
+rec["seeds"] = seeds_entry(multi, seed_rows, seed_comparisons, seed_seconds)
+for c in pooled:
     print(c)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(f"{len(multi.seeds)} cold splits (seeds {multi.seeds}) × {len(seed_candidates)} scorers")
+print(f"{len(multi.seeds)} cold splits (seeds {multi.seeds}) × {len(seed_scorers)} scorers")
 
 # %%
 fig = multi.plot("ndcg", title=f"{len(multi.seeds)} cold splits: each seed (grey), mean and t-interval (blue)")
@@ -500,8 +346,7 @@ plt.show()
 # protocol; "holds" = the CI excludes zero and every seed agrees.
 
 # %%
-from recutils.experiments.coldstart_ablations import (REFERENCE, RELEASE_REFERENCE, ablation_frame, plot_curves,
-                                                      run_ablations)
+from recutils.experiments.coldstart_ablations import ablation_frame, plot_curves, run_ablations
 
 missing_texts = [lb for lb in ablation_texts if lb not in embeddings]
 assert not missing_texts, f"ablation_texts must be labels of text_embeddings: {missing_texts}"
@@ -540,18 +385,9 @@ print(f"{len(abl['multi'].seeds)} cold splits × {len(abl['multi'].labels)} abla
 # on test is reported beside it as a scan, not a claim. Findings: `docs/coldstart.md`.
 
 # %%
-def text_verdict(rows, reference):
-    val = {r["model"]: r["validation_ndcg@" + str(k)] for r in abl["multi"].table(("ndcg",))}
-    text_rows = [r for r in rows if "text" in r["model"]]  # the metadata-only rows (reference, wider grid) are not candidates
-    chosen_row = max((r for r in text_rows if np.isfinite(val[r["model"]])), key=lambda r: val[r["model"]])
-    closest = max(text_rows, key=lambda r: r["ndcg_diff"])
-    pick = ("model", "ndcg_diff", "ci_low", "ci_high", "per_seed_diff", "holds", "vs_wider_diff", "vs_wider_low",
-            "vs_wider_high", "vs_wider_per_seed", "vs_wider_holds")
-    return {"chosen_on_validation": {kk: chosen_row[kk] for kk in pick if kk in chosen_row},
-            "closest_on_test": {kk: closest[kk] for kk in pick if kk in closest}}
-
-
-abl_verdict = {"standard": text_verdict(abl["rows"], REFERENCE), "release_day": text_verdict(abl["release_rows"], RELEASE_REFERENCE)}
+abl_verdict = ablation_verdict(abl, k)
+rec["ablations"] = ablations_entry(abl, abl_verdict, abl_seconds)
+record_ablations(rec, abl)
 for proto, v in abl_verdict.items():
     c = v["chosen_on_validation"]
     print(f"{proto}: {c['model']} − metadata-only MLP {c['ndcg_diff']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]"
@@ -569,34 +405,19 @@ for proto, v in abl_verdict.items():
 # above and is reported as a scan, not a claim (several comparisons).
 
 # %%
-families = {"torch_cf · metadata + text": tc_text, "ridge (EASE) · metadata + text": f"ridge · metadata + {best_text}",
-            "ridge (EASE) · text only": f"ridge · text only ({best_text})",
-            "ridge (EASE) · genres + text, no TMDB numbers": f"ridge · genres + {best_text} (no TMDB numbers)",
-            "ridge (ALS) · metadata + text": f"ridge → ALS · metadata + {best_text}",
-            "MLP (ALS) · metadata + text": f"MLP → ALS · metadata + {best_text}"}
-by_label = {r["model"]: r for r in cold_rows}
-verdict = {fam: {"model": lb, "ndcg": by_label[lb][f"ndcg@{k}"],
-                 "vs_torch_cf_metadata": [by_label[lb]["ndcg_diff"], by_label[lb]["ci_low"], by_label[lb]["ci_high"]],
-                 "vs_own_metadata": [by_label[lb].get("own_diff"), by_label[lb].get("own_low"), by_label[lb].get("own_high")],
-                 "own_reference": by_label[lb].get("own_reference")}
-           for fam, lb in families.items()}
-text_labels = [tc_only, tc_text, *(lb for lb in test_models if lb.startswith(("ridge", "MLP"))
-                                  and lb not in ("ridge · metadata", "ridge → ALS · metadata", "MLP → ALS · metadata",
-                                                 "ridge · genres only (no TMDB numbers)")),
-               *(lb for lb in test_models if lb.startswith("content profile"))]
-any_text_beats = any(r["significant"] and r["ndcg_diff"] > 0 for r in cold_rows if r["model"] in text_labels)
-chosen_beats = any(v["vs_torch_cf_metadata"][1] > 0 for v in verdict.values())
-ref_ndcg = cold_df.loc[tc_meta, f"ndcg@{k}"]
-print(f"metadata-only torch_cf: NDCG@{k} {ref_ndcg:.4f}")
-for fam, v in verdict.items():
+verdict = cold_verdict(cold_rows, choices, seed_comparisons, k)
+rec["verdict"] = verdict
+print(f"metadata-only torch_cf: NDCG@{k} {cold_df.loc[tc_meta, f'ndcg@{k}']:.4f}")
+for fam, v in verdict["families"].items():
     d, lo, hi = v["vs_torch_cf_metadata"]
     od, olo, ohi = v["vs_own_metadata"]
     print(f"{fam:<46} NDCG@{k} {v['ndcg']:.4f} | vs torch_cf metadata {d:+.4f} [{lo:+.4f}, {hi:+.4f}]"
           f" | vs its own metadata-only row {od:+.4f} [{olo:+.4f}, {ohi:+.4f}]")
-print("a validation-chosen text model beats metadata-only torch_cf (CI excludes zero):", chosen_beats)
-print("any text row of the table does (a scan over several rows, not a claim):", any_text_beats)
-holds = {f"{c['a']} vs {c['b']}": c["holds"] for c in seed_comparisons}
-for name, h in holds.items():
+print("a validation-chosen text model beats metadata-only torch_cf (CI excludes zero):",
+      verdict["chosen_text_beats_metadata_torch_cf"])
+print("any text row of the table does (a scan over several rows, not a claim):",
+      verdict["any_text_row_beats_metadata_torch_cf"])
+for name, h in verdict["across_seeds"].items():
     print(f"across {len(multi.seeds)} cold splits, {name}: {'holds' if h else 'does not hold'}")
 
 # %% [markdown]
@@ -608,42 +429,12 @@ for name, h in holds.items():
 # sources, the learning curves, the choices per seed and the verdict), `cold_ablation_curves.png`.
 
 # %%
-metrics = {
-    "tables": {"Cold items (test)": cold_rows, "Text and encoders (ridge, cold test)": text_rows,
-               "Warm study split": warm_rows_out},
-    "text_comparisons": text_comparisons,
-    "seeds": {"seeds": multi.seeds, "table": seed_rows, "comparisons": seed_comparisons,
-              "chosen": {r.seed: r.chosen for r in multi.runs},
-              "validation": {r.seed: {lb: rows for lb, rows in r.grids.items() if rows} for r in multi.runs},
-              "seconds": round(seed_seconds, 1)},
-    "validation": val_rows,
-    "chosen": {"text_source": best_text, "text_dim": int(text_dim),
-               **{kk: v[0] for kk, v in chosen.items()}},
-    "verdict": {"chosen_text_beats_metadata_torch_cf": bool(chosen_beats),
-                "any_text_row_beats_metadata_torch_cf": bool(any_text_beats), "families": verdict,
-                "across_seeds": holds},
-    "embeddings": embed_info,
-    "split": {"cold": cold.summary(), "validation": val.summary(), "n_cf_pairs": int(len(pairs))},
-    "reference": {"notebook 04 cold NDCG@25 (torch_cf side features)": 0.241},
-    "ablations": {"seeds": abl["multi"].seeds, "text_source": abl["text_source"],
-                  "release_text_source": abl["release_text_source"], "rows": abl["rows"],
-                  "release_rows": abl["release_rows"], "text_rows": abl["text_rows"],
-                  "cross_protocol": abl["cross_protocol"], "curves": abl["curves"], "verdict": abl_verdict,
-                  "chosen": {r.seed: r.chosen for r in abl["multi"].runs},
-                  "validation": {r.seed: {lb: rows for lb, rows in r.grids.items() if rows} for r in abl["multi"].runs},
-                  "seconds": round(abl_seconds, 1)},
-    "total_seconds": round(time.perf_counter() - t_start, 1),
-}
-prov.add_results(cold_results).add_results(warm_results).add_multi_seed(multi)
-prov.add_multi_seed(abl["multi"]).add_multi_seed(abl["text_multi"])
-for lb in {r["model"] for r in abl["curves"]}:
-    prov.add(lb, "mlp", "als", *(["text"] if "text" in lb else []), n_users=min(r["n_users"] for r in abl["curves"]))
-prov.reference("ablations", REFERENCE, RELEASE_REFERENCE, "ridge → EASE · metadata")
-for table in [*metrics["tables"], "vs_torch_cf_metadata"]:
-    prov.reference(table, tc_meta)  # every difference in the tables is against metadata-only torch_cf
-metrics["provenance"] = prov.as_dict()
-write_json(out / "metrics.json", metrics)
+rec["reference"] = {"notebook 04 cold NDCG@25 (torch_cf side features)": 0.241}
+for table in [*rec["tables"], "vs_torch_cf_metadata"]:
+    rec.provenance.reference(table, tc_meta)  # every difference in the tables is against metadata-only torch_cf
+rec["total_seconds"] = round(time.perf_counter() - t_start, 1)
+rec.write()
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print("tables:", {t: len(v) for t, v in metrics["tables"].items()}, "| validation rows:", len(val_rows))
+print("tables:", {t: len(v) for t, v in rec["tables"].items()}, "| validation rows:", len(val_rows))

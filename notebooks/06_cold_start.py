@@ -431,7 +431,7 @@ for name, h in verdict["across_seeds"].items():
 # %%
 rec["reference"] = {"notebook 04 cold NDCG@25 (torch_cf side features)": 0.241}
 for table in [*rec["tables"], "vs_torch_cf_metadata"]:
-    rec.provenance.reference(table, tc_meta)  # every difference in the tables is against metadata-only torch_cf
+    rec.reference(table, tc_meta)  # every difference in the tables is against metadata-only torch_cf
 rec["total_seconds"] = round(time.perf_counter() - t_start, 1)
 rec.write()
 

@@ -44,7 +44,6 @@ ks = [5, 10, 25, 50, 100]  # cut-offs of the metric-vs-k plot
 n_boot = 1000
 
 # %%
-import dataclasses
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -52,28 +51,34 @@ import numpy as np
 import pandas as pd
 
 from recutils.datasets import load_movies, load_ratings
-from recutils.evaluation import evaluate_ranking, paired_bootstrap_ci
-from recutils.evaluation.beyond import (
-    activity_terciles,
-    beyond_accuracy,
-    genre_matrix,
-    item_popularity,
-    mean_ci,
-    metrics_by_k,
-    popularity_bins,
-    recall_by_item_bin,
-    segment_means,
-)
-from recutils.io import write_json
+from recutils.evaluation.beyond import activity_terciles, genre_matrix, item_popularity, popularity_bins
 from recutils.models import create
-from recutils.models.item_cf import ItemCF, similar_items
+from recutils.models.item_cf import ItemCF
 from recutils.similarity import item_similarity
-from recutils.splits import global_time_split, sample_users, study_split, validation_split
-from recutils.experiments import Candidate, Provenance, grid_search, multi_seed
+from recutils.splits import global_time_split, sample_users, study_split
+from recutils.experiments import Candidate, Experiment, Record, grid_search, multi_seed
+from recutils.experiments.studies.item_cf import (
+    best_on_validation,
+    chosen_by_seed,
+    ci_table,
+    model_configs,
+    seed_claims,
+    side_by_side,
+    similar_tables,
+    tune_and_evaluate,
+    tune_itemcf,
+    user_recommendations,
+    without_per_seed,
+)
 
 out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
 pd.set_option("display.width", 140)
+# the one result record: metrics.json (with provenance) and config.json, written at the end
+rec = Record(out, k=k, params={"seed": seed, "k": k, "n_users": n_users, "shrinkage": shrinkage,
+                               "min_support": min_support, "seeds": seeds, "ks": ks, "n_boot": n_boot})
+rec["protocol"] = "study"
+rec["k"] = k
 
 # %% [markdown]
 # ## 1. Data and protocol
@@ -92,6 +97,7 @@ train = split.without_test()
 # %%
 # NBVAL_CHECK_OUTPUT
 summary = split.summary()
+rec["split"] = summary
 for key in ("n_train", "n_test", "n_users", "n_items", "n_evaluable_users"):
     print(f"{key:>18}: {summary[key]}")
 
@@ -113,31 +119,19 @@ print("examples in the training data:", [title_of[m] for m in present])
 
 
 # %%
-def side_by_side(movie_id: int) -> pd.DataFrame:
-    """Top similar movies under each similarity, next to each other."""
-    cols = {}
-    for label, S in (("cosine", sims["cosine"]), ("pearson", sims["pearson"]), ("pearson, no shrinkage", raw_pearson)):
-        t = similar_items(S, split, movie_id, k=n_similar, movies=movies)
-        cols[(label, "title")] = t["title"].str.slice(0, 34).reset_index(drop=True)
-        cols[(label, "sim")] = t["similarity"].round(3).reset_index(drop=True)
-        cols[(label, "n_co")] = t["n_co"].reset_index(drop=True)
-    return pd.DataFrame(cols)
-
-
+shown = {"cosine": sims["cosine"], "pearson": sims["pearson"], "pearson, no shrinkage": raw_pearson}
 for m in present:
     print(f"\n== {title_of[m]} ==")
-    display(side_by_side(m))
+    display(side_by_side(split, shown, m, n_similar, movies))
 
 # %%
 # NBVAL_CHECK_OUTPUT
-similar_tables = {}
+# similarities are recorded in metrics.json (checked with tolerances); the text shows titles
+top_similar = similar_tables(split, sims, present, movies, k=3)
+rec["similar_items"] = top_similar
 for m in present:
-    for kind in ("cosine", "pearson"):
-        t = similar_items(sims[kind], split, m, k=3, movies=movies)
-        similar_tables[f"{title_of[m]} ({kind})"] = [
-            {"title": r.title, "similarity": float(r.similarity), "n_co": int(r.n_co)} for r in t.itertuples()
-        ]  # similarities are recorded in metrics.json (checked with tolerances); the text shows titles
-        top3 = "; ".join(f"{r['title'][:28]} ({r['n_co']})" for r in similar_tables[f"{title_of[m]} ({kind})"])
+    for kind in sims:
+        top3 = "; ".join(f"{r['title'][:28]} ({r['n_co']})" for r in top_similar[f"{title_of[m]} ({kind})"])
         print(f"{title_of[m][:30]:<30} {kind:<8} {top3}")
 
 # %% [markdown]
@@ -179,31 +173,34 @@ user = example_user if split.uidx(example_user)[0] >= 0 else int(split.users[0])
 rated = split.train[split.train["userId"] == user].sort_values("rating", ascending=False)
 print(f"user {user}: {len(rated)} training ratings; favourites:")
 display(rated.head(8).assign(title=lambda d: d["movieId"].map(title_of))[["movieId", "title", "rating"]])
-for normalize in (True, False):
-    m = ItemCF(kind="pearson", shrinkage=shrinkage, min_support=min_support, centre="user", normalize=normalize).fit(train)
-    rec = m.recommend(user, k=8).assign(title=lambda d: d["movieId"].map(title_of))
-    print("weighted average" if normalize else "weighted sum")
-    display(rec[["rank", "movieId", "title", "score"]])
+user_recs = user_recommendations(train, user, movies, k=8, kind="pearson", shrinkage=shrinkage,
+                                 min_support=min_support, centre="user")
+for how, top in user_recs.items():
+    print(how)
+    display(top)
 
 # %% [markdown]
 # ## 4. Evaluation on the hybrid-study protocol
 #
 # Hyper-parameters are chosen on `validation_split(split)` (a carve-out of the training
 # ratings with the same procedure and another seed) by NDCG@k: EASE's λ, ItemKNN's neighbours
-# and shrinkage, and for ItemCF the centre and weighted average vs sum, per similarity kind.
-# The chosen configurations are then refitted on the full training part and scored once on test.
+# and shrinkage, and for ItemCF the centre and weighted average vs sum, per similarity kind (one
+# grid search over kind × centre × normalize, then the best row of each kind:
+# `recutils.experiments.studies.item_cf.tune_itemcf`). The chosen configurations are then
+# refitted on the full training part and scored once on test (`Experiment(split, models, k)`).
 
 # %%
-ease_best, ease_rows = grid_search("ease", split, {"lambda_": ease_lambdas}, k=k)
-itemknn_best, itemknn_rows = grid_search("itemknn", split, itemknn_grid, k=k)
-fixed = {"shrinkage": shrinkage, "min_support": min_support}
-itemcf_best, itemcf_rows = {}, []
-for kind in itemcf_kinds:
-    best, rows = grid_search("itemcf", split, {"centre": itemcf_centres, "normalize": itemcf_normalize}, k=k,
-                             fixed={**fixed, "kind": kind})
-    itemcf_best[kind] = {**fixed, "kind": kind, **best}
-    itemcf_rows += rows
-validation = pd.DataFrame(itemcf_rows)
+ease = grid_search("ease", split, {"lambda_": ease_lambdas}, k=k)
+itemknn = grid_search("itemknn", split, itemknn_grid, k=k)
+# one grid search over kind × centre × normalize, then the best configuration of each kind
+itemcf = tune_itemcf(split, itemcf_kinds, {"centre": itemcf_centres, "normalize": itemcf_normalize},
+                     fixed={"shrinkage": shrinkage, "min_support": min_support}, k=k)
+ease_best, itemknn_best, itemcf_best = ease.best, itemknn.best, itemcf.best()
+rec.table(f"Validation (ItemCF, NDCG@{k} chooses)", itemcf.rows)
+rec.table(f"Validation (EASE λ, NDCG@{k} chooses)", ease.rows)
+rec.table(f"Validation (ItemKNN, NDCG@{k} chooses)", itemknn.rows)
+rec.configure(chosen_on_validation={"ease": ease_best, "itemknn": itemknn_best, "itemcf": itemcf_best})
+validation = pd.DataFrame(itemcf.rows)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -220,16 +217,16 @@ candidates = {
     "MostPop": create("mostpop"),
     "ItemKNN": create("itemknn", **itemknn_best),
     f"EASE (λ={ease_best['lambda_']:g})": create("ease", **ease_best),
-    **{f"ItemCF {kind}": ItemCF(**cfg) for kind, cfg in itemcf_best.items()},
+    **itemcf.models(),  # "ItemCF <kind>" with the configuration chosen for that kind
     # the app's recipe: Pearson on ≥ 10 co-raters, no shrinkage, Σ sim · (r − 2)
     "ItemCF app-style": ItemCF(kind="pearson", shrinkage=0.0, min_support=10, centre=2.0, normalize=False),
 }
-results = {}
-for label, model in candidates.items():
-    results[label] = evaluate_ranking(model.fit(train), split, k)
+results = Experiment(split, candidates, k).run()  # each fitted on the training part, scored on test
+rec.results(results)
+rec.configure(models=model_configs(candidates))
 metric_cols = ["precision", "recall", "ndcg", "map", "hit_rate", "coverage"]
-table = pd.DataFrame([{"model": label, **{c: r.metrics[c] for c in metric_cols}, "n_users": r.metrics["n_users"]}
-                      for label, r in results.items()])
+rec["table"] = results.table(metric_cols)
+table = pd.DataFrame(results.table(metric_cols))
 
 # %%
 print(f"test, hybrid-study protocol, k={k}")
@@ -240,9 +237,8 @@ print(table.round(4).to_string(index=False))
 # of the per-user NDCG@k difference between each ItemCF variant and ItemKNN.
 
 # %%
-ref = results["ItemKNN"].per_user["ndcg"]
-cis = {label: paired_bootstrap_ci(r.per_user["ndcg"], ref, rng=seed) for label, r in results.items()
-       if label.startswith("ItemCF")}
+cis = results.paired("ItemKNN", "ndcg", n_boot=2000, rng=seed, labels=[x for x in results if x.startswith("ItemCF")])
+rec["paired_ci_ndcg_vs_itemknn"] = cis
 for label, ci in cis.items():
     print(f"{label} − ItemKNN, NDCG@{k}: {ci}")
 
@@ -251,14 +247,15 @@ for label, ci in cis.items():
 # of each tuned model's chosen configuration (MostPop scored on the same carve-out).
 
 # %%
-val = validation_split(split)
+mostpop = grid_search("mostpop", split, {}, k=k)  # nothing to tune: its score on the same carve-out
 val_ndcg = {
-    "MostPop": evaluate_ranking(create("mostpop").fit(val.without_test()), val, k).metrics["ndcg"],
-    "ItemKNN": max(r["ndcg"] for r in itemknn_rows),
-    f"EASE (λ={ease_best['lambda_']:g})": max(r["ndcg"] for r in ease_rows),
-    **{f"ItemCF {kind}": max(r["ndcg"] for r in itemcf_rows if r["kind"] == kind) for kind in itemcf_kinds},
+    "MostPop": mostpop.score,
+    "ItemKNN": itemknn.score,
+    f"EASE (λ={ease_best['lambda_']:g})": ease.score,
+    **itemcf.scores(),
 }
-best_label = max(val_ndcg, key=val_ndcg.get)
+best_label = best_on_validation(val_ndcg, "ndcg")
+rec["best_on_validation"] = {"model": best_label, "validation_ndcg": val_ndcg}
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -274,14 +271,10 @@ print("best on validation (NDCG@k):", best_label)
 # distance). Error bars on the chart are 95 % bootstrap intervals over users.
 
 # %%
-rel = split.relevant()
 pop = item_popularity(split.train_binary)
 genres = genre_matrix(movies, split.items)
-beyond_rows = []
-for label, r in results.items():
-    mrr = metrics_by_k(r.topk, rel[r.users], [k])["mrr"][0]
-    beyond_rows.append({"model": label, f"mrr@{k}": mrr, **beyond_accuracy(r.topk, split.train_binary, genres=genres)})
-beyond = pd.DataFrame(beyond_rows)
+beyond = pd.DataFrame(results.beyond(genres=genres))
+rec.table(f"Beyond accuracy (study split, k={k})", beyond)
 print(beyond.round(4).to_string(index=False))
 
 # %%
@@ -289,12 +282,11 @@ fig, ax = plt.subplots(figsize=(9, 4))
 show = ["precision", "recall", "ndcg", "map"]
 x = np.arange(len(show))
 w = 0.8 / len(table)
-bar_ci = {}
-for i, (label, r) in enumerate(results.items()):
-    cis_ = [mean_ci(r.per_user[c], n_boot=n_boot, rng=seed) for c in show]
-    bar_ci[label] = {c: {"mean": m, "low": lo, "high": hi} for c, (m, lo, hi) in zip(show, cis_)}
-    means = np.array([m for m, _, _ in cis_])
-    err = np.array([[m - lo for m, lo, _ in cis_], [hi - m for m, _, hi in cis_]])
+bar_ci = results.mean_cis(show, n_boot=n_boot, rng=seed)
+rec["test_metric_ci"] = bar_ci
+for i, (label, ci) in enumerate(bar_ci.items()):
+    means = np.array([ci[c]["mean"] for c in show])
+    err = np.array([[ci[c]["mean"] - ci[c]["low"] for c in show], [ci[c]["high"] - ci[c]["mean"] for c in show]])
     ax.bar(x + i * w, means, width=w, yerr=err, capsize=2, label=label)
 ax.set_xticks(x + w * (len(table) - 1) / 2, [f"{c}@{k}" if c != "map" else f"MAP@{k}" for c in show])
 ax.set_title(f"Hybrid-study protocol, test (k={k}); 95 % bootstrap intervals over users")
@@ -313,17 +305,8 @@ plt.show()
 # %%
 terciles = activity_terciles(split.train_binary, results["MostPop"].users)
 item_bins = popularity_bins(pop)
-segment_rows = []
-for label, r in results.items():
-    assert np.array_equal(r.users, results["MostPop"].users)
-    for sm in segment_means(r.per_user["ndcg"], terciles, n_boot=n_boot, rng=seed):
-        segment_rows.append({"model": label, "segment": f"users {sm.segment}", "metric": f"ndcg@{k}",
-                             "n": sm.n, "mean": sm.mean, "low": sm.low, "high": sm.high})
-    for b, vals in recall_by_item_bin(r.topk, rel[r.users], item_bins).items():
-        m_, lo, hi = mean_ci(vals, n_boot=n_boot, rng=seed)
-        segment_rows.append({"model": label, "segment": f"items {b}", "metric": f"recall@{k}",
-                             "n": int(np.isfinite(vals).sum()), "mean": m_, "low": lo, "high": hi})
-segments = pd.DataFrame(segment_rows)
+segments = pd.DataFrame(results.segments(terciles, item_bins, n_boot=n_boot, rng=seed, metric="ndcg"))
+rec["segments"] = segments
 print(segments.pivot_table(index="model", columns="segment", values="mean", sort=False).round(4).to_string())
 
 # %%
@@ -348,11 +331,13 @@ plt.show()
 # %% [markdown]
 # ### 4.3 Metrics from k = 5 to 100
 #
-# One deep top-100 list per model, cut at each k.
+# One deep top-100 list per model (the models fitted above, evaluated again at the largest k),
+# cut at each k.
 
 # %%
-deep = {label: evaluate_ranking(model, split, max(ks)) for label, model in candidates.items()}
-by_k = {label: metrics_by_k(r.topk, rel[r.users], ks) for label, r in deep.items()}
+deep = Experiment(split, candidates, max(ks), fit=False).run()  # the models fitted above, top-max(ks) lists
+by_k = deep.by_k(ks)
+rec["metrics_by_k"] = {"k": ks, **by_k}
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
 for ax, m in zip(axes, ["precision", "recall", "ndcg"]):
     for label, curves in by_k.items():
@@ -386,6 +371,9 @@ seed_candidates = {
     "ALS": Candidate("als", als_grid),
 }
 ms = multi_seed(lambda sd: study_split(ratings, seed=sd), seeds, seed_candidates, k=k)
+rec.multi_seed(ms)
+rec.table(f"Across {len(ms.seeds)} seeds of the study split (mean and t-interval over seeds)",
+          without_per_seed(ms.table(("precision", "recall", "ndcg"))))
 seed_table = pd.DataFrame(ms.table(("precision", "recall", "ndcg")))
 seed_best = ms.best_on_validation()
 
@@ -399,17 +387,18 @@ cols = ["model", f"validation_ndcg@{k}"] + [f"{m}@{k}{s}" for m in ("precision",
 print(seed_table[cols].round(4).to_string(index=False))
 
 # %%
-claims = {}
-for other in ms.labels:
-    if other == seed_best:
-        continue
-    for m in ("precision", "ndcg"):
-        c = ms.compare(seed_best, other, m, n_boot=n_boot, rng=seed)
-        claims[f"{seed_best} vs {other} ({m}@{k})"] = c
-        print(c)
-if {"EASE-r", "EASE"} <= set(ms.labels) and seed_best != "EASE-r":
-    c = ms.compare("EASE-r", "EASE", "precision", n_boot=n_boot, rng=seed)
-    claims[f"EASE-r vs EASE (precision@{k})"] = c
+# the best on validation against every other model, and EASE-r against EASE on precision
+claims = seed_claims(ms, seed_best, ("precision", "ndcg"), extra=[("EASE-r", "EASE", "precision")],
+                     n_boot=n_boot, rng=seed)
+rec["seeds"] = {
+    "seeds": ms.seeds,
+    "best_on_validation": seed_best,
+    "table": ms.table(("precision", "recall", "ndcg")),
+    "claims": claims,
+    "chosen": chosen_by_seed(ms),
+    "grids": {"itemknn": itemknn_grid, "ease": {"lambda_": ease_lambdas}, "ease_r": ease_r_grid, "als": als_grid},
+}
+for c in claims.values():
     print(c)
 
 # %%
@@ -425,24 +414,19 @@ plt.show()
 # it — no model sees the future. Validation is carved the same way out of the training part.
 # On ml-latest-small most ratings after the cut-off come from users who joined after it and
 # cannot be scored by any collaborative model: they are counted below, and the users left
-# are few, so the intervals (95 % bootstrap over users) are wide.
+# are few, so the intervals (95 % bootstrap over users) are wide. Each model of section 5 is
+# tuned on this split's validation carve-out with the same grids, refitted and scored on test
+# (`tune_and_evaluate`: the repeated-split runner on this one split).
 
 # %%
 gsplit = global_time_split(ratings)
 gsummary = gsplit.summary()
-gchosen, gresults = {}, {}
-for label, c in seed_candidates.items():
-    best, _ = grid_search(c.model, gsplit, {key: list(v) for key, v in c.grid.items()}, k=k)
-    gchosen[label] = best
-    gresults[label] = evaluate_ranking(create(c.model, **best).fit(gsplit.without_test()), gsplit, k, name=label)
-grows = []
-for label, r in gresults.items():
-    row = {"model": label, "n_users": r.metrics["n_users"]}
-    for m in ("precision", "recall", "ndcg"):
-        mean, lo, hi = mean_ci(r.per_user[m], n_boot=n_boot, rng=seed)
-        row.update({f"{m}@{k}": mean, f"{m}@{k}_low": lo, f"{m}@{k}_high": hi})
-    grows.append(row)
-gtable = pd.DataFrame(grows)
+gtuned = tune_and_evaluate(gsplit, seed_candidates, k=k)  # each tuned on gsplit's validation, scored on test
+gtable = pd.DataFrame(ci_table(gtuned.results, ("precision", "recall", "ndcg"), n_boot=n_boot, rng=seed))
+rec.results(gtuned.results)
+rec.table(f"Global time split (cut-off {gsummary['cutoff']}; {gsummary['n_evaluable_users']} evaluable users)",
+          gtable)
+rec["global_time"] = {"split": gsummary, "chosen": gtuned.chosen, "table": gtable}
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -455,51 +439,10 @@ print(gtable.round(4).to_string(index=False))
 
 # %% [markdown]
 # ## 7. Save metrics and configuration
+#
+# Every result went into the record as it was made; `metrics.json` (full precision, with the
+# provenance the regression test derives its tolerances from) and `config.json` are written once.
 
 # %%
-metrics = {  # full precision: the regression test compares these with tolerances
-    "protocol": "study",
-    "k": k,
-    "split": summary,
-    "table": [{"model": row["model"], **{c: float(row[c]) for c in metric_cols}, "n_users": int(row["n_users"])}
-              for _, row in table.iterrows()],
-    "best_on_validation": {"model": best_label, "validation_ndcg": val_ndcg},
-    "tables": {
-        f"Beyond accuracy (study split, k={k})": beyond.to_dict("records"),
-        f"Across {len(ms.seeds)} seeds of the study split (mean and t-interval over seeds)": [
-            {key: v for key, v in row.items() if not key.endswith("_per_seed")} for row in ms.table(("precision", "recall", "ndcg"))
-        ],
-        f"Global time split (cut-off {gsummary['cutoff']}; {gsummary['n_evaluable_users']} evaluable users)":
-            gtable.to_dict("records"),
-        f"Validation (ItemCF, NDCG@{k} chooses)": [
-            dict(row) for row in itemcf_rows
-        ],
-        f"Validation (EASE λ, NDCG@{k} chooses)": [dict(row) for row in ease_rows],
-        f"Validation (ItemKNN, NDCG@{k} chooses)": [dict(row) for row in itemknn_rows],
-    },
-    "paired_ci_ndcg_vs_itemknn": {label: dataclasses.asdict(ci) for label, ci in cis.items()},
-    "test_metric_ci": bar_ci,
-    "segments": segments.to_dict("records"),
-    "metrics_by_k": {"k": ks, **by_k},
-    "seeds": {
-        "seeds": ms.seeds,
-        "best_on_validation": seed_best,
-        "table": ms.table(("precision", "recall", "ndcg")),
-        "claims": {name: {**dataclasses.asdict(c), "holds": c.holds} for name, c in claims.items()},
-        "chosen": {str(r.seed): r.chosen for r in ms.runs},
-        "grids": {"itemknn": itemknn_grid, "ease": {"lambda_": ease_lambdas}, "ease_r": ease_r_grid, "als": als_grid},
-    },
-    "global_time": {"split": gsummary, "chosen": gchosen, "table": gtable.to_dict("records")},
-    "similar_items": similar_tables,
-    # what produced each row: the regression test's tolerances follow from it (recutils.provenance)
-    "provenance": Provenance(k=k).add_results(results).add_multi_seed(ms).add_results(gresults).as_dict(),
-}
-config = {
-    "params": {"seed": seed, "k": k, "n_users": n_users, "shrinkage": shrinkage, "min_support": min_support,
-               "seeds": seeds, "ks": ks, "n_boot": n_boot},
-    "models": {label: model.config_dict() for label, model in candidates.items()},
-    "chosen_on_validation": {"ease": ease_best, "itemknn": itemknn_best, "itemcf": itemcf_best},
-}
-write_json(out / "metrics.json", metrics)
-write_json(out / "config.json", config)
+rec.write()
 print("wrote", sorted(p.name for p in out.iterdir() if p.suffix in (".json", ".png")))

@@ -64,9 +64,7 @@ seeds = [42, 7, 123, 2024, 31337]  # repeated study splits for section 6; 42 is 
 demo_user = 0  # 0: the user with the most training ratings (the study's demo choice)
 
 # %%
-import dataclasses
 import textwrap
-import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -74,31 +72,27 @@ import numpy as np
 import pandas as pd
 
 from recutils.datasets import load_ratings, movie_table
-from recutils.embeddings import model_label
-from recutils.config import build_config
-from recutils.embeddings.finetune import FinetuneConfig
-from recutils.embeddings.qwen import is_qwen
-from recutils.evaluation import evaluate_ranking, paired_bootstrap_ci
-from recutils.evaluation.beyond import beyond_accuracy, genre_matrix, mean_ci, metrics_by_k
-from recutils.io import write_json
-from recutils.models import create
 from recutils.datasets.text import movie_texts
-from recutils.embeddings.items import compute_item_embeddings
-from recutils.models.content import Content
-from recutils.models.feature_baselines import MetadataPopularity, RandomScores
-from recutils.experiments import (BlendCandidate, Candidate, Provenance, apply_learned_blend, cold_item_comparison, fit_learned_blend,
-                                  grid_search, multi_seed, select_blend)
-from recutils.models.hybrid import Hybrid, ScoreMatrix, blend_scores_all
+from recutils.experiments import ExperimentResult, Record, cold_item_comparison, multi_seed
+from recutils.experiments.studies.hybrid import (Encoders, beyond_rows, beyond_table, claims_across_seeds,
+                                                 cold_item_models, demo_tops, demo_user_id, embedding_infos,
+                                                 merge_results, paired_vs_base, reproduce_study, seed_models, seed_rows,
+                                                 seed_summary, study_embeddings, study_table, tune_bases, tune_hybrids)
 from recutils.splits import cold_item_split, sample_users, study_split, validation_split
 from recutils.torch_threads import parse_threads
-from recutils.torch_threads import torch_threads as use_threads
 
-THREADS = parse_threads(torch_threads)
 out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
 pd.set_option("display.width", 160)
 pd.set_option("display.max_colwidth", 70)
 METRICS = ("precision", "recall", "ndcg", "map")
+# the one result record: metrics.json (with provenance) and config.json, written in section 9
+rec = Record(out, k=k, params={
+    "seed": seed, "k": k, "n_users": n_users, "text": text, "alpha_study": alpha_study, "alphas": alphas,
+    "embedding_models": embedding_models, "finetune_models": finetune_models, "embedding_device": embedding_device,
+    "embedding_dtype": embedding_dtype, "qwen_4bit": qwen_4bit, "torch_threads": torch_threads, "seeds": seeds})
+rec["protocol"] = "study"
+rec["k"] = k
 
 # %% [markdown]
 # ## 1. Data, protocol and movie texts
@@ -115,17 +109,15 @@ ratings = sample_users(ratings, n_users, rng=seed)
 split = study_split(ratings)
 train = split.without_test()
 val = validation_split(split)
-val_train = val.without_test()
 cold = cold_item_split(ratings, share=cold_share, rng=seed)
 movies = movie_table(data_dir)
 title_of = movies.set_index("movieId")["title"]
 texts = movie_texts(text, data_dir)
-movie_ids = None if embed_all_movies else np.union1d(split.items, cold.items)
-USERS = np.arange(split.n_users)
+summary = split.summary()
+rec["split"] = summary
 
 # %%
 # NBVAL_CHECK_OUTPUT
-summary = split.summary()
 for key in ("n_train", "n_test", "n_users", "n_items", "n_evaluable_users"):
     print(f"{key:>18}: {summary[key]}")
 print(f"{'validation part':>18}: {len(val.test)} ratings carved out of train")
@@ -157,37 +149,13 @@ for m in (1, 2, 3):
 # 10 s. Neither changes the results beyond float rounding, and neither is in the cache key: a
 # later run reuses the fine-tune whatever its threads.
 
-
 # %%
-def ft_config(model_name: str) -> FinetuneConfig:
-    """The `finetune` parameters as a validated FinetuneConfig; Qwen models get LoRA (4-bit base
-    when `qwen_4bit`), the Qwen batch size and `embedding_dtype`."""
-    cfg = build_config(FinetuneConfig, "params finetune", {"seed": seed, **finetune})
-    if is_qwen(model_name):
-        cfg = dataclasses.replace(cfg, batch_size=qwen_batch_size, lora=True, load_in_4bit=qwen_4bit, dtype=embedding_dtype)
-    return cfg
-
-
-def embed(model_name: str, finetune_on=None, text_spec: str = text):
-    t0 = time.perf_counter()
-    with use_threads(THREADS):
-        emb = compute_item_embeddings(model_name, text_spec, finetune_split=finetune_on,
-                                      finetune_config=ft_config(model_name) if finetune_on is not None else None,
-                                      data_dir=data_dir, cache_dir=cache_dir, progress=progress,
-                                      batch_size=qwen_batch_size if is_qwen(model_name) else 64,
-                                      device=embedding_device, dtype=embedding_dtype, use_cache=use_cache,
-                                      movie_ids=movie_ids)
-    emb.info["wall_seconds"] = time.perf_counter() - t0
-    return emb
-
-
-embeddings = {}  # label → ItemEmbeddings
-for m in embedding_models:
-    embeddings[f"{model_label(m, short=True)} base"] = embed(m)
-for m in finetune_models:
-    embeddings[f"{model_label(m, short=True)} fine-tuned"] = embed(m, finetune_on=train)
-if overview_text and "all-MiniLM-L6-v2" in embedding_models:
-    embeddings["MiniLM base, +overview"] = embed("all-MiniLM-L6-v2", text_spec="study+overview")
+encoders = Encoders(text, seed, finetune, data_dir=data_dir, cache_dir=cache_dir, progress=progress,
+                    device=embedding_device, dtype=embedding_dtype, use_cache=use_cache,
+                    movie_ids=None if embed_all_movies else np.union1d(split.items, cold.items),
+                    qwen_batch_size=qwen_batch_size, qwen_4bit=qwen_4bit, threads=parse_threads(torch_threads))
+embeddings = study_embeddings(encoders, embedding_models, finetune_models, train, overview_text)  # label → ItemEmbeddings
+rec["embeddings"] = embedding_infos(embeddings)
 for label, e in embeddings.items():
     i = e.info
     threads = "/".join(map(str, i.get("torch_threads", []))) or "?"
@@ -213,21 +181,12 @@ for label, e in embeddings.items():
 # score over the unseen candidates, α = 0.85.
 
 # %%
-t0 = time.perf_counter()
-pmf = create("pmf").fit(train)
-pmf_seconds = time.perf_counter() - t0
-contents = {label: Content(embeddings=e).fit(train) for label, e in embeddings.items()}
-results = {"PMF": evaluate_ranking(pmf, split, k)}
-hybrids = {}  # name → (the CF base it is built on, the fitted hybrid)
-for label in embeddings:
-    h = Hybrid(base_model=pmf, content_model=contents[label], alpha=alpha_study, base_norm="all").fit(train)
-    name = f"PMF + {label} (α={alpha_study:g})"
-    hybrids[name] = ("PMF", h)
-    results[name] = evaluate_ranking(h, split, k)
-study_hybrids = list(hybrids)
-first = next(n for n in hybrids)
-print(f"PMF fitted in {pmf_seconds:.1f} s; scoring + evaluating all {results[first].metrics['n_users']} users "
-      f"for '{first}': {results[first].eval_seconds:.2f} s")
+run = reproduce_study(split, embeddings, alpha_study, k)  # PMF and the study's hybrids, fitted on train
+first = run.first
+print(f"PMF fitted in {run.pmf_seconds:.1f} s; scoring + evaluating all {run.results[first].metrics['n_users']} users "
+      f"for '{first}': {run.results[first].eval_seconds:.2f} s")
+rec["timings"] = {"pmf_fit_seconds": round(run.pmf_seconds, 2),
+                  "hybrid_eval_seconds": round(run.results[first].eval_seconds, 3)}
 
 # %%
 PUBLISHED = {  # the study's README / scores.png, P@25 and R@25
@@ -238,32 +197,8 @@ PUBLISHED = {  # the study's README / scores.png, P@25 and R@25
     "Qwen3-Emb-4B fine-tuned": (0.056, 0.106),
 }
 NOT_RUN = "published number, not re-run here (needs the Hugging Face hub and a GPU: params/05_hybrid.gpu.yaml)"
-
-
-row_results = {}  # method → EvalResult, for the error bars of the figure
-
-
-def row(method, res=None, published=(None, None), note=""):
-    m = res.metrics if res is not None else {}
-    if res is not None:
-        row_results[method] = res
-    return {"method": method, **{x: (None if m.get(x) is None else float(m[x])) for x in METRICS},
-            "study_published_p": published[0], "study_published_r": published[1], "note": note}
-
-
-study_rows = [row("PMF (cornac, study config)", results["PMF"], PUBLISHED["PMF"], "row 1, reproduced")]
-for i, key in enumerate(["MiniLM base", "MiniLM fine-tuned", "Qwen3-Emb-4B base", "Qwen3-Emb-4B fine-tuned"], start=2):
-    name = f"PMF + {key} (α={alpha_study:g})"
-    if name in results:
-        note = f"row {i}, re-run here"
-        if "fine-tuned" in key:
-            note += f" ({embeddings[key].info['n_pairs']} train pairs, {embeddings[key].info['finetune']['epochs']:g} epochs)"
-        study_rows.append(row(name, results[name], PUBLISHED[key], note))
-    else:
-        study_rows.append(row(name, None, PUBLISHED[key], f"row {i}: {NOT_RUN}"))
-if "MiniLM base, +overview" in embeddings:
-    name = f"PMF + MiniLM base, +overview (α={alpha_study:g})"
-    study_rows.append(row(name, results[name], note="study text + TMDB overview"))
+# the study's rows (rows not re-run keep the published numbers) and method → EvalResult of the rows measured here
+study_rows, row_results = study_table(run, embeddings, alpha_study, PUBLISHED, NOT_RUN)
 
 # %%
 print(f"test, study protocol, k={k}; '-' = not re-run here")
@@ -291,83 +226,39 @@ print(pd.DataFrame(study_rows).drop(columns=["note"]).round(4).astype(object).fi
 # ratings). The fine-tuned embeddings were trained on pairs from the *whole* training part,
 # validation part included, so their α is not tuned on validation (that would leak): the
 # fine-tuned hybrid reuses the α chosen for the base embeddings.
+#
+# The study logic lives in `recutils.experiments.studies.hybrid`: `tune_bases` runs each grid
+# through `grid_search`, `tune_hybrids` tunes and applies each blend with `tune_blend` (the
+# fine-tuned row passes the base MiniLM's choice on) and fits the learned blend.
 
 # %%
-ease_best, ease_rows = grid_search("ease", split, {"lambda_": ease_lambdas}, k=k)
-easer_best, easer_rows = grid_search("ease_r", split, {"lambda_": ease_r_lambdas, "power": ease_r_powers}, k=k)
-knn_best, knn_rows = grid_search("itemknn", split, {key: list(v) for key, v in itemknn_grid.items()}, k=k)
-als_best, als_rows = grid_search("als", split, {key: list(v) for key, v in als_grid.items()}, k=k)
-bases = {
-    "MostPop": create("mostpop"),
-    f"ItemKNN ({knn_best['n_neighbors']} neighbours, shrinkage {knn_best['shrinkage']:g})": create("itemknn", **knn_best),
-    f"EASE (λ={ease_best['lambda_']:g})": create("ease", **ease_best),
-    f"ALS (implicit; {als_best['factors']} factors, reg. {als_best['regularization']:g}, α {als_best['alpha']:g})":
-        create("als", **als_best),
-    f"EASE-r (λ={easer_best['lambda_']:g}, p={easer_best['power']:g})": create("ease_r", **easer_best),
-}
-for label, m in bases.items():
-    results[label] = evaluate_ranking(m.fit(train), split, k)
-ease_label, easer_label = list(bases)[2], list(bases)[4]
-
+bases = tune_bases(split, k, ease_lambdas, ease_r_lambdas, ease_r_powers, itemknn_grid, als_grid)  # chosen on validation
+easer_label = bases.easer_label
 
 # %%
-def full_scores(model) -> np.ndarray:
-    return np.asarray(model.score(USERS), dtype=np.float64)
-
-
-# validation-side models (fitted on the validation split's train part)
-val_models = {"PMF": create("pmf").fit(val_train), "EASE": create("ease", **ease_best).fit(val_train),
-              "EASE-r": create("ease_r", **easer_best).fit(val_train)}
-test_models = {"PMF": pmf, "EASE": bases[ease_label], "EASE-r": bases[easer_label]}
-base_labels = {"PMF": "PMF", "EASE": ease_label, "EASE-r": easer_label}
-content_label = "MiniLM base" if "MiniLM base" in embeddings else next(iter(embeddings))
-val_content = full_scores(Content(embeddings=embeddings[content_label]).fit(val_train))
-test_content = full_scores(contents[content_label])
-val_scores = {b: full_scores(m) for b, m in val_models.items()}
-test_scores = {b: full_scores(m) for b, m in test_models.items()}
-
-tuned, alpha_rows = {}, []  # base → BlendChoice (α, base normalisation, validation NDCG)
-for b in val_models:
-    choice = select_blend(val, val_scores[b], val_content, alphas, k=k)
-    alpha_rows += [{"base": b, **r} for r in choice.rows]
-    tuned[b] = choice
-    name = f"{base_labels[b]} + {content_label} (α={choice.alpha:g}, {choice.base_norm}, tuned)"
-    S = blend_scores_all(split, test_scores[b], test_content, choice.alpha, choice.base_norm)
-    hybrids[name] = (b, ScoreMatrix(S, name, contents[content_label].determinism).fit(train))
-    results[name] = evaluate_ranking(hybrids[name][1], split, k)
-# the fine-tuned MiniLM on the strongest base, with the α tuned for the base embeddings
-ft_label = next((lab for lab in embeddings if lab.endswith("fine-tuned")), None)
-if ft_label is not None:
-    choice = tuned["EASE-r"]
-    name = f"{easer_label} + {ft_label} (α={choice.alpha:g}, {choice.base_norm}, α from base MiniLM)"
-    S = blend_scores_all(split, test_scores["EASE-r"], full_scores(contents[ft_label]), choice.alpha, choice.base_norm)
-    hybrids[name] = ("EASE-r", ScoreMatrix(S, name, contents[ft_label].determinism).fit(train))
-    results[name] = evaluate_ranking(hybrids[name][1], split, k)
-
-# learned blend on validation, applied to test
-lb_names = ["EASE-r", "content", "PMF"]
-lb = fit_learned_blend(val, {"EASE-r": val_scores["EASE-r"], "content": val_content, "PMF": val_scores["PMF"]},
-                       shortlist=blend_shortlist)
-S = apply_learned_blend(lb, split, {"EASE-r": test_scores["EASE-r"], "content": test_content, "PMF": test_scores["PMF"]})
-lb_label = f"Learned blend (EASE-r, {content_label}, PMF)"
-hybrids[lb_label] = ("EASE-r", ScoreMatrix(S, lb_label, contents[content_label].determinism).fit(train))
-results[lb_label] = evaluate_ranking(hybrids[lb_label][1], split, k)
+# each blend tuned on `val` and applied to test (tune_blend); the fine-tuned MiniLM reuses the base MiniLM's
+# choice on EASE-r; the learned blend is fitted on val's shortlist
+blends = tune_hybrids(split, val, run, bases, embeddings, alphas, k, blend_shortlist)
+results = merge_results(split, k, run.results, bases.results, blends.results)  # every row measured on test
+hybrids = {**run.hybrids, **blends.hybrids}  # name → (the CF base it is built on, the fitted hybrid)
+rec["validation"] = {**bases.validation_rows(), "alpha": blends.alpha_rows()}
+rec["learned_blend"] = blends.learned
 
 # %%
+chosen = bases.chosen()
 print("chosen on validation (NDCG@%d):" % k)
-print(f"  EASE λ = {ease_best['lambda_']:g}; EASE-r λ = {easer_best['lambda_']:g}, p = {easer_best['power']:g}")
-print(f"  ItemKNN {knn_best}; ALS {als_best}")
-for b, choice in tuned.items():
-    print(f"  {b} + content: α = {choice.alpha:g}, base normalised over {choice.base_norm} "
-          f"(validation NDCG {choice.score:.4f})")
-print("  learned blend weights:", {n: round(c, 3) for n, c in zip(lb.names, lb.coef)})
+print(f"  EASE λ = {chosen['ease']['lambda_']:g}; EASE-r λ = {chosen['ease_r']['lambda_']:g}, "
+      f"p = {chosen['ease_r']['power']:g}")
+print(f"  ItemKNN {chosen['itemknn']}; ALS {chosen['als']}")
+for b, tb in blends.tuned.items():
+    print(f"  {b} + content: α = {tb.choice.alpha:g}, base normalised over {tb.choice.base_norm} "
+          f"(validation NDCG {tb.choice.score:.4f})")
+print("  learned blend weights:", {n: round(c, 3) for n, c in zip(blends.learned.names, blends.learned.coef)})
 
 # %%
-beyond_rows = [row(label, results[label], note="CF baseline") for label in bases]
-for name, (b, _) in hybrids.items():
-    if name not in study_hybrids:  # the hybrids beyond the study
-        beyond_rows.append(row(name, results[name], note=f"hybrid on {base_labels[b]}; weights from validation"))
-table_rows = study_rows + beyond_rows
+table_rows = study_rows + beyond_rows(bases, blends)
+row_results = {**row_results, **bases.results, **blends.results}
+rec.table("Study protocol", table_rows)
 table = pd.DataFrame(table_rows)
 
 # %%
@@ -384,17 +275,8 @@ print(table[["method", *METRICS]].dropna().round(4).to_string(index=False))
 # distance of the base MiniLM embeddings (`ild_embedding`: 0 = near-identical texts).
 
 # %%
-rel = split.relevant()
-genres = genre_matrix(movies, split.items)
-ild_emb = embeddings.get("MiniLM base", next(iter(embeddings.values())))
-pos = pd.Series(np.arange(len(ild_emb.movie_ids)), index=ild_emb.movie_ids).reindex(split.items)
-item_vecs = np.zeros((split.n_items, ild_emb.matrix.shape[1]))
-item_vecs[pos.notna().to_numpy()] = ild_emb.matrix[pos.dropna().astype(int).to_numpy()]
-accuracy_rows = []
-for label, r in results.items():
-    mrr = metrics_by_k(r.topk, rel[r.users], [k])["mrr"][0]
-    accuracy_rows.append({"method": label, f"mrr@{k}": mrr,
-                          **beyond_accuracy(r.topk, split.train_binary, genres=genres, embeddings=item_vecs)})
+accuracy_rows = beyond_table(results, movies, embeddings)
+rec.table("Beyond accuracy", accuracy_rows)
 print(pd.DataFrame(accuracy_rows).round(4).to_string(index=False))
 
 # %% [markdown]
@@ -405,14 +287,8 @@ print(pd.DataFrame(accuracy_rows).round(4).to_string(index=False))
 # 0 is marked `*`.
 
 # %%
-boot_rows = []
-for name, (b, _) in hybrids.items():
-    ref = results[base_labels[b]]
-    for metric in ("precision", "recall", "ndcg"):
-        ci = paired_bootstrap_ci(results[name].per_user[metric], ref.per_user[metric], n_boot=n_boot, rng=seed)
-        boot_rows.append({"hybrid": name, "base": base_labels[b], "metric": f"{metric}@{k}",
-                          "mean_diff": float(ci.mean_diff), "low": float(ci.low), "high": float(ci.high),
-                          "significant": bool(ci.significant)})
+boot_rows = paired_vs_base(results, hybrids, blends.base_labels, n_boot=n_boot, rng=seed)
+rec.table("Bootstrap", boot_rows)
 boot = pd.DataFrame(boot_rows)
 
 # %%
@@ -438,31 +314,15 @@ print(show[["hybrid", "metric", "mean_diff", "low", "high", "sig"]].round(4).to_
 # *validation* NDCG@k — not the best test row.
 
 # %%
-seed_content = {lab: e for lab, e in embeddings.items() if lab == "MiniLM base" or lab == "MiniLM base, +overview"}
-if not seed_content:  # another encoder list: its first base embeddings
-    seed_content = dict([(lab, e) for lab, e in embeddings.items() if lab.endswith("base")][:1])
-seed_candidates = {
-    "MostPop": Candidate("mostpop"),
-    "PMF": Candidate("pmf"),
-    "EASE-r": Candidate("ease_r", {"lambda_": ease_r_lambdas, "power": ease_r_powers}),
-}
-seed_blends = {}
-for lab, e in seed_content.items():
-    if lab == "MiniLM base":
-        seed_blends[f"PMF + {lab} (α={alpha_study:g}, the study's)"] = BlendCandidate(
-            "PMF", lambda e=e: Content(embeddings=e), alphas=[alpha_study], base_norms=["all"])
-    seed_blends[f"EASE-r + {lab} (α tuned)"] = BlendCandidate("EASE-r", lambda e=e: Content(embeddings=e), alphas=alphas)
+seed_candidates, seed_blends = seed_models(embeddings, alpha_study, alphas, ease_r_lambdas, ease_r_powers)
 ms = multi_seed(lambda sd: study_split(ratings, seed=sd), seeds, seed_candidates, k=k, blends=seed_blends,
                 progress=progress)
+rec.multi_seed(ms)
 seed_table = pd.DataFrame(ms.table(("precision", "recall", "ndcg")))
 seed_best = ms.best_on_validation()
-seed_claims = {}
-for lab, bc in seed_blends.items():
-    for m in ("precision", "ndcg"):
-        seed_claims[f"{lab} vs {bc.base} ({m}@{k})"] = ms.compare(lab, bc.base, m, n_boot=n_boot, rng=seed)
-if seed_best in seed_blends and "EASE-r" != seed_blends[seed_best].base:
-    seed_claims[f"{seed_best} vs EASE-r (precision@{k})"] = ms.compare(seed_best, "EASE-r", "precision",
-                                                                      n_boot=n_boot, rng=seed)
+seed_claims = claims_across_seeds(ms, seed_blends, seed_best, n_boot=n_boot, rng=seed)
+rec.table(f"Across {len(ms.seeds)} seeds of the study split (mean and t-interval over seeds)", seed_rows(ms, METRICS))
+rec["seeds"] = seed_summary(ms, seed_best, seed_claims, METRICS)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -498,21 +358,12 @@ plt.show()
 # part is `-inf` on every cold movie, so among them it ranks exactly like its content part.
 
 # %%
-cold_train = cold.without_test()
-cold_models = {"random": RandomScores(seed=seed), "TMDB vote_count (MostPop among cold)":
-               MetadataPopularity(column="vote_count", item_table=movies)}
-for label, e in embeddings.items():
-    if label.endswith("base") or label.endswith("+overview"):
-        cold_models[f"content, {label}"] = Content(embeddings=e)
-cold_ft_info = {}
-for m in finetune_models:
-    e = embed(m, finetune_on=cold_train)
-    cold_ft_info[model_label(m, short=True)] = {kk: v for kk, v in e.info.items() if kk != "finetune"}
-    cold_models[f"content, {model_label(m, short=True)} fine-tuned (cold-split train pairs)"] = Content(embeddings=e)
+cold_models, cold_ft_info = cold_item_models(encoders, embeddings, finetune_models, cold.without_test(), movies, seed)
 cold_results = cold_item_comparison(cold_models, cold, k)
-cold_rows = [{"method": label, **{x: float(r.metrics[x]) for x in ("precision", "recall", "ndcg")},
-              "n_users": int(r.metrics["n_users"])} for label, r in cold_results.items()]
+cold_rows = cold_results.table(("precision", "recall", "ndcg"), label="method")
 cold_table = pd.DataFrame(cold_rows)
+rec.table("Cold items", cold_rows)
+rec["embeddings_cold_split"] = cold_ft_info
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -528,11 +379,12 @@ print(cold_table.round(4).to_string(index=False))
 
 # %%
 plot = table.dropna(subset=["precision"])
+cis = ExperimentResult(row_results).mean_cis(("precision", "recall", "ndcg"), n_boot=n_boot, rng=seed)
 x = np.arange(len(plot))
 w = 0.27
 fig, ax = plt.subplots(figsize=(max(10, 0.8 * len(plot)), 6.5))
 for j, (metric, lab) in enumerate((("precision", "Precision"), ("recall", "Recall"), ("ndcg", "NDCG"))):
-    ci_ = np.array([mean_ci(row_results[m_].per_user[metric], n_boot=n_boot, rng=seed) for m_ in plot["method"]])
+    ci_ = np.array([[cis[m_][metric][q] for q in ("mean", "low", "high")] for m_ in plot["method"]])
     ax.bar(x + (j - 1) * w, ci_[:, 0], w, yerr=[ci_[:, 0] - ci_[:, 1], ci_[:, 2] - ci_[:, 0]], capsize=1.5,
            label=f"{lab}@{k}")
 ax.set_xticks(x, [textwrap.fill(m, 28) for m in plot["method"]], rotation=60, ha="right", fontsize=7)
@@ -549,76 +401,35 @@ plt.show()
 
 # %%
 tr = split.train
-user = demo_user if demo_user else int(tr["userId"].value_counts().index[0])
-u = split.uidx(user)[0]
+user = demo_user_id(split, demo_user)
 last = tr[tr["userId"] == user].sort_values("timestamp", ascending=False).head(8)
 print(f"user {user}: {int((tr['userId'] == user).sum())} training ratings; last rated:")
 print(last.assign(title=last["movieId"].map(title_of))[["title", "rating"]].to_string(index=False))
-study_content = f"PMF + {content_label} (α={alpha_study:g})"
-demo_methods = {"PMF": pmf, study_content: hybrids[study_content][1] if study_content in hybrids else None,
-                easer_label: bases[easer_label]}
-for name, (b, m) in hybrids.items():
-    if b == "EASE-r":
-        demo_methods[name] = m
-demo = {}
-for name, m in demo_methods.items():
-    if m is None:
-        continue
-    top = m.rank([u], 5)[0]
-    demo[name] = [str(title_of.get(mid, mid)) for mid in split.items[top]]
+demo = demo_tops(split, user, run, bases, blends, alpha_study, title_of)  # method → its top 5 titles
+for name, titles in demo.items():
     print(f"\n{name}:")
-    for t in demo[name]:
+    for t in titles:
         print("  -", t)
+rec["demo"] = {"user": user, "top5": demo}
 
 # %% [markdown]
 # ## 9. Save metrics and configuration
+#
+# The one `Record`, filled as the results were made, names what produced each row (its
+# provenance: the regression test's tolerances follow from it) and is written once:
+# `metrics.json` and `config.json`.
 
 # %%
-metrics = {
-    "protocol": "study",
-    "k": k,
-    "split": summary,
-    "tables": {"Study protocol": table_rows, "Beyond accuracy": accuracy_rows, "Cold items": cold_rows,
-               "Bootstrap": boot_rows,
-               f"Across {len(ms.seeds)} seeds of the study split (mean and t-interval over seeds)": [
-                   {kk: v for kk, v in r_.items() if not kk.endswith("_per_seed")} for r_ in ms.table(METRICS)]},
-    "seeds": {
-        "seeds": ms.seeds,
-        "best_on_validation": seed_best,
-        "per_seed": {lab: {m: [float(r.results[lab].metrics[m]) for r in ms.runs] for m in METRICS}
-                     for lab in ms.labels},
-        "validation_ndcg": {lab: [float(r.validation[lab]) for r in ms.runs] for lab in ms.labels},
-        "chosen": {lab: [r.chosen[lab] for r in ms.runs] for lab in ms.labels},
-        "claims": {name: {"mean_diff": c.mean_diff, "low": c.low, "high": c.high, "per_seed": list(c.per_seed),
-                          "holds": c.holds} for name, c in seed_claims.items()},
-    },
-    "validation": {"ease": ease_rows, "ease_r": easer_rows, "itemknn": knn_rows, "als": als_rows,
-                   "alpha": [dict(r_) for r_ in alpha_rows]},
-    "learned_blend": lb.as_dict(),
-    "embeddings": {label: {kk: v for kk, v in e.info.items() if kk != "finetune"} for label, e in embeddings.items()},
-    "embeddings_cold_split": cold_ft_info,
-    "timings": {"pmf_fit_seconds": round(pmf_seconds, 2), "hybrid_eval_seconds": round(results[first].eval_seconds, 3)},
-    "demo": {"user": user, "top5": demo},
-}
 # what produced each row: the regression test's tolerances follow from it (recutils.provenance)
 n_val = int(val.summary()["n_evaluable_users"])
-prov = Provenance(k=k).add_results(results).add_results(row_results).add_results(cold_results).add_multi_seed(ms)
-prov.add("als", "als", n_users=n_val)  # the validation grid of ALS
-prov.add("alpha", "pmf", "ease", "ease_r", "text", n_users=n_val)  # the α grid: each base blended with MiniLM
+rec.results(results).results(row_results).results(cold_results)
+rec.produced_by("als", "als", n_users=n_val)  # the validation grid of ALS
+rec.produced_by("alpha", "pmf", "ease", "ease_r", "text", n_users=n_val)  # the α grid: each base blended with MiniLM
 for label in [*embeddings, *cold_ft_info]:
-    prov.add(label, "text", "finetune")  # the encoders (their fine-tuning losses)
-prov.column("ild_embedding", *embeddings)  # diversity in MiniLM space: every row's depends on the encoder
-metrics["provenance"] = prov.as_dict()
-config = {
-    "params": {"seed": seed, "k": k, "n_users": n_users, "text": text, "alpha_study": alpha_study, "alphas": alphas,
-               "embedding_models": embedding_models, "finetune_models": finetune_models,
-               "embedding_device": embedding_device, "embedding_dtype": embedding_dtype, "qwen_4bit": qwen_4bit,
-               "torch_threads": torch_threads, "seeds": seeds},
-    "finetune": {m: dataclasses.asdict(ft_config(m)) for m in finetune_models},
-    "models": {label: m.config_dict() for label, m in bases.items()} | {"PMF": pmf.config_dict()},
-    "chosen_on_validation": {"ease": ease_best, "ease_r": easer_best, "itemknn": knn_best, "als": als_best,
-                             "alpha": {b: {"alpha": c.alpha, "base_norm": c.base_norm} for b, c in tuned.items()}},
-}
-write_json(out / "metrics.json", metrics)
-write_json(out / "config.json", config)
+    rec.produced_by(label, "text", "finetune")  # the encoders (their fine-tuning losses)
+rec.provenance.column("ild_embedding", *embeddings)  # diversity in MiniLM space: every row's depends on the encoder
+rec.configure(finetune=encoders.finetune_configs(finetune_models),
+              models={**bases.configs(), "PMF": run.pmf.config_dict()},
+              chosen_on_validation={**bases.chosen(), "alpha": blends.chosen()})
+rec.write()
 print("wrote", sorted(p.name for p in out.iterdir() if p.suffix in (".json", ".png")))

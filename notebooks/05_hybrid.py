@@ -427,7 +427,7 @@ rec.produced_by("als", "als", n_users=n_val)  # the validation grid of ALS
 rec.produced_by("alpha", "pmf", "ease", "ease_r", "text", n_users=n_val)  # the α grid: each base blended with MiniLM
 for label in [*embeddings, *cold_ft_info]:
     rec.produced_by(label, "text", "finetune")  # the encoders (their fine-tuning losses)
-rec.provenance.column("ild_embedding", *embeddings)  # diversity in MiniLM space: every row's depends on the encoder
+rec.column("ild_embedding", *embeddings)  # diversity in MiniLM space: every row's depends on the encoder
 rec.configure(finetune=encoders.finetune_configs(finetune_models),
               models={**bases.configs(), "PMF": run.pmf.config_dict()},
               chosen_on_validation={**bases.chosen(), "alpha": blends.chosen()})

@@ -213,7 +213,7 @@ def test_record_writes_metrics_with_provenance_and_config(tmp_path, split):
 
 def test_record_names_many_producers_and_references(tmp_path, split):
     rec = Record(tmp_path, k=10)
-    rec.produced_by_all({"MostPop": create("mostpop"), "ALS": create("als")}, n_users=7).reference("vs ALS", "ALS")
+    rec.produced_by_all({"MostPop": create("mostpop"), "ALS": create("als")}, n_users=7).reference("vs ALS", "ALS").column("ild", "ALS")
     prov = rec.provenance.as_dict()
     assert prov["producers"]["ALS"]["determinism"] == "kernel" and prov["producers"]["MostPop"]["n_users"] == 7
-    assert prov["references"] == {"vs ALS": ["ALS"]}
+    assert prov["references"] == {"vs ALS": ["ALS"]} and prov["columns"] == {"ild": ["ALS"]}

@@ -113,6 +113,12 @@ class Record:
         self._prov().add_all(dict(models), *extra, n_users=n_users, n_items=n_items)
         return self
 
+    def column(self, field_name: str, *labels: str) -> "Record":
+        """Every field ``field_name`` (in any row) also uses the output of ``labels`` (e.g. a
+        diversity measured in an encoder's space)."""
+        self._prov().column(field_name, *labels)
+        return self
+
     def reference(self, scope: str, *labels: str) -> "Record":
         """Differences under ``scope`` (a table's title, a section) are also taken against ``labels``."""
         self._prov().reference(scope, *labels)

@@ -61,12 +61,10 @@ import pandas as pd
 from recutils.datasets import load_tags, movie_table
 from recutils.embeddings import check_backend, model_label
 from recutils.experiments import Record
+from recutils.bench.search_latency import latency_breakdown, latency_prompts, measure_latency
 from recutils.experiments.studies.semantic_search import (
     embed_movies,
     int8_guard,
-    latency_breakdown,
-    latency_prompts,
-    measure_latency,
     methods_config,
     prompt_search,
     run_benchmark,

@@ -158,3 +158,34 @@ def test_an_import_circle_is_found(tmp_path):
     (pkg / "models" / "a.py").write_text("def f():\n    from .b import g\n")
     (pkg / "models" / "b.py").write_text("from .a import f\n")
     assert import_cycles(pkg) == [["recutils.models.a", "recutils.models.b", "recutils.models.a"]]
+
+
+MAX_LINES = 450
+
+
+def long_files(package_root: Path = ROOT, limit: int = MAX_LINES) -> list[str]:
+    """Modules longer than ``limit`` lines: split them by concern."""
+    return [f"{p.relative_to(package_root.parent)}: {n} lines"
+            for p in sorted(package_root.rglob("*.py")) if (n := len(p.read_text().splitlines())) > limit]
+
+
+def test_no_module_over_450_lines():
+    assert long_files() == []
+
+
+def test_the_length_check_can_fail(tmp_path):
+    pkg = tmp_path / "recutils"
+    pkg.mkdir()
+    (pkg / "big.py").write_text("x = 1\n" * (MAX_LINES + 1))
+    (pkg / "ok.py").write_text("x = 1\n" * MAX_LINES)
+    assert long_files(pkg) == [f"recutils/big.py: {MAX_LINES + 1} lines"]
+
+
+def test_no_benchmark_code_under_models_or_embeddings():
+    """Speed benchmarks live in recutils/bench/ (tooling), not beside the models."""
+    for sub in ("models", "embeddings"):
+        for p in (ROOT / sub).rglob("*.py"):
+            assert "bench" not in p.stem, f"{p.relative_to(ROOT.parent)}: benchmarks belong in recutils/bench/"
+            tree = ast.parse(p.read_text())
+            defs = [n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+            assert not [d for d in defs if "bench" in d.lower()], f"{p.relative_to(ROOT.parent)} defines {defs}"

@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from recutils.embeddings.onnx import OnnxEncoder
 from recutils.errors import RecutilsError
 from recutils.experiments.studies import semantic_search as ss
+from recutils.bench import search_latency as sl
 from recutils.search import DenseConfig, DenseSearch, TagBenchmark, TfidfSearch, tag_benchmark
 
 ROWS = [  # movieId, title, genres, tags, overview
@@ -216,17 +217,17 @@ def test_best_dense_and_the_gap_table():
     assert gap["n_relevant"].tolist() == [1, 1, 1]
 
 
-# ------------------------------------------------------------------------- latency
+# ------------------------------------------------------------------------- latency (recutils.bench.search_latency)
 
 
 def test_latency_prompts_cycle():
-    assert ss.latency_prompts(["p"], ["q1", "q2"], 5) == ["p", "q1", "q2", "p", "q1"]
+    assert sl.latency_prompts(["p"], ["q1", "q2"], 5) == ["p", "q1", "q2", "p", "q1"]
     with pytest.raises(RecutilsError):
-        ss.latency_prompts([], [], 3)
+        sl.latency_prompts([], [], 3)
 
 
 def test_measure_latency_and_breakdown(tfidf, dense, monkeypatch):
-    lat = ss.measure_latency(tfidf, dense, ["space", "paris", "toys", "killer"], k=3, threads=[1, 2])
+    lat = sl.measure_latency(tfidf, dense, ["space", "paris", "toys", "killer"], k=3, threads=[1, 2])
     assert lat.table[["method", "backend", "threads", "n"]].values.tolist() == [
         ["TF-IDF", "-", 1, 4], ["hashing", "torch", 1, 4], ["hashing", "torch", 2, 4]]
     assert list(lat.variants) == [("hashing", 1), ("hashing", 2)]
@@ -238,8 +239,8 @@ def test_measure_latency_and_breakdown(tfidf, dense, monkeypatch):
         seen.append((v.config.query_threads, list(prompts), k))
         return {"tokenize": {"p50": 0.12345}, "forward": {"p50": 1.0}}
 
-    monkeypatch.setattr(ss, "dense_breakdown", fake_breakdown)
-    bd = ss.latency_breakdown(lat.variants, ["space"], k=3)
+    monkeypatch.setattr(sl, "dense_breakdown", fake_breakdown)
+    bd = sl.latency_breakdown(lat.variants, ["space"], k=3)
     assert seen == [(1, ["space"], 3), (2, ["space"], 3)]
     assert bd.columns.tolist() == ["model", "backend", "threads", "tokenize_p50_ms", "forward_p50_ms"]
     assert bd["tokenize_p50_ms"].tolist() == [0.123, 0.123]

@@ -8,11 +8,16 @@ from :mod:`recutils.torch_threads`) sets torch's intra-op thread count for a blo
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import time
-from typing import Callable, Sequence
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
+from ..errors import RecutilsError
 from ..torch_threads import torch_threads
 from ..search.base import Searcher, clean_prompt
 
@@ -85,3 +90,60 @@ def dense_breakdown(searcher, prompts: Sequence[str], k: int = 10, warmup: int =
             ),
         }
     return {stage: _percentiles(ms) for stage, ms in out.items()}
+
+
+# --- notebook 03, section 6: the latency table and the per-stage breakdown ----------------------
+def latency_prompts(prompts: Sequence[str], queries: Sequence[str], n: int) -> list[str]:
+    """``n`` prompts: the demo prompts, then the benchmark's queries, cycled."""
+    pool = list(prompts) + list(queries)
+    if not pool:
+        raise RecutilsError("no prompts to time")
+    return [pool[i % len(pool)] for i in range(n)]
+
+
+@dataclass
+class LatencyRun:
+    """The latency table, the dense searchers timed (``(label, threads) → searcher``) and the
+    load average before and after."""
+
+    table: pd.DataFrame
+    variants: dict  #: (label, threads) → DenseSearch
+    load_before: tuple[float, float, float]
+    load_after: tuple[float, float, float]
+
+    def load_average(self) -> dict:
+        return {"before": list(self.load_before), "after": list(self.load_after), "cpus": os.cpu_count()}
+
+
+def _latency_row(method: str, backend: str, threads: int, lat: dict) -> dict:
+    return {"method": method, "backend": backend, "threads": threads, "n": lat["n"], "p50_ms": round(lat["p50"], 2),
+            "p95_ms": round(lat["p95"], 2), "mean_ms": round(lat["mean"], 2)}
+
+
+def measure_latency(tfidf, dense: Mapping[str, object], prompts: Sequence[str], *, k: int,
+                    threads: Sequence[int], reference: str = "TF-IDF") -> LatencyRun:
+    """Per-query latency of TF-IDF, then of each dense model with each thread count."""
+    load_before = os.getloadavg()
+    rows = [_latency_row(reference, "-", 1, query_latency(tfidf, prompts, k=k))]
+    from ..search import DenseSearch
+
+    variants = {}
+    for label, s in dense.items():
+        for n_threads in threads:
+            v = DenseSearch(s.doc_embeddings, s.movie_ids, s.titles,
+                            dataclasses.replace(s.config, query_threads=n_threads), model=s.model)
+            variants[(label, n_threads)] = v
+            rows.append(_latency_row(label, s.config.backend, n_threads, query_latency(v, prompts, k=k)))
+    table = pd.DataFrame(rows)
+    return LatencyRun(table, variants, load_before, os.getloadavg())
+
+
+def latency_breakdown(variants: Mapping, prompts: Sequence[str], *,
+                      k: int) -> pd.DataFrame:
+    """Median ms per stage of one dense query, per model × thread count."""
+    rows = []
+    for (label, n_threads), v in variants.items():
+        bd = dense_breakdown(v, prompts, k=k)
+        rows.append({"model": label, "backend": v.config.backend, "threads": n_threads,
+                     **{f"{stage}_p50_ms": round(m["p50"], 3) for stage, m in bd.items()}})
+    return pd.DataFrame(rows)

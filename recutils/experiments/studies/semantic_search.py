@@ -21,8 +21,6 @@ the "best" dense model only picks which per-query gap table is shown.
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
@@ -32,16 +30,14 @@ import pandas as pd
 
 from ...embeddings import (cache_paths, cached_encode, ci_includes_zero, compare_embeddings, load_encoder,
                            model_label, resolve_model, texts_sha256)
-from ...errors import RecutilsError
 from ...evaluation import PairedCI, paired_bootstrap_ci
 from ...evaluation.beyond import mean_ci
 from ...io import read_json
 from ...search import (SEARCH_TEXT, DenseConfig, DenseSearch, FusionConfig, FusionSearch, Searcher, TagBenchmark,
                        TfidfSearch, corpus_texts, evaluate_scores, most_tagged, tag_benchmark)
-from ...bench.search_latency import dense_breakdown, query_latency
 
-__all__ = ["BenchmarkRun", "Guard", "LatencyRun", "choose_backend", "embed_movies", "encode_rate", "guard_model",
-           "int8_guard", "latency_breakdown", "latency_prompts", "measure_latency", "methods_config",
+__all__ = ["BenchmarkRun", "Guard", "choose_backend", "embed_movies", "encode_rate", "guard_model",
+           "int8_guard", "methods_config",
            "prompt_search", "run_benchmark"]
 
 Log = Callable[[str], None] | None
@@ -262,59 +258,3 @@ def methods_config(tfidf: TfidfSearch, dense: Mapping[str, DenseSearch],
     """Label → ``config_dict()`` of every method (config.json's ``methods``)."""
     return {REFERENCE: tfidf.config_dict(), **{label: s.config_dict() for label, s in dense.items()},
             **{label: f.config_dict() for label, f in fusions.items()}}
-
-
-# --- section 6: latency ---------------------------------------------------------------------------
-
-def latency_prompts(prompts: Sequence[str], queries: Sequence[str], n: int) -> list[str]:
-    """``n`` prompts: the demo prompts, then the benchmark's queries, cycled."""
-    pool = list(prompts) + list(queries)
-    if not pool:
-        raise RecutilsError("no prompts to time")
-    return [pool[i % len(pool)] for i in range(n)]
-
-
-@dataclass
-class LatencyRun:
-    """The latency table, the dense searchers timed (``(label, threads) → searcher``) and the
-    load average before and after."""
-
-    table: pd.DataFrame
-    variants: dict[tuple[str, int], DenseSearch]
-    load_before: tuple[float, float, float]
-    load_after: tuple[float, float, float]
-
-    def load_average(self) -> dict:
-        return {"before": list(self.load_before), "after": list(self.load_after), "cpus": os.cpu_count()}
-
-
-def _latency_row(method: str, backend: str, threads: int, lat: dict) -> dict:
-    return {"method": method, "backend": backend, "threads": threads, "n": lat["n"], "p50_ms": round(lat["p50"], 2),
-            "p95_ms": round(lat["p95"], 2), "mean_ms": round(lat["mean"], 2)}
-
-
-def measure_latency(tfidf: TfidfSearch, dense: Mapping[str, DenseSearch], prompts: Sequence[str], *, k: int,
-                    threads: Sequence[int]) -> LatencyRun:
-    """Per-query latency of TF-IDF, then of each dense model with each thread count."""
-    load_before = os.getloadavg()
-    rows = [_latency_row(REFERENCE, "-", 1, query_latency(tfidf, prompts, k=k))]
-    variants = {}
-    for label, s in dense.items():
-        for n_threads in threads:
-            v = DenseSearch(s.doc_embeddings, s.movie_ids, s.titles,
-                            dataclasses.replace(s.config, query_threads=n_threads), model=s.model)
-            variants[(label, n_threads)] = v
-            rows.append(_latency_row(label, s.config.backend, n_threads, query_latency(v, prompts, k=k)))
-    table = pd.DataFrame(rows)
-    return LatencyRun(table, variants, load_before, os.getloadavg())
-
-
-def latency_breakdown(variants: Mapping[tuple[str, int], DenseSearch], prompts: Sequence[str], *,
-                      k: int) -> pd.DataFrame:
-    """Median ms per stage of one dense query, per model × thread count."""
-    rows = []
-    for (label, n_threads), v in variants.items():
-        bd = dense_breakdown(v, prompts, k=k)
-        rows.append({"model": label, "backend": v.config.backend, "threads": n_threads,
-                     **{f"{stage}_p50_ms": round(m["p50"], 3) for stage, m in bd.items()}})
-    return pd.DataFrame(rows)

@@ -217,3 +217,11 @@ def test_record_names_many_producers_and_references(tmp_path, split):
     prov = rec.provenance.as_dict()
     assert prov["producers"]["ALS"]["determinism"] == "kernel" and prov["producers"]["MostPop"]["n_users"] == 7
     assert prov["references"] == {"vs ALS": ["ALS"]} and prov["columns"] == {"ild": ["ALS"]}
+
+
+def test_ablations_text_source_choice():
+    from recutils.experiments.coldstart_ablations import _best_text
+
+    assert _best_text(["a", "b", "c"], {"a": 0.1, "b": 0.3, "c": 0.3}) == "b"  # the first best
+    assert _best_text(["a", "b"], {"a": math.nan, "b": math.nan}) == "a"  # nothing scored: the first
+    assert _best_text(["a", "b"], {"a": math.nan, "b": 0.2}) == "b"  # NaN never wins

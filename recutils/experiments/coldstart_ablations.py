@@ -203,6 +203,16 @@ def ablation_rows(multi, ratings, reference: str, cold_share: float = 0.1, n_boo
     return rows
 
 
+def _best_text(labels: list, val_of: dict) -> str:
+    """The text source with the best mean validation NDCG; when no grid had two settings nothing
+    was scored on validation (all NaN) and the first source is kept."""
+    from .choose import choose_on_validation
+
+    if not any(np.isfinite(val_of[lb]) for lb in labels):
+        return labels[0]
+    return choose_on_validation([{"text": lb} for lb in labels], lambda o: {"ndcg": val_of[o["text"]]}, "ndcg").best["text"]
+
+
 def run_ablations(ratings, movies, texts: dict, base: dict, seeds, grids: dict | None = None, k: int = K,
                   cold_share: float = 0.1, val_share: float = 0.1, curve_hiddens=(), curve_epochs=(),
                   n_boot: int = 2000, progress: bool = False, on_seed=None, release_texts=None,
@@ -230,11 +240,11 @@ def run_ablations(ratings, movies, texts: dict, base: dict, seeds, grids: dict |
     text_multi = cold_multi_seed(ratings, seeds, text_source_candidates(movies, texts, base, grids), k=k,
                                  cold_share=cold_share, val_share=val_share, progress=progress)
     val_of = {lb: np.mean([r.validation[f"ridge → EASE · metadata + {lb}"] for r in text_multi.runs]) for lb in texts}
-    source = max(texts, key=lambda lb: val_of[lb])
+    source = _best_text(list(texts), val_of)
     release_texts = list(texts) if release_texts is None else list(release_texts)
     if not release_texts or set(release_texts) - set(texts):
         raise RecutilsError(f"release_texts must be a non-empty subset of the texts {list(texts)}, got {release_texts}")
-    release_source = max(release_texts, key=lambda lb: val_of[lb])
+    release_source = _best_text(release_texts, val_of)
     E = texts[source]
     curves = []
     if len(curve_hiddens) and len(curve_epochs):

@@ -220,7 +220,11 @@ class MultiSeedResult:
         """The label with the highest mean validation score (first on ties)."""
         if not self.runs:
             raise RecutilsError("no seeds were run")
-        return max(self.labels, key=lambda lab: np.mean([r.validation[lab] for r in self.runs]))
+        from .choose import choose_on_validation
+
+        mean = {lab: float(np.mean([r.validation[lab] for r in self.runs])) for lab in self.labels}
+        return choose_on_validation([{"model": lab} for lab in self.labels], lambda o: {self.metric: mean[o["model"]]},
+                                    self.metric).best["model"]
 
     def compare(self, a: str, b: str, metric: str = "precision", n_boot: int = 2000, level: float = 0.95,
                 rng: np.random.Generator | int | None = 0) -> PooledComparison:

@@ -44,6 +44,28 @@ def text_embeddings(spec: dict, labels, data_dir=None, cache_dir=None, movie_ids
     return out
 
 
+def text_source_comparison(ratings, movies, texts: dict, base: dict, seeds, grids: dict, k: int = 25,
+                           cold_share: float = 0.1, val_share: float = 0.1, n_boot: int = 2000,
+                           progress: bool = False) -> dict:
+    """The ridge → EASE map with metadata only and with each text, on the same cold splits
+    (:func:`~recutils.experiments.coldstart_ablations.text_source_candidates`): the table (means
+    and t-intervals over seeds, mean validation NDCG), each text against metadata only, and each
+    pair of texts, as pooled paired bootstraps with the "holds" rule."""
+    import itertools
+
+    from ..experiments.coldstart import cold_multi_seed
+    from ..experiments.coldstart_ablations import text_source_candidates
+
+    ms = cold_multi_seed(ratings, seeds, text_source_candidates(movies, texts, base, grids), k=k,
+                         cold_share=cold_share, val_share=val_share, progress=progress)
+    ref = "ridge → EASE · metadata"
+    rows = [label for label in ms.labels if label != ref]
+    vs_metadata = [ms.compare(label, ref, "ndcg", n_boot=n_boot).as_dict() for label in rows]
+    between = [ms.compare(x, y, "ndcg", n_boot=n_boot).as_dict() for x, y in itertools.combinations(rows, 2)]
+    return {"seeds": ms.seeds, "table": ms.table(("precision", "recall", "ndcg")), "vs_metadata": vs_metadata,
+            "between_texts": between, "chosen": {str(r.seed): r.chosen for r in ms.runs}}
+
+
 def summary(res: dict, seconds: float) -> dict:
     """What the JSON holds: the rows, the choices per seed, the validation grids and curves."""
     multi = res["multi"]
@@ -112,6 +134,10 @@ def main(argv=None) -> int:
     ap.add_argument("--stronger-reference", metavar="JSON",
                     help="re-check the text scorers --labels of a finished run (its per-seed choices) against the "
                          "metadata-only MLPs with the grid --hidden × --epochs; writes --out")
+    ap.add_argument("--texts", nargs="*", help="override ablation_texts (labels of the notebook's text_embeddings)")
+    ap.add_argument("--text-source-only", action="store_true",
+                    help="only the text-source comparison (ridge → EASE · metadata + each text, five cold splits) "
+                         "with pooled paired CIs against metadata only and between texts; writes --out")
     ap.add_argument("--labels", nargs="*", default=[])
     ap.add_argument("--hidden", type=int, nargs="*", default=[128, 512])
     ap.add_argument("--epochs", type=int, nargs="*", default=[200, 400])
@@ -136,7 +162,11 @@ def main(argv=None) -> int:
     ratings = sample_users(load_ratings(p["data_dir"]), p["n_users"], rng=p["seed"])
     movies = movie_table(p["data_dir"])
     ids = None if p["embed_all_movies"] else np.unique(ratings["movieId"])
-    texts = text_embeddings(p["text_embeddings"], p["ablation_texts"], p["data_dir"], p["cache_dir"], ids, p["progress"])
+    labels = a.texts or p["ablation_texts"]
+    unknown = [lb for lb in labels if lb not in p["text_embeddings"]]
+    if unknown:
+        ap.error(f"--texts: {unknown} are not labels of text_embeddings ({', '.join(p['text_embeddings'])})")
+    texts = text_embeddings(p["text_embeddings"], labels, p["data_dir"], p["cache_dir"], ids, p["progress"])
     base = {"als": {"als_factors": p["als_factors"], "seed": p["seed"]}, "ease_lambda": p["ease_lambda"]}
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -156,6 +186,14 @@ def main(argv=None) -> int:
         stronger_reference(ratings, movies, E, base, done["chosen"], a.labels, {"mlp_hidden": a.hidden, "mlp_epochs": a.epochs},
                            k=p["k"], cold_share=p["cold_share"], val_share=p["val_share"], n_boot=p["n_boot"],
                            grids=p["ablation_grids"], progress=p["progress"], on_seed=save_rows)
+        return 0
+
+    if a.text_source_only:
+        write_json(out, {"params_level": a.params, **text_source_comparison(
+            ratings, movies, texts, base, a.seeds or p["ablation_seeds"], p["ablation_grids"], k=p["k"],
+            cold_share=p["cold_share"], val_share=p["val_share"], n_boot=p["n_boot"], progress=p["progress"]),
+            "seconds": round(time.perf_counter() - t0, 1)})
+        print(f"wrote {out} ({time.perf_counter() - t0:.0f} s)")
         return 0
 
     def save(res):

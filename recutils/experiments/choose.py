@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import RecutilsError
 
-__all__ = ["Choice", "choose_on_validation", "expand_grid"]
+__all__ = ["Choice", "best_label", "choose_on_validation", "expand_grid"]
 
 
 @dataclass(frozen=True)
@@ -86,3 +86,10 @@ def choose_on_validation(options: Iterable[Mapping], score: Callable[[dict], Map
         raise RecutilsError(f"every option scored {metric}=NaN on validation: nothing to choose")
     names = list(options[best_i]) if keys is None else list(keys)
     return Choice({k: rows[best_i][k] for k in names}, float(rows[best_i][metric]), rows, metric)
+
+
+def best_label(scores: Mapping[str, float], metric: str = "score") -> str:
+    """The label with the best validation score of ``{label: score}`` (the first on ties; NaN
+    never wins): :func:`choose_on_validation` over labels whose scores are already known."""
+    return choose_on_validation([{"label": lab} for lab in scores], lambda o: {metric: scores[o["label"]]},
+                                metric).best["label"]

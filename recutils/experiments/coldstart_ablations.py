@@ -206,11 +206,11 @@ def ablation_rows(multi, ratings, reference: str, cold_share: float = 0.1, n_boo
 def _best_text(labels: list, val_of: dict) -> str:
     """The text source with the best mean validation NDCG; when no grid had two settings nothing
     was scored on validation (all NaN) and the first source is kept."""
-    from .choose import choose_on_validation
+    from .choose import best_label
 
     if not any(np.isfinite(val_of[lb]) for lb in labels):
         return labels[0]
-    return choose_on_validation([{"text": lb} for lb in labels], lambda o: {"ndcg": val_of[o["text"]]}, "ndcg").best["text"]
+    return best_label({lb: val_of[lb] for lb in labels}, "ndcg")
 
 
 def run_ablations(ratings, movies, texts: dict, base: dict, seeds, grids: dict | None = None, k: int = K,

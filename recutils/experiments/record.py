@@ -65,7 +65,6 @@ class Record:
         self.metrics: dict = {}
         self.config: dict = {"params": jsonable(dict(params))} if params is not None else {}
         self.provenance = Provenance(k=int(k), default_metric=default_metric) if k is not None else None
-        self._written = False
 
     # --- metrics.json --------------------------------------------------------------------------
     def __setitem__(self, key: str, value) -> None:
@@ -143,5 +142,4 @@ class Record:
         paths = [write_json(self.out / metrics_name, metrics)]
         if self.config:
             paths.append(write_json(self.out / config_name, self.config))
-        self._written = True
         return paths

@@ -27,6 +27,7 @@ model are fitted once on the validation training part and once on the training p
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Mapping, Sequence
 
@@ -220,11 +221,10 @@ class MultiSeedResult:
         """The label with the highest mean validation score (first on ties)."""
         if not self.runs:
             raise RecutilsError("no seeds were run")
-        from .choose import choose_on_validation
+        from .choose import best_label
 
-        mean = {lab: float(np.mean([r.validation[lab] for r in self.runs])) for lab in self.labels}
-        return choose_on_validation([{"model": lab} for lab in self.labels], lambda o: {self.metric: mean[o["model"]]},
-                                    self.metric).best["model"]
+        return best_label({lab: float(np.mean([r.validation[lab] for r in self.runs])) for lab in self.labels},
+                          self.metric)
 
     def compare(self, a: str, b: str, metric: str = "precision", n_boot: int = 2000, level: float = 0.95,
                 rng: np.random.Generator | int | None = 0) -> PooledComparison:
@@ -300,28 +300,17 @@ class SplitProtocol:
         return validation_split(split) if self.make_validation is None else self.make_validation(split, seed)
 
 
-class _Lazy:
-    def __init__(self, make):
-        self._make, self._value = make, None
-
-    def __call__(self):
-        if self._value is None:
-            self._value = self._make()
-        return self._value
-
-
 def _candidate_items(split):
     cold = getattr(split, "cold_items", None)
     return cold if cold is not None and np.asarray(cold).any() else None
 
 
-def _run_candidate(label: str, c, split, val, k: int, metric: str, item_table, bar):
+def _run_candidate(label: str, c, options: list, split, val, k: int, metric: str, item_table, bar):
     """One candidate on one split: its choice on ``val`` (:func:`~.choose.choose_on_validation`),
     then the chosen model refitted on the training part and evaluated on test."""
     from ..evaluation import evaluate_ranking
     from .choose import choose_on_validation
 
-    options = c.options()
     best, score, rows = dict(options[0]), float("nan"), []
     if len(options) > 1 or c.score_alone:
         val = val()
@@ -365,7 +354,7 @@ def multi_seed(make_split, seeds: Sequence[int], candidates: Mapping[str, object
     for label, c in candidates.items():
         if not isinstance(c, (Candidate, Scorer)):
             raise RecutilsError(f"candidate {label!r} must be a Candidate or a Scorer, got {type(c).__name__}")
-        c.options()  # a bad grid fails before any split is built
+    options = {label: c.options() for label, c in candidates.items()}  # a bad grid fails before any split is built
     for label, bc in blends.items():
         if bc.base not in candidates:
             raise RecutilsError(f"blend {label!r}: base {bc.base!r} is not a candidate; candidates: "
@@ -376,17 +365,18 @@ def multi_seed(make_split, seeds: Sequence[int], candidates: Mapping[str, object
             raise RecutilsError(f"blend {label!r} has the label of a candidate")
         if not len(bc.alphas) or not len(bc.base_norms):
             raise RecutilsError(f"blend {label!r}: alphas and base_norms must not be empty")
-    per_seed = sum(1 + (0 if c.score_alone else len(c.options()) * (len(c.options()) > 1)) for c in candidates.values())
+    per_seed = sum(1 + (0 if c.score_alone else len(options[lab]) * (len(options[lab]) > 1))
+                   for lab, c in candidates.items())
     runs = []
     with task(f"{len(seeds)} {protocol.name} × {len(candidates) + len(blends)} models",
               total=len(seeds) * (per_seed + len(blends)), unit="fits", show=progress) as bar:
         for seed in seeds:
             split = protocol.make_split(seed)
-            val = _Lazy(lambda split=split, seed=seed: protocol.validation(split, seed))  # made only when needed
+            val = functools.cache(lambda split=split, seed=seed: protocol.validation(split, seed))  # made only when needed
             chosen, val_scores, grids, results, fitted = {}, {}, {}, {}, {}
             for label, c in candidates.items():
                 chosen[label], val_scores[label], grids[label], fitted[label], results[label] = _run_candidate(
-                    label, c, split, val, k, metric, item_table, bar)
+                    label, c, options[label], split, val, k, metric, item_table, bar)
             for label, bc in blends.items():
                 chosen[label], val_scores[label], grids[label], results[label] = _run_blend(
                     label, bc, candidates[bc.base], chosen[bc.base], fitted[bc.base], split, val, k, metric,

@@ -26,7 +26,7 @@ import pandas as pd
 
 from ...constants import K
 from ...errors import RecutilsError
-from ..choose import Choice, choose_on_validation
+from ..choose import Choice, best_label, choose_on_validation
 from ..experiment import ExperimentResult
 from ..seeds import Candidate, MultiSeedResult, PooledComparison, SplitProtocol, multi_seed
 from ..tuning import grid_search
@@ -109,9 +109,7 @@ def best_per(choice: Choice, by: str, keys: Sequence[str], lower_is_better: bool
 
 def best_on_validation(scores: Mapping[str, float], metric: str = "ndcg") -> str:
     """The label with the best validation score (the first on ties; NaN never wins)."""
-    choice = choose_on_validation([{"model": label} for label in scores], lambda o: {metric: scores[o["model"]]},
-                                  metric)
-    return choice.best["model"]
+    return best_label(scores, metric)
 
 
 @dataclass(frozen=True)

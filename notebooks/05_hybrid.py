@@ -61,6 +61,7 @@ blend_shortlist = 200
 cold_share = 0.1
 n_boot = 2000
 seeds = [42, 7, 123, 2024, 31337]  # repeated study splits for section 6; 42 is the study's own
+workers = 1  # seeds run in this many processes: the same result, faster on several cores (full: 2)
 demo_user = 0  # 0: the user with the most training ratings (the study's demo choice)
 
 # %%
@@ -306,7 +307,10 @@ print(show[["hybrid", "metric", "mean_diff", "low", "high", "sig"]].round(4).to_
 # The content part is the **base** MiniLM (and the study text + overview): its embeddings never
 # saw a rating, so they are valid on every seed. The fine-tuned MiniLM is left out: its pairs
 # come from seed 42's training part, which holds other seeds' test ratings, and fine-tuning it
-# again per seed costs ~10 min of CPU each.
+# again per seed costs ~10 min of CPU each. Fits notebook 01 already evaluated on the same
+# splits (MostPop, EASE-r at the grid points both grids have) are read from the fit cache
+# (`recutils.experiments.fit_cache`); `workers` runs the seeds in parallel processes. Neither
+# changes a number.
 #
 # The table gives each model's mean over seeds with a Student-t 95 % interval across seeds.
 # "A beats B" is claimed only when the paired per-user bootstrap pooled over seeds excludes
@@ -316,7 +320,7 @@ print(show[["hybrid", "metric", "mean_diff", "low", "high", "sig"]].round(4).to_
 # %%
 seed_candidates, seed_blends = seed_models(embeddings, alpha_study, alphas, ease_r_lambdas, ease_r_powers)
 ms = multi_seed(lambda sd: study_split(ratings, seed=sd), seeds, seed_candidates, k=k, blends=seed_blends,
-                progress=progress)
+                workers=workers, fit_cache=True, progress=progress)
 rec.multi_seed(ms)
 seed_table = pd.DataFrame(ms.table(("precision", "recall", "ndcg")))
 seed_best = ms.best_on_validation()

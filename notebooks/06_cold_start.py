@@ -37,14 +37,16 @@ embed_all_movies = True  # False: embed only the movies of the splits (smoke run
 torch_threads = "auto"  # while embedding / fine-tuning ("auto": the free cores, re-checked)
 cold_share = 0.1  # the cold-item protocol of notebooks 04 / 05 (same seed: the same 972 movies)
 val_share = 0.1  # share of the warm movies held out as pseudo-cold for every choice
-# text embeddings compared: label → [model, text]; text "search" is notebook 03's index text
-# (title + genres + TMDB overview; its cache is reused), other texts are recutils.datasets.text specs
+# text embeddings compared: label → [model, text] or [model, text, backend]; text "search" is
+# notebook 03's index text (title + genres + TMDB overview; its int8 ONNX cache entries are reused,
+# the backend pinned so that no number depends on what the cache holds), other texts are
+# recutils.datasets.text specs
 text_embeddings = {
     "MiniLM · title+genres+tags": ["all-MiniLM-L6-v2", "study"],
     "MiniLM · overview": ["all-MiniLM-L6-v2", "overview"],
     "MiniLM · title+genres+tags+overview": ["all-MiniLM-L6-v2", "study+overview"],
-    "MiniLM · title+genres+overview": ["all-MiniLM-L6-v2", "search"],
-    "mpnet · title+genres+overview": ["all-mpnet-base-v2", "search"],
+    "MiniLM · title+genres+overview": ["all-MiniLM-L6-v2", "search", "onnx-int8"],
+    "mpnet · title+genres+overview": ["all-mpnet-base-v2", "search", "onnx-int8"],
 }
 finetune_model = "all-MiniLM-L6-v2"  # fine-tuned on the study text ("study")
 finetune = {}  # the study's "liked by one user" pairs: FinetuneConfig fields (05's cache entry)
@@ -65,12 +67,15 @@ n_boot = 2000
 # section 7: the headline comparisons repeated on other cold splits (another 10 % of the movies
 # held out per seed; grids chosen on each seed's own warm-item carve-out)
 seeds = [42, 7, 123, 2024, 31337]
+workers = 1  # seeds run in this many processes: the same result, faster on several cores (full: 2)
 seed_mlp_grid = {"mlp_hidden": [128], "mlp_epochs": [50, 200]}
 # section 10 (issue 24): can text earn its place in the metadata MLP? the ablations on these cold
 # splits, grids chosen on each seed's warm-item carve-out; the text source among ablation_texts
 # (labels of text_embeddings) is the one with the best mean validation score of the ridge map
 ablation_seeds = [42, 7, 123, 2024, 31337]
 ablation_texts = ["MiniLM · title+genres+tags", "MiniLM · overview", "MiniLM · title+genres+overview"]
+# also MiniLM fine-tuned on CF pairs of each training part (per seed and per validation carve-out)
+ablation_cf_finetune = True
 # the texts a movie has on its release day (no MovieLens tags: users add them after watching)
 release_day_texts = ["MiniLM · overview", "MiniLM · title+genres+overview"]
 # overrides of recutils.experiments.coldstart_ablations.DEFAULT_GRIDS; wider_reference: the metadata-only
@@ -90,11 +95,11 @@ import pandas as pd
 from recutils.datasets import load_ratings, movie_table
 from recutils.experiments import Record
 from recutils.experiments.coldstart import cold_multi_seed, warm_item_validation
-from recutils.experiments.studies.cold_start import (TC_META, ablation_verdict, ablations_entry, choose_cold_settings,
-                                                     cold_test_models, cold_test_table, cold_verdict, compare_pairs,
-                                                     comparison_rows, embed_texts, record_ablations, seed_candidates,
-                                                     seed_table, seeds_entry, text_comparisons, text_source_table,
-                                                     warm_ablation)
+from recutils.experiments.studies.cold_start import (TC_META, ablation_text_sources, ablation_verdict, ablations_entry,
+                                                     choose_cold_settings, cold_test_models, cold_test_table,
+                                                     cold_verdict, compare_pairs, comparison_rows, embed_texts,
+                                                     record_ablations, seed_candidates, seed_table, seeds_entry,
+                                                     text_comparisons, text_source_table, warm_ablation)
 from recutils.models.coldstart import warm_mask
 from recutils.splits import cold_item_split, sample_users, study_split
 from recutils.torch_threads import parse_threads
@@ -300,7 +305,8 @@ if warm_rows:
 # %%
 seed_scorers = seed_candidates(choices, ridge_lambdas, text_weights, seed_mlp_grid)
 t0 = time.perf_counter()
-multi = cold_multi_seed(ratings, seeds, seed_scorers, k=k, cold_share=cold_share, val_share=val_share, progress=progress)
+multi = cold_multi_seed(ratings, seeds, seed_scorers, k=k, cold_share=cold_share, val_share=val_share, progress=progress,
+                        workers=workers)
 seed_seconds = time.perf_counter() - t0
 rec.multi_seed(multi)
 seed_rows = seed_table(multi)
@@ -336,8 +342,11 @@ plt.show()
 #   (metadata + text, or text alone; weight and λ from validation), a residual model (a text
 #   ridge map fitted to what the metadata MLP misses on warm items), the MLP onto EASE (a rank-64
 #   SVD of its scores) as well as ALS;
-# - **which text**: the ridge → EASE map with each of `ablation_texts`; the text every other
-#   scorer uses is the one with the best mean *validation* score;
+# - **which text**: the ridge → EASE map with each of `ablation_texts` and, with
+#   `ablation_cf_finetune`, MiniLM fine-tuned on the CF pairs of each training part it is fitted
+#   on (redone per seed and per validation carve-out, so it never sees a held-out movie's
+#   ratings: base vs fine-tune on five splits); the text every other scorer uses is the one with
+#   the best mean *validation* score;
 # - **the release-day protocol**: the same splits, every scorer with only what a movie has
 #   before release (genres, year, runtime, a text without user tags: `release_day_texts`; no
 #   TMDB vote count, vote average, popularity).
@@ -348,13 +357,15 @@ plt.show()
 # %%
 from recutils.experiments.coldstart_ablations import ablation_frame, plot_curves, run_ablations
 
-missing_texts = [lb for lb in ablation_texts if lb not in embeddings]
-assert not missing_texts, f"ablation_texts must be labels of text_embeddings: {missing_texts}"
+abl_texts = ablation_text_sources(embeddings, ablation_texts, ablation_cf_finetune, finetune_model=finetune_model,
+                                  cf_pairs=cf_pairs, cf_finetune=cf_finetune, ease_lambda=ease_lambda, seed=seed,
+                                  data_dir=data_dir, cache_dir=cache_dir, movie_ids=movie_ids, progress=progress)
 t0 = time.perf_counter()
-abl = run_ablations(ratings, movies, {lb: embeddings[lb] for lb in ablation_texts},
+abl = run_ablations(ratings, movies, abl_texts,
                     {"als": {"als_factors": als_factors, "seed": seed}, "ease_lambda": ease_lambda}, ablation_seeds,
                     ablation_grids, k=k, cold_share=cold_share, val_share=val_share, curve_hiddens=curve_hiddens,
-                    curve_epochs=curve_epochs, n_boot=n_boot, progress=progress, release_texts=release_day_texts)
+                    curve_epochs=curve_epochs, n_boot=n_boot, progress=progress, release_texts=release_day_texts,
+                    workers=workers)
 abl_seconds = time.perf_counter() - t0
 print("text source (best mean validation score of the ridge map):", abl["text_source"],
       "| release day (no tags):", abl["release_text_source"])

@@ -52,6 +52,7 @@ def root(tmp_path):
                               "recutils.embeddings.finetune.FinetuneConfig with valid values, got {'epochs': 0}"),
     ("torch_threads: lots", "params/05_hybrid.bad.yaml: torch_threads must be 'auto' or a whole number as text"),
     ("k: 0", "params/05_hybrid.bad.yaml: k must be ≥ 1, got 0"),
+    ("workers: 0", "params/05_hybrid.bad.yaml: workers must be ≥ 1, got 0"),
 ])
 def test_a_bad_value_stops_before_any_cell_in_one_line(root, monkeypatch, line, message):
     from recutils.notebooks import execution

@@ -201,3 +201,24 @@ def test_record_ablations_names_the_curves_and_the_references(tmp_path):
     assert prov["producers"]["curve · metadata + text"]["sources"] == ["als", "mlp", "text"]
     assert prov["producers"]["curve · metadata"]["n_users"] == 7
     assert prov["references"]["ablations"] == sorted([cs_ref.REFERENCE, cs_ref.RELEASE_REFERENCE, "ridge → EASE · metadata"])
+
+
+def test_text_embedding_pins_the_backend_it_is_given(monkeypatch):
+    """A third element of a ``text_embeddings`` entry pins the backend (notebook 03's cache is
+    read only in that backend); without it the first cached backend is read, as before."""
+    from recutils.config import check_field
+    from recutils.errors import ConfigError
+    from recutils.experiments import coldstart
+    from recutils.embeddings import items
+    from recutils.notebooks.schemas import ColdStartParams
+
+    calls = []
+    monkeypatch.setattr(coldstart, "search_text_embeddings", lambda *a, **kw: calls.append(("search", kw)) or "S")
+    monkeypatch.setattr(items, "compute_item_embeddings", lambda *a, **kw: calls.append(("text", kw)) or "T")
+    assert cs.text_embedding("m", "search", "onnx-int8") == "S" and calls[-1][1]["backends"] == ("onnx-int8",)
+    assert cs.text_embedding("m", "search") == "S" and "backends" not in calls[-1][1]
+    assert cs.text_embedding("m", "overview", "torch") == "T" and calls[-1][1]["backend"] == "torch"
+    check_field(ColdStartParams, "text_embeddings", {"a": ["m", "search", "onnx-int8"], "b": ["m", "study"]})
+    for bad in ({"a": ["m", "search", "int4"]}, {"a": ["m"]}, {"a": ["m", "search", "torch", "x"]}):
+        with pytest.raises(ConfigError, match="text_embeddings must be a mapping"):
+            check_field(ColdStartParams, "text_embeddings", bad)

@@ -36,8 +36,8 @@ from ..splits import Split, cold_item_split
 
 from .seeds import Scorer as ColdCandidate  # a cold scorer: make(**params) and the parameter sets tried
 
-__all__ = ["ColdCandidate", "cold_protocol", "cf_finetuned_embeddings", "cf_space_pairs", "cold_multi_seed", "cold_table",
-           "held_out_popularity", "search_text_embeddings", "warm_item_validation"]
+__all__ = ["CFFinetunedText", "ColdCandidate", "cold_protocol", "cf_finetuned_embeddings", "cf_space_pairs",
+           "cold_multi_seed", "cold_table", "held_out_popularity", "search_text_embeddings", "warm_item_validation"]
 
 
 def warm_item_validation(split: Split, share: float = 0.1, seed: int = SEED + 1) -> Split:
@@ -185,6 +185,38 @@ def cf_finetuned_embeddings(model_name: str, texts: pd.Series, text_key: str, sp
     return ItemEmbeddings(np.asarray(texts.index), normalize_rows(M), f"{model_name} (CF-pair fine-tuned)", info), info
 
 
+class CFFinetunedText:
+    """Text embeddings learned from the training data they are used with: ``provider(train)``
+    fine-tunes ``model_name`` on :func:`cf_space_pairs` of ``train`` (only its warm items: a
+    validation carve-out's pseudo-cold items and a split's cold items never appear) and embeds
+    ``texts`` with it (:func:`cf_finetuned_embeddings`, cached on disk by the exact pairs).
+
+    Given as ``embeddings`` to :class:`~recutils.models.coldstart.ContentToCF` (or a cold blend),
+    it is called with the training data of every fit — so on each seed of a five-split
+    comparison the fine-tune is redone on that seed's training part, and a validation fit uses
+    one made without the validation items' ratings. Results are kept per training-data content
+    in the process (a grid refits nothing)."""
+
+    def __init__(self, model_name: str, texts: pd.Series, text_key: str, n_pairs: int = 2000,
+                 ease_lambda: float = 300.0, config=None, seed: int = SEED, cache_dir=None, progress: bool = False):
+        self.model_name, self.texts, self.text_key = model_name, texts, text_key
+        self.n_pairs, self.ease_lambda, self.config, self.seed = int(n_pairs), float(ease_lambda), config, int(seed)
+        self.cache_dir, self.progress = cache_dir, progress
+        self.fits = 0  #: fine-tunes resolved (from the disk cache or trained) in this process
+        self._memo: dict = {}
+
+    def __call__(self, train):
+        from .fit_cache import split_digest
+
+        key = split_digest(train)
+        if key not in self._memo:
+            pairs = cf_space_pairs(train, n_pairs=self.n_pairs, ease_lambda=self.ease_lambda, rng=self.seed)
+            self._memo[key] = cf_finetuned_embeddings(self.model_name, self.texts, self.text_key, train, pairs,
+                                                      self.config, cache_dir=self.cache_dir, progress=self.progress)[0]
+            self.fits += 1
+        return self._memo[key]
+
+
 def search_text_embeddings(model_name: str, data_dir=None, cache_dir=None, movie_ids=None,
                            backends=("onnx-int8", "torch"), batch_size: int = 64, progress: bool = False):
     """Embeddings of notebook 03's index text (title, genres, TMDB overview; no tags) for every
@@ -226,7 +258,7 @@ def cold_protocol(ratings: pd.DataFrame, cold_share: float = 0.1, val_share: flo
 
 
 def cold_multi_seed(ratings: pd.DataFrame, seeds, candidates: dict, k: int = K, cold_share: float = 0.1,
-                    val_share: float = 0.1, progress: bool = False):
+                    val_share: float = 0.1, progress: bool = False, workers: int = 1, on_run=None):
     """The cold-item comparison on ``cold_item_split(ratings, cold_share, rng=seed)`` for each
     seed: :func:`~recutils.experiments.seeds.multi_seed` with :func:`cold_protocol`. Per seed
     and candidate (a :class:`ColdCandidate`, i.e. a :class:`~recutils.experiments.seeds.Scorer`),
@@ -236,6 +268,7 @@ def cold_multi_seed(ratings: pd.DataFrame, seeds, candidates: dict, k: int = K, 
 
     Returns a :class:`~recutils.experiments.seeds.MultiSeedResult`: ``table()`` gives means and
     t-intervals over seeds, ``compare(a, b, "ndcg")`` the paired bootstrap pooled over seeds.
+    ``workers`` / ``on_run``: as :func:`~recutils.experiments.seeds.multi_seed`'s.
     """
     from .seeds import multi_seed
 
@@ -245,4 +278,4 @@ def cold_multi_seed(ratings: pd.DataFrame, seeds, candidates: dict, k: int = K, 
         if not isinstance(c, ColdCandidate) or not len(c.grid):
             raise RecutilsError(f"candidate {label!r} must be a ColdCandidate with at least one parameter set")
     return multi_seed(cold_protocol(ratings, cold_share, val_share), seeds, candidates, k=k, metric="ndcg",
-                      progress=progress)
+                      progress=progress, workers=workers, on_run=on_run)

@@ -216,7 +216,7 @@ def _best_text(labels: list, val_of: dict) -> str:
 def run_ablations(ratings, movies, texts: dict, base: dict, seeds, grids: dict | None = None, k: int = K,
                   cold_share: float = 0.1, val_share: float = 0.1, curve_hiddens=(), curve_epochs=(),
                   n_boot: int = 2000, progress: bool = False, on_seed=None, release_texts=None,
-                  protocols=("standard", "release")) -> dict:
+                  protocols=("standard", "release"), workers: int = 1) -> dict:
     """The whole study on ``seeds`` (each a cold split; grids chosen on its warm carve-out):
 
     1. the text sources (``texts``: label → embeddings) through the ridge → EASE map; the source
@@ -224,21 +224,21 @@ def run_ablations(ratings, movies, texts: dict, base: dict, seeds, grids: dict |
        on the release-day protocol the best among ``release_texts`` (labels of texts a movie has
        before release: no user tags; default: every text);
     2. learning curves on the first seed's warm-item carve-out (validation only);
-    3. the standard and release-day scorers, one seed at a time (``on_seed(partial)`` after
-       each: the result so far, e.g. to save it).
+    3. the standard and release-day scorers, seed by seed (``on_seed(partial)`` after each: the
+       result so far, e.g. to save it); ``workers`` > 1 runs the seeds of steps 1 and 3 in that
+       many processes (:func:`~recutils.experiments.seeds.multi_seed`: the same result).
 
     Returns ``{"text_source", "text_multi", "multi", "curves", "rows", "release_rows", "text_rows"}``
     (``multi``: the scorers' :class:`~recutils.experiments.seeds.MultiSeedResult`).
     """
     from .coldstart import cold_multi_seed, warm_item_validation
-    from .seeds import MultiSeedResult
     from ..splits import cold_item_split
 
     seeds = [int(s) for s in seeds]
     if not texts:
         raise RecutilsError("run_ablations needs at least one text embedding")
     text_multi = cold_multi_seed(ratings, seeds, text_source_candidates(movies, texts, base, grids), k=k,
-                                 cold_share=cold_share, val_share=val_share, progress=progress)
+                                 cold_share=cold_share, val_share=val_share, progress=progress, workers=workers)
     val_of = {lb: np.mean([r.validation[f"ridge → EASE · metadata + {lb}"] for r in text_multi.runs]) for lb in texts}
     source = _best_text(list(texts), val_of)
     release_texts = list(texts) if release_texts is None else list(release_texts)
@@ -254,15 +254,17 @@ def run_ablations(ratings, movies, texts: dict, base: dict, seeds, grids: dict |
         raise RecutilsError(f"protocols must be a non-empty subset of ('standard', 'release'), got {protocols}")
     cands = {**(ablation_candidates(movies, E, base, grids) if "standard" in protocols else {}),
              **(release_candidates(movies, texts[release_source], base, grids) if "release" in protocols else {})}
-    runs = []
     out = {"text_source": source, "release_text_source": release_source,
            "text_validation": {lb: float(v) for lb, v in val_of.items()}, "text_multi": text_multi, "curves": curves}
-    for s in seeds:
-        runs += cold_multi_seed(ratings, [s], cands, k=k, cold_share=cold_share, val_share=val_share, progress=progress).runs
-        out["multi"] = MultiSeedResult(runs=list(runs), k=k, metric="ndcg")
+
+    def finished(multi):
+        out["multi"] = multi
         out.update(_rows(out, ratings, cold_share, n_boot, seeds[0]))
         if on_seed is not None:
             on_seed(out)
+
+    cold_multi_seed(ratings, seeds, cands, k=k, cold_share=cold_share, val_share=val_share, progress=progress,
+                    workers=workers, on_run=finished)
     return out
 
 

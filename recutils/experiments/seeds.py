@@ -27,7 +27,6 @@ model are fitted once on the validation training part and once on the training p
 
 from __future__ import annotations
 
-import functools
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Mapping, Sequence
 
@@ -35,6 +34,7 @@ import numpy as np
 
 from ..constants import K
 from ..errors import RecutilsError
+from .fit_cache import FitCache
 
 __all__ = ["BlendCandidate", "Candidate", "Scorer", "SplitProtocol", "SeedRun", "MultiSeedResult", "PooledComparison", "multi_seed", "t_interval"]
 
@@ -257,30 +257,6 @@ class MultiSeedResult:
                                 tuple(float(d.mean()) for d in diffs), int(n.sum()), n_boot)
 
 
-def _scores(model, split) -> np.ndarray:
-    return np.asarray(model.score(np.arange(split.n_users)), dtype=np.float64)
-
-
-def _run_blend(label: str, bc: BlendCandidate, base: Candidate, base_params: dict, base_test_model, split, val,
-               k: int, metric: str, item_table):
-    """Validation choice of α / normalisation for one blend on one split, then its test result
-    (:func:`~.blends.tune_blend`; base and content fitted once on each training part)."""
-    from ..evaluation import evaluate_ranking
-    from .blends import tune_blend
-
-    val = val()
-    val_train, train = val.without_test(), split.without_test()
-    base_val = base.build(base_params, item_table).fit(val_train)
-    content = bc.content().fit(train)
-    kernel = "kernel" in (getattr(base_test_model, "determinism", "exact"), getattr(content, "determinism", "exact"))
-    tuned = tune_blend(split, val, (_scores(base_val, val), _scores(base_test_model, split)),
-                       (_scores(bc.content().fit(val_train), val), _scores(content, split)), bc.alphas, k=k,
-                       metric=metric, base_norms=bc.base_norms, name=label, determinism="kernel" if kernel else "exact")
-    result = evaluate_ranking(tuned.model, split, k, name=label)
-    chosen = {"base": bc.base, "alpha": tuned.choice.alpha, "base_norm": tuned.choice.base_norm}
-    return chosen, float(tuned.choice.score), list(tuned.choice.rows), result
-
-
 @dataclass(frozen=True)
 class SplitProtocol:
     """How a seed becomes a test split and its validation split.
@@ -300,38 +276,10 @@ class SplitProtocol:
         return validation_split(split) if self.make_validation is None else self.make_validation(split, seed)
 
 
-def _candidate_items(split):
-    cold = getattr(split, "cold_items", None)
-    return cold if cold is not None and np.asarray(cold).any() else None
-
-
-def _run_candidate(label: str, c, options: list, split, val, k: int, metric: str, item_table, bar):
-    """One candidate on one split: its choice on ``val`` (:func:`~.choose.choose_on_validation`),
-    then the chosen model refitted on the training part and evaluated on test."""
-    from ..evaluation import evaluate_ranking
-    from .choose import choose_on_validation
-
-    best, score, rows = dict(options[0]), float("nan"), []
-    if len(options) > 1 or c.score_alone:
-        val = val()
-        val_train, val_cands = val.without_test(), _candidate_items(val)
-
-        def on_val(params):
-            m = c.build(params, item_table).fit(val_train)
-            return c.row(evaluate_ranking(m, val, k, candidates=val_cands), metric)
-
-        choice = choose_on_validation(options, on_val, c.selection_metric(metric),
-                                      on_each=lambda _row: bar.update(1) if not c.score_alone else None)
-        best, score, rows = {**options[0], **choice.best}, choice.score, choice.rows
-    fitted = c.build(best, item_table).fit(split.without_test())
-    result = evaluate_ranking(fitted, split, k, candidates=_candidate_items(split), name=label)
-    bar.update(1)
-    return best, score, rows, fitted, result
-
-
 def multi_seed(make_split, seeds: Sequence[int], candidates: Mapping[str, object], k: int = K, metric: str = "ndcg",
                item_table=None, progress: bool = False, blends: Mapping[str, BlendCandidate] | None = None,
-               make_validation: Callable[[object, int], object] | None = None) -> MultiSeedResult:
+               make_validation: Callable[[object, int], object] | None = None, workers: int = 1,
+               on_run: Callable[[MultiSeedResult], None] | None = None, fit_cache=None) -> MultiSeedResult:
     """The one repeated-split runner, for the warm and the cold protocols.
 
     For each seed: ``make_split(seed)`` (or a :class:`SplitProtocol`) builds the split and its
@@ -341,14 +289,30 @@ def multi_seed(make_split, seeds: Sequence[int], candidates: Mapping[str, object
     is chosen on validation with :func:`~.choose.choose_on_validation`, refitted on the
     training part and evaluated on test (on a split with cold items, ranking only those).
     ``blends`` (label → BlendCandidate) are built on top of the candidates named by their
-    ``base``, after them, on the same split."""
+    ``base``, after them, on the same split.
+
+    ``workers`` > 1 runs the seeds in that many worker processes (joblib's loky backend; the
+    candidates, split protocol and data are sent to them with cloudpickle). Every seed is
+    computed as in one process — its own split, validation carve-out and fits — and the runs are
+    kept in the order of ``seeds``, so the result does not depend on ``workers``
+    (``tests/test_multi_seed_workers.py``). ``on_run(result so far)`` is called after each seed.
+
+    ``fit_cache`` (a :class:`~.fit_cache.FitCache`, its directory, or True:
+    ``$RECUTILS_CACHE_DIR/fits``): every validation point
+    and final fit of a :class:`Candidate` is read from it when another run (another notebook)
+    already evaluated the same model and parameters on the same data, and stored otherwise —
+    the same numbers, computed once (:mod:`~recutils.experiments.fit_cache`).
+    """
     from ..progress import task
+    from .seed_run import run_seed, seed_job
 
     protocol = make_split if isinstance(make_split, SplitProtocol) else SplitProtocol(make_split, make_validation)
     seeds = [int(s) for s in seeds]
     blends = dict(blends or {})
     if not seeds or len(set(seeds)) != len(seeds):
         raise RecutilsError(f"seeds must be a non-empty list of distinct integers, got {seeds}")
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise RecutilsError(f"workers must be an integer ≥ 1, got {workers!r}")
     if not candidates:
         raise RecutilsError("no candidate models")
     for label, c in candidates.items():
@@ -366,21 +330,31 @@ def multi_seed(make_split, seeds: Sequence[int], candidates: Mapping[str, object
         if not len(bc.alphas) or not len(bc.base_norms):
             raise RecutilsError(f"blend {label!r}: alphas and base_norms must not be empty")
     per_seed = sum(1 + (0 if c.score_alone else len(options[lab]) * (len(options[lab]) > 1))
-                   for lab, c in candidates.items())
+                   for lab, c in candidates.items()) + len(blends)
+    workers = min(int(workers), len(seeds))
+    if fit_cache is True:
+        fit_cache = FitCache.default()
+    elif fit_cache is False:
+        fit_cache = None
+    elif fit_cache is not None and not isinstance(fit_cache, FitCache):
+        fit_cache = FitCache(fit_cache)
+    if fit_cache is not None and not FitCache.enabled():
+        fit_cache = None
     runs = []
+    args = (dict(candidates), options, blends, k, metric, item_table, fit_cache)
     with task(f"{len(seeds)} {protocol.name} × {len(candidates) + len(blends)} models",
-              total=len(seeds) * (per_seed + len(blends)), unit="fits", show=progress) as bar:
-        for seed in seeds:
-            split = protocol.make_split(seed)
-            val = functools.cache(lambda split=split, seed=seed: protocol.validation(split, seed))  # made only when needed
-            chosen, val_scores, grids, results, fitted = {}, {}, {}, {}, {}
-            for label, c in candidates.items():
-                chosen[label], val_scores[label], grids[label], fitted[label], results[label] = _run_candidate(
-                    label, c, options[label], split, val, k, metric, item_table, bar)
-            for label, bc in blends.items():
-                chosen[label], val_scores[label], grids[label], results[label] = _run_blend(
-                    label, bc, candidates[bc.base], chosen[bc.base], fitted[bc.base], split, val, k, metric,
-                    item_table)
-                bar.update(1)
-            runs.append(SeedRun(seed, chosen, val_scores, grids, results))
+              total=len(seeds) * per_seed, unit="fits", show=progress) as bar:
+        if workers == 1:
+            done = (run_seed(protocol, seed, *args, bar) for seed in seeds)
+        else:
+            from joblib import Parallel, delayed
+
+            done = Parallel(n_jobs=workers, backend="loky", return_as="generator")(
+                delayed(seed_job)(protocol, seed, *args) for seed in seeds)
+        for fields in done:
+            runs.append(SeedRun(*fields))
+            if workers > 1:
+                bar.update(per_seed)
+            if on_run is not None:
+                on_run(MultiSeedResult(list(runs), k, metric))
     return MultiSeedResult(runs, k, metric)

@@ -28,25 +28,17 @@ def notebook06_params(level: str) -> dict:
 
 
 def text_embeddings(spec: dict, labels, data_dir=None, cache_dir=None, movie_ids=None, progress=False) -> dict:
-    """label → ItemEmbeddings for ``labels`` of ``spec`` (label → [model, text]; text "search" is
-    notebook 03's index text), from the embedding cache when it has them."""
-    from ..embeddings.items import compute_item_embeddings
-    from ..experiments.coldstart import search_text_embeddings
+    """label → ItemEmbeddings for ``labels`` of ``spec`` (label → [model, text] or [model, text,
+    backend]; text "search" is notebook 03's index text), from the embedding cache when it has them."""
+    from ..experiments.studies.cold_start import text_embedding
 
-    out = {}
-    for label in labels:
-        model, text = spec[label]
-        if text == "search":
-            out[label] = search_text_embeddings(model, data_dir, cache_dir, movie_ids=movie_ids, progress=progress)
-        else:
-            out[label] = compute_item_embeddings(model, text, data_dir=data_dir, cache_dir=cache_dir, progress=progress,
-                                                 movie_ids=movie_ids)
-    return out
+    return {label: text_embedding(*spec[label][:2], spec[label][2] if len(spec[label]) > 2 else None, data_dir,
+                                  cache_dir, movie_ids, progress) for label in labels}
 
 
 def text_source_comparison(ratings, movies, texts: dict, base: dict, seeds, grids: dict, k: int = 25,
                            cold_share: float = 0.1, val_share: float = 0.1, n_boot: int = 2000,
-                           progress: bool = False) -> dict:
+                           progress: bool = False, workers: int = 1) -> dict:
     """The ridge → EASE map with metadata only and with each text, on the same cold splits
     (:func:`~recutils.experiments.coldstart_ablations.text_source_candidates`): the table (means
     and t-intervals over seeds, mean validation NDCG), each text against metadata only, and each
@@ -57,7 +49,7 @@ def text_source_comparison(ratings, movies, texts: dict, base: dict, seeds, grid
     from ..experiments.coldstart_ablations import text_source_candidates
 
     ms = cold_multi_seed(ratings, seeds, text_source_candidates(movies, texts, base, grids), k=k,
-                         cold_share=cold_share, val_share=val_share, progress=progress)
+                         cold_share=cold_share, val_share=val_share, progress=progress, workers=workers)
     ref = "ridge → EASE · metadata"
     rows = [label for label in ms.labels if label != ref]
     vs_metadata = [ms.compare(label, ref, "ndcg", n_boot=n_boot).as_dict() for label in rows]
@@ -138,6 +130,9 @@ def main(argv=None) -> int:
     ap.add_argument("--text-source-only", action="store_true",
                     help="only the text-source comparison (ridge → EASE · metadata + each text, five cold splits) "
                          "with pooled paired CIs against metadata only and between texts; writes --out")
+    ap.add_argument("--no-cf-finetune", action="store_true",
+                    help="leave out the per-split CF-pair fine-tune (ablation_cf_finetune) from the texts")
+    ap.add_argument("--workers", type=int, help="processes for the seeds (default: the params file's workers)")
     ap.add_argument("--labels", nargs="*", default=[])
     ap.add_argument("--hidden", type=int, nargs="*", default=[128, 512])
     ap.add_argument("--epochs", type=int, nargs="*", default=[200, 400])
@@ -149,6 +144,8 @@ def main(argv=None) -> int:
         return 0
     if not a.out:
         ap.error("--out is required to run")
+    if a.workers is not None and a.workers < 1:
+        ap.error(f"--workers must be ≥ 1, got {a.workers}")
 
     import numpy as np
 
@@ -167,6 +164,13 @@ def main(argv=None) -> int:
     if unknown:
         ap.error(f"--texts: {unknown} are not labels of text_embeddings ({', '.join(p['text_embeddings'])})")
     texts = text_embeddings(p["text_embeddings"], labels, p["data_dir"], p["cache_dir"], ids, p["progress"])
+    if p["ablation_cf_finetune"] and not a.no_cf_finetune:
+        from ..experiments.studies.cold_start import ablation_text_sources
+
+        texts = ablation_text_sources(texts, list(texts), True, finetune_model=p["finetune_model"], cf_pairs=p["cf_pairs"],
+                                      cf_finetune=p["cf_finetune"], ease_lambda=p["ease_lambda"], seed=p["seed"],
+                                      data_dir=p["data_dir"], cache_dir=p["cache_dir"], movie_ids=ids,
+                                      progress=p["progress"])
     base = {"als": {"als_factors": p["als_factors"], "seed": p["seed"]}, "ease_lambda": p["ease_lambda"]}
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -191,7 +195,8 @@ def main(argv=None) -> int:
     if a.text_source_only:
         write_json(out, {"params_level": a.params, **text_source_comparison(
             ratings, movies, texts, base, a.seeds or p["ablation_seeds"], p["ablation_grids"], k=p["k"],
-            cold_share=p["cold_share"], val_share=p["val_share"], n_boot=p["n_boot"], progress=p["progress"]),
+            cold_share=p["cold_share"], val_share=p["val_share"], n_boot=p["n_boot"], progress=p["progress"],
+            workers=a.workers or p["workers"]),
             "seconds": round(time.perf_counter() - t0, 1)})
         print(f"wrote {out} ({time.perf_counter() - t0:.0f} s)")
         return 0
@@ -206,7 +211,8 @@ def main(argv=None) -> int:
     run_ablations(ratings, movies, texts, base, a.seeds or p["ablation_seeds"], grids, k=p["k"],
                   cold_share=p["cold_share"], val_share=p["val_share"], curve_hiddens=[] if a.no_curves else p["curve_hiddens"],
                   curve_epochs=p["curve_epochs"], n_boot=p["n_boot"], progress=p["progress"], on_seed=save,
-                  release_texts=p["release_day_texts"], protocols=tuple(a.protocols))
+                  release_texts=p["release_day_texts"], protocols=tuple(a.protocols),
+                  workers=a.workers or p["workers"])
     return 0
 
 

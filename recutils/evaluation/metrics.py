@@ -26,9 +26,23 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     dispatches to (AVX-512, AVX2 or baseline pick differently; MostPop's equal counts are
     such ties). Rows where ``argpartition`` left out an item tied with the k-th value are
     redone by :func:`_top_k_set`, which takes tied items in index order.
-    ``-inf`` scores (excluded items) sort last; NaN counts as ``-inf``.
+    ``-inf`` scores (excluded items) sort last; NaN counts as ``-inf``. Float rows go through a
+    compiled one-pass heap (:mod:`~recutils.evaluation.topk_kernel`, the same lists).
     """
     scores = np.asarray(scores)
+    n_rows, n_items = scores.shape
+    k = min(k, n_items)
+    if k <= 0:
+        return np.zeros((n_rows, 0), dtype=np.int64)
+    if scores.dtype in (np.float32, np.float64) and n_rows and n_items:
+        from .topk_kernel import top_k_rows
+
+        return top_k_rows(scores, k)
+    return _top_k_numpy(scores, k)
+
+
+def _top_k_numpy(scores: np.ndarray, k: int) -> np.ndarray:
+    """:func:`top_k` without the compiled kernel (other dtypes; the kernel's oracle in the tests)."""
     n_rows, n_items = scores.shape
     k = min(k, n_items)
     if k <= 0:

@@ -258,7 +258,7 @@ def cold_protocol(ratings: pd.DataFrame, cold_share: float = 0.1, val_share: flo
 
 
 def cold_multi_seed(ratings: pd.DataFrame, seeds, candidates: dict, k: int = K, cold_share: float = 0.1,
-                    val_share: float = 0.1, progress: bool = False, workers: int = 1, on_run=None):
+                    val_share: float = 0.1, progress: bool = False, workers: int = 1, on_run=None, groups=None):
     """The cold-item comparison on ``cold_item_split(ratings, cold_share, rng=seed)`` for each
     seed: :func:`~recutils.experiments.seeds.multi_seed` with :func:`cold_protocol`. Per seed
     and candidate (a :class:`ColdCandidate`, i.e. a :class:`~recutils.experiments.seeds.Scorer`),
@@ -268,7 +268,7 @@ def cold_multi_seed(ratings: pd.DataFrame, seeds, candidates: dict, k: int = K, 
 
     Returns a :class:`~recutils.experiments.seeds.MultiSeedResult`: ``table()`` gives means and
     t-intervals over seeds, ``compare(a, b, "ndcg")`` the paired bootstrap pooled over seeds.
-    ``workers`` / ``on_run``: as :func:`~recutils.experiments.seeds.multi_seed`'s.
+    ``workers`` / ``on_run`` / ``groups``: as :func:`~recutils.experiments.seeds.multi_seed`'s.
     """
     from .seeds import multi_seed
 
@@ -278,4 +278,4 @@ def cold_multi_seed(ratings: pd.DataFrame, seeds, candidates: dict, k: int = K, 
         if not isinstance(c, ColdCandidate) or not len(c.grid):
             raise RecutilsError(f"candidate {label!r} must be a ColdCandidate with at least one parameter set")
     return multi_seed(cold_protocol(ratings, cold_share, val_share), seeds, candidates, k=k, metric="ndcg",
-                      progress=progress, workers=workers, on_run=on_run)
+                      progress=progress, workers=workers, on_run=on_run, groups=groups)

@@ -252,8 +252,9 @@ def run_ablations(ratings, movies, texts: dict, base: dict, seeds, grids: dict |
         curves = learning_curves(val, movies, E, base, curve_hiddens, curve_epochs, k)
     if not protocols or set(protocols) - {"standard", "release"}:
         raise RecutilsError(f"protocols must be a non-empty subset of ('standard', 'release'), got {protocols}")
-    cands = {**(ablation_candidates(movies, E, base, grids) if "standard" in protocols else {}),
-             **(release_candidates(movies, texts[release_source], base, grids) if "release" in protocols else {})}
+    standard = ablation_candidates(movies, E, base, grids) if "standard" in protocols else {}
+    release = release_candidates(movies, texts[release_source], base, grids) if "release" in protocols else {}
+    cands = {**standard, **release}
     out = {"text_source": source, "release_text_source": release_source,
            "text_validation": {lb: float(v) for lb, v in val_of.items()}, "text_multi": text_multi, "curves": curves}
 
@@ -264,7 +265,7 @@ def run_ablations(ratings, movies, texts: dict, base: dict, seeds, grids: dict |
             on_seed(out)
 
     cold_multi_seed(ratings, seeds, cands, k=k, cold_share=cold_share, val_share=val_share, progress=progress,
-                    workers=workers, on_run=finished)
+                    workers=workers, on_run=finished, groups=[list(g) for g in (standard, release) if g])
     return out
 
 

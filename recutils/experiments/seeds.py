@@ -276,10 +276,33 @@ class SplitProtocol:
         return validation_split(split) if self.make_validation is None else self.make_validation(split, seed)
 
 
+def _tagged(seed: int, gi: int, protocol, *args) -> tuple:
+    """A worker job: one seed, one group of candidates (``args``: :func:`run_seed`'s after the seed)."""
+    from .seed_run import seed_job
+
+    return seed, gi, seed_job(protocol, seed, *args)
+
+
+def _groups(groups, candidates: Mapping, blends: Mapping) -> list[tuple[list, list]]:
+    """``[(candidate labels, blend labels)]``: ``groups`` checked (each candidate in exactly one;
+    a blend joins its base's group); None: one group of everything."""
+    if groups is None:
+        return [(list(candidates), list(blends))]
+    groups = [list(g) for g in groups]
+    flat = [lab for g in groups for lab in g]
+    unknown = sorted(set(flat) - set(candidates))
+    missing = [lab for lab in candidates if lab not in flat]
+    if unknown or missing or len(flat) != len(set(flat)) or not all(groups):
+        raise RecutilsError(f"groups must list every candidate exactly once in non-empty groups "
+                            f"(unknown: {unknown}, missing: {missing})")
+    return [([lab for lab in candidates if lab in g], [b for b, bc in blends.items() if bc.base in g]) for g in groups]
+
+
 def multi_seed(make_split, seeds: Sequence[int], candidates: Mapping[str, object], k: int = K, metric: str = "ndcg",
                item_table=None, progress: bool = False, blends: Mapping[str, BlendCandidate] | None = None,
                make_validation: Callable[[object, int], object] | None = None, workers: int = 1,
-               on_run: Callable[[MultiSeedResult], None] | None = None, fit_cache=None) -> MultiSeedResult:
+               on_run: Callable[[MultiSeedResult], None] | None = None, fit_cache=None,
+               groups: Sequence[Sequence[str]] | None = None) -> MultiSeedResult:
     """The one repeated-split runner, for the warm and the cold protocols.
 
     For each seed: ``make_split(seed)`` (or a :class:`SplitProtocol`) builds the split and its
@@ -296,6 +319,9 @@ def multi_seed(make_split, seeds: Sequence[int], candidates: Mapping[str, object
     computed as in one process — its own split, validation carve-out and fits — and the runs are
     kept in the order of ``seeds``, so the result does not depend on ``workers``
     (``tests/test_multi_seed_workers.py``). ``on_run(result so far)`` is called after each seed.
+    ``groups`` (lists of candidate labels, together every candidate once; blends go with their
+    base) splits each seed into that many jobs — so that two workers are busy to the end (list
+    the most expensive group first); the runs are the same.
 
     ``fit_cache`` (a :class:`~.fit_cache.FitCache`, its directory, or True:
     ``$RECUTILS_CACHE_DIR/fits``): every validation point
@@ -304,7 +330,7 @@ def multi_seed(make_split, seeds: Sequence[int], candidates: Mapping[str, object
     the same numbers, computed once (:mod:`~recutils.experiments.fit_cache`).
     """
     from ..progress import task
-    from .seed_run import run_seed, seed_job
+    from .seed_run import run_seed
 
     protocol = make_split if isinstance(make_split, SplitProtocol) else SplitProtocol(make_split, make_validation)
     seeds = [int(s) for s in seeds]
@@ -329,9 +355,6 @@ def multi_seed(make_split, seeds: Sequence[int], candidates: Mapping[str, object
             raise RecutilsError(f"blend {label!r} has the label of a candidate")
         if not len(bc.alphas) or not len(bc.base_norms):
             raise RecutilsError(f"blend {label!r}: alphas and base_norms must not be empty")
-    per_seed = sum(1 + (0 if c.score_alone else len(options[lab]) * (len(options[lab]) > 1))
-                   for lab, c in candidates.items()) + len(blends)
-    workers = min(int(workers), len(seeds))
     if fit_cache is True:
         fit_cache = FitCache.default()
     elif fit_cache is False:
@@ -340,21 +363,46 @@ def multi_seed(make_split, seeds: Sequence[int], candidates: Mapping[str, object
         fit_cache = FitCache(fit_cache)
     if fit_cache is not None and not FitCache.enabled():
         fit_cache = None
-    runs = []
-    args = (dict(candidates), options, blends, k, metric, item_table, fit_cache)
+    parts = _groups(groups, candidates, blends)
+    fits = [sum(1 + (0 if candidates[lab].score_alone else len(options[lab]) * (len(options[lab]) > 1))
+                for lab in labs) + len(bls) for labs, bls in parts]
+
+    def args(gi):
+        labs, bls = parts[gi]
+        return ({lab: candidates[lab] for lab in labs}, {lab: options[lab] for lab in labs},
+                {lab: blends[lab] for lab in bls}, k, metric, item_table, fit_cache)
+
+    order = list(candidates) + list(blends)
+    runs, done_parts = [], {seed: {} for seed in seeds}
+
+    def finished(seed, gi, fields):
+        done_parts[seed][gi] = fields
+        if len(done_parts[seed]) < len(parts):
+            return
+        merged = []
+        for i in range(1, 5):  # chosen, validation, grids, results: in the candidates' order
+            field_ = {}
+            for f in done_parts[seed].values():
+                field_.update(f[i])
+            merged.append({lab: field_[lab] for lab in order})
+        runs.append(SeedRun(seed, *merged))
+        runs.sort(key=lambda r: seeds.index(r.seed))
+        if on_run is not None:
+            on_run(MultiSeedResult(list(runs), k, metric))
+
     with task(f"{len(seeds)} {protocol.name} × {len(candidates) + len(blends)} models",
-              total=len(seeds) * per_seed, unit="fits", show=progress) as bar:
+              total=len(seeds) * sum(fits), unit="fits", show=progress) as bar:
         if workers == 1:
-            done = (run_seed(protocol, seed, *args, bar) for seed in seeds)
+            for seed in seeds:
+                for gi in range(len(parts)):
+                    finished(seed, gi, run_seed(protocol, seed, *args(gi), bar))
         else:
             from joblib import Parallel, delayed
 
-            done = Parallel(n_jobs=workers, backend="loky", return_as="generator")(
-                delayed(seed_job)(protocol, seed, *args) for seed in seeds)
-        for fields in done:
-            runs.append(SeedRun(*fields))
-            if workers > 1:
-                bar.update(per_seed)
-            if on_run is not None:
-                on_run(MultiSeedResult(list(runs), k, metric))
+            jobs = [(seed, gi) for gi in range(len(parts)) for seed in seeds]  # the first (largest) group first
+            out = Parallel(n_jobs=min(workers, len(jobs)), backend="loky", return_as="generator_unordered")(
+                delayed(_tagged)(seed, gi, protocol, *args(gi)) for seed, gi in jobs)
+            for seed, gi, fields in out:
+                bar.update(fits[gi])
+                finished(seed, gi, fields)
     return MultiSeedResult(runs, k, metric)

@@ -26,7 +26,7 @@ import os
 import time
 from typing import Iterator
 
-__all__ = ["PROGRESS_ENV", "MIN_INTERVAL", "Task", "task", "read_events"]
+__all__ = ["PROGRESS_ENV", "MIN_INTERVAL", "Task", "no_bars", "task", "read_events"]
 
 #: environment variable naming the JSON-lines file that progress events are appended to
 PROGRESS_ENV = "RECUTILS_PROGRESS_FILE"
@@ -45,6 +45,15 @@ def _emit(event: dict) -> None:
         pass
 
 
+_BARS = {"on": True}
+
+
+def no_bars() -> None:
+    """Draw no bars in this process from now on (a worker process of a parallel run: its
+    bars would interleave on the terminal; the parent reports the work as it finishes)."""
+    _BARS["on"] = False
+
+
 class Task:
     """One long piece of work: ``update(n)`` as it advances; closed by :func:`task`."""
 
@@ -55,7 +64,7 @@ class Task:
         self.seconds: float | None = None
         self._last = 0.0
         self._bar = None
-        if show:
+        if show and _BARS["on"]:
             import warnings
 
             with warnings.catch_warnings():  # a kernel without ipywidgets: tqdm falls back to text

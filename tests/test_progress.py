@@ -51,3 +51,19 @@ def test_unwritable_file_and_no_env_are_silent(tmp_path, monkeypatch):
         t.update()
     assert t.seconds is not None
     assert progress.read_events(tmp_path / "nope") == ([], 0)
+
+
+def test_no_bars_in_a_worker_process_keeps_the_events(tmp_path, monkeypatch):
+    """A parallel run's worker calls ``no_bars()``: ``show=True`` then draws nothing, events still go."""
+    from recutils import progress
+
+    monkeypatch.setitem(progress._BARS, "on", True)
+    with progress.task("drawn", total=2, show=True) as t:
+        assert t._bar is not None
+    progress.no_bars()
+    monkeypatch.setenv(progress.PROGRESS_ENV, str(tmp_path / "events.jsonl"))
+    with progress.task("quiet", total=2, show=True) as t:
+        t.update(2)
+        assert t._bar is None
+    kinds = [e["event"] for e in progress.read_events(tmp_path / "events.jsonl")[0]]
+    assert kinds[0] == "start" and kinds[-1] == "end"

@@ -125,10 +125,11 @@ class _Silent:
 
 def seed_job(*args) -> tuple:
     """:func:`run_seed` in a worker process: its own progress events stay out of the runner's
-    stage table (the parent reports each finished seed)."""
+    stage table and its bars off the terminal (the parent reports each finished job)."""
     import os
 
-    from ..progress import PROGRESS_ENV
+    from ..progress import PROGRESS_ENV, no_bars
 
     os.environ.pop(PROGRESS_ENV, None)
+    no_bars()
     return run_seed(*args, _Silent())

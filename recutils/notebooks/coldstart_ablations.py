@@ -93,11 +93,15 @@ def _table(rows: list[dict], k: int = 25) -> list[str]:
 
 
 def markdown(d: dict) -> str:
-    """The JSON of a run as markdown tables (docs/coldstart.md is written from this)."""
-    lines = [f"{d['n_seeds_done']} cold splits (seeds {d['seeds']}), {d['seconds']:.0f} s; text source chosen on "
-             f"validation: {d['text_source']}; release day: {d.get('release_text_source', d['text_source'])} "
-             f"(mean validation NDCG of the ridge map: "
-             + ", ".join(f"{lb} {v:.4f}" for lb, v in d["text_validation"].items()) + ")", "",
+    """The JSON of a run as markdown tables (docs/coldstart.md is written from this); also a
+    notebook 06 ``metrics.json`` (its ``ablations`` entry: the same function's result)."""
+    d = d.get("ablations", d)
+    val = d.get("text_validation")
+    lines = [f"{d.get('n_seeds_done', len(d['seeds']))} cold splits (seeds {d['seeds']}), {d['seconds']:.0f} s; text "
+             f"source chosen on validation: {d['text_source']}; release day: "
+             f"{d.get('release_text_source', d['text_source'])}"
+             + (" (mean validation NDCG of the ridge map: " + ", ".join(f"{lb} {v:.4f}" for lb, v in val.items()) + ")"
+                if val else ""), "",
              "Text sources (ridge → EASE · metadata + text):", "", *_table(d["text_rows"]), "",
              "Standard protocol:", "", *_table(d["rows"]), "", "Release-day protocol:", "", *_table(d["release_rows"]), ""]
     for c in d["cross_protocol"]:

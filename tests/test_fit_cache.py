@@ -120,3 +120,22 @@ def test_the_environment_switch_turns_it_off(small, tmp_path, fits, monkeypatch)
     _run(small, CANDS, tmp_path)
     assert not list(tmp_path.rglob("*.json"))
     assert seeds_mod.FitCache.enabled() is False
+
+
+def test_altered_or_misplaced_entries_are_recomputed(small, tmp_path, fits):
+    """A valid .npz with other numbers, or an entry copied under another key, is never read."""
+    import shutil
+
+    first = _run(small, CANDS, tmp_path, seeds=(42,))
+    entries = sorted(tmp_path.rglob("*.npz"))
+    z = dict(np.load(entries[0]))
+    z = {n: (v + 1 if v.dtype.kind == "f" else v) for n, v in z.items()}
+    with open(entries[0], "wb") as fh:
+        np.savez(fh, **z)  # well-formed, other numbers
+    a, b = entries[1], entries[2]
+    shutil.copy(b, a)
+    shutil.copy(b.with_suffix(".json"), a.with_suffix(".json"))  # another key's entry under this name
+    fits.clear()
+    again = _run(small, CANDS, tmp_path, seeds=(42,))
+    assert sum(fits.values()) == 2
+    _same(first, again)

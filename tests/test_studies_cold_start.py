@@ -187,10 +187,9 @@ def test_seed_table_comparisons_and_entries():
     assert list(e) == ["seeds", "table", "comparisons", "chosen", "validation", "seconds"]
     assert e["validation"] == {7: {"a": [{"x": 1}]}} and e["seconds"] == 12.3
     abl = {"multi": multi, "text_source": "t", "release_text_source": "t", "rows": [], "release_rows": [],
-           "text_rows": [], "cross_protocol": [], "curves": [], "text_validation": {"t": 0.25}}
+           "text_rows": [], "cross_protocol": [], "curves": []}
     a = cs.ablations_entry(abl, {"standard": {}}, 1.26)
     assert a["seconds"] == 1.3 and a["verdict"] == {"standard": {}} and a["chosen"] == {7: {"a": {"x": 1}}}
-    assert a["text_validation"] == {"t": 0.25}
 
 
 def test_record_ablations_names_the_curves_and_the_references(tmp_path):

@@ -17,14 +17,15 @@ under a key made of everything that decides it:
 
 A changed grid recomputes only its new points. :class:`~recutils.experiments.seeds.Scorer`
 candidates (arbitrary factories, e.g. lambdas) and blends are never cached: nothing names what
-they compute. Entries are written atomically (``.npz`` without pickle plus a ``.json``); a
-damaged entry is recomputed. ``RECUTILS_FIT_CACHE=0`` turns the cache off.
+they compute. Entries are written atomically (``.npz`` without pickle plus a ``.json`` naming
+its key and the ``.npz``'s SHA-256); a truncated, altered or misplaced entry is recomputed. ``RECUTILS_FIT_CACHE=0`` turns the cache off.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
 import os
 from pathlib import Path
@@ -107,7 +108,10 @@ class FitCache:
         npz, meta = self._paths(key)
         try:
             info = json.loads(meta.read_text())
-            with np.load(npz, allow_pickle=False) as z:
+            blob = npz.read_bytes()
+            if info.get("key") != key or info.get("sha256") != hashlib.sha256(blob).hexdigest():
+                raise ValueError("an entry of another key, or its .npz altered")
+            with np.load(io.BytesIO(blob), allow_pickle=False) as z:
                 arrays = {name: z[name] for name in z.files}
             result = EvalResult(model=info["model"], protocol=info["protocol"], k=int(info["k"]),
                                 metrics=dict(info["metrics"]),
@@ -132,10 +136,12 @@ class FitCache:
                 "per_user": list(result.per_user),
                 "eval_seconds": float(result.eval_seconds), "determinism": result.determinism,
                 "n_candidates": int(result.n_candidates)}
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        info.update(key=key, sha256=hashlib.sha256(buf.getvalue()).hexdigest())
         try:
             with atomic_path(npz, suffix=".npz") as tmp:
-                with open(tmp, "wb") as fh:
-                    np.savez(fh, **arrays)
+                tmp.write_bytes(buf.getvalue())
             with atomic_path(meta) as tmp:  # written last: an entry without its .json is not read
                 tmp.write_text(json.dumps(info))
         except OSError:

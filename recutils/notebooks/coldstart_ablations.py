@@ -97,6 +97,10 @@ def markdown(d: dict) -> str:
     notebook 06 ``metrics.json`` (its ``ablations`` entry: the same function's result)."""
     d = d.get("ablations", d)
     val = d.get("text_validation")
+    if val is None:  # a notebook's entry: each text row carries its mean validation score
+        pre = "ridge → EASE · metadata + "
+        val = {r["model"][len(pre):]: r["validation_ndcg@25"] for r in d["text_rows"]
+               if r["model"].startswith(pre) and r.get("validation_ndcg@25") is not None}
     lines = [f"{d.get('n_seeds_done', len(d['seeds']))} cold splits (seeds {d['seeds']}), {d['seconds']:.0f} s; text "
              f"source chosen on validation: {d['text_source']}; release day: "
              f"{d.get('release_text_source', d['text_source'])}"

@@ -333,8 +333,7 @@ def seeds_entry(multi, rows: list[dict], comparisons: list[dict], seconds: float
 def ablations_entry(abl: Mapping, verdict: Mapping, seconds: float) -> dict:
     """``metrics["ablations"]``: rows, release-day rows, text sources, curves, choices per seed, verdict."""
     return {"seeds": abl["multi"].seeds, "text_source": abl["text_source"],
-            "release_text_source": abl["release_text_source"], "text_validation": abl["text_validation"],
-            "rows": abl["rows"], "release_rows": abl["release_rows"],
+            "release_text_source": abl["release_text_source"], "rows": abl["rows"], "release_rows": abl["release_rows"],
             "text_rows": abl["text_rows"], "cross_protocol": abl["cross_protocol"], "curves": abl["curves"],
             "verdict": dict(verdict), **_per_seed(abl["multi"]), "seconds": round(seconds, 1)}
 

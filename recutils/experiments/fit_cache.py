@@ -28,9 +28,12 @@ import hashlib
 import io
 import json
 import os
+import weakref
 from pathlib import Path
 
 import numpy as np
+
+from ..fingerprints import array_digest
 
 __all__ = ["FIT_CACHE_ENV", "FitCache", "split_digest"]
 
@@ -39,27 +42,30 @@ FIT_CACHE_ENV = "RECUTILS_FIT_CACHE"
 _FORMAT = 1
 
 
-def _frame_digest(df, columns) -> str:
+def _frame_arrays(df, columns) -> list:
     import pandas as pd
 
     cols = [c for c in columns if c in df.columns]
-    h = hashlib.sha256(repr((cols, len(df))).encode())
-    if len(df):
-        h.update(pd.util.hash_pandas_object(df[cols], index=False).to_numpy().tobytes())
-    return h.hexdigest()
+    return [np.frombuffer(repr((cols, len(df))).encode(), np.uint8),
+            pd.util.hash_pandas_object(df[cols], index=False).to_numpy() if len(df) else np.zeros(0, np.uint64)]
+
+
+#: split (or training data) object → its digest; splits are never changed after they are made
+_SPLIT_DIGESTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def split_digest(split) -> str:
     """The content of a split (or of its training data): its user and item universes, training
-    (and test) ratings and the cold-item mask — not its name or creation time."""
-    h = hashlib.sha256()
-    for a in (split.users, split.items, np.asarray(split.cold_items, bool)):
-        a = np.ascontiguousarray(a)
-        h.update(repr((a.dtype.str, a.shape)).encode())
-        h.update(a.tobytes())
-    for df in (split.train, getattr(split, "test", None)):
-        h.update(b"-" if df is None else _frame_digest(df, ("uidx", "iidx", "rating", "timestamp")).encode())
-    return h.hexdigest()
+    (and test) ratings and the cold-item mask — not its name or creation time. Computed once per
+    split object (a grid asks for it at every point)."""
+    d = _SPLIT_DIGESTS.get(split)
+    if d is None:
+        test = getattr(split, "test", None)
+        cols = ("uidx", "iidx", "rating", "timestamp")
+        d = _SPLIT_DIGESTS[split] = array_digest(
+            split.users, split.items, np.asarray(split.cold_items, bool), *_frame_arrays(split.train, cols),
+            *(_frame_arrays(test, cols) if test is not None else []), has_test=test is not None)
+    return d
 
 
 @functools.cache
@@ -92,9 +98,9 @@ class FitCache:
     def key(self, model: str, params: dict, split, k: int, candidates=None, item_table=None) -> str:
         parts = {"format": _FORMAT, "model": model, "params": {p: repr(v) for p, v in sorted(params.items())},
                  "k": int(k), "split": split_digest(split), "code": _code_digest(),
-                 "candidates": None if candidates is None else hashlib.sha256(
-                     np.ascontiguousarray(candidates, bool).tobytes()).hexdigest(),
-                 "item_table": None if item_table is None else _frame_digest(item_table, list(item_table.columns))}
+                 "candidates": None if candidates is None else array_digest(np.asarray(candidates, bool)),
+                 "item_table": None if item_table is None else array_digest(
+                     *_frame_arrays(item_table, list(item_table.columns)))}
         return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
     def _paths(self, key: str) -> tuple[Path, Path]:

@@ -32,10 +32,11 @@ bit-identical to training from scratch (``tests/test_coldstart_mlp_memo.py``);
 from __future__ import annotations
 
 import copy
-import hashlib
 from collections import OrderedDict
 
 import numpy as np
+
+from ...fingerprints import array_digest as _digest
 
 __all__ = ["ES_EVERY", "MEMO_SIZE", "clear_memo", "early_stopping_epochs", "memo_stats", "mlp_curve", "mlp_map"]
 
@@ -61,16 +62,6 @@ def memo_stats() -> dict:
     return dict(_STATS)
 
 
-def _digest(*arrays, **fields) -> bytes:
-    h = hashlib.blake2b(digest_size=20)
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        h.update(repr((a.dtype.str, a.shape)).encode())
-        h.update(a.reshape(-1).view(np.uint8).data if a.size else b"")
-    h.update(repr(sorted(fields.items())).encode())
-    return h.digest()
-
-
 def _train(C_w, Y_w, c, text_cols, epochs: int, evals: dict):
     """Train on ``(C_w, Y_w)`` for ``epochs``; at each epoch ``e`` in ``evals`` (e → inputs)
     record the network's outputs on those inputs. Returns {e: outputs} (standardised units).
@@ -80,7 +71,8 @@ def _train(C_w, Y_w, c, text_cols, epochs: int, evals: dict):
     cols = None if text_cols is None else (text_cols.start, text_cols.stop, text_cols.step)
     key = _digest(C_w, Y_w, seed=int(c.seed), hidden=int(c.mlp_hidden), dropout=float(c.mlp_dropout),
                   lr=float(c.mlp_lr), weight_decay=float(c.mlp_weight_decay), p_text=p_text, p_meta=p_meta, cols=cols)
-    wanted = {int(e): (_digest(X), X) for e, X in evals.items()}
+    by_id = {id(X): _digest(X) for X in evals.values()}  # early stopping evaluates one array at many epochs
+    wanted = {int(e): (by_id[id(X)], X) for e, X in evals.items()}
     run = _MEMO.pop(key, None) or {"checkpoints": {}, "outputs": {}}
     _MEMO[key] = run  # most recently used last
     while len(_MEMO) > MEMO_SIZE:

@@ -139,3 +139,15 @@ def test_altered_or_misplaced_entries_are_recomputed(small, tmp_path, fits):
     again = _run(small, CANDS, tmp_path, seeds=(42,))
     assert sum(fits.values()) == 2
     _same(first, again)
+
+
+def test_the_key_covers_a_movie_table_with_list_columns(small, tmp_path):
+    """A model given the movie table (genre lists) gets a key, another table another key."""
+    import pandas as pd
+
+    cache = fc.FitCache(tmp_path)
+    split = study_split(small, seed=42)
+    table = pd.DataFrame({"movieId": [1, 2], "genres": [["Drama"], ["Comedy", "Drama"]], "year": [1990.0, None]})
+    k1 = cache.key("mostpop", {}, split, 10, None, table)
+    other = table.assign(genres=[["Drama"], ["Comedy"]])
+    assert k1 == cache.key("mostpop", {}, split, 10, None, table.copy()) != cache.key("mostpop", {}, split, 10, None, other)

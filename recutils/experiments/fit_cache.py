@@ -46,8 +46,10 @@ def _frame_arrays(df, columns) -> list:
     import pandas as pd
 
     cols = [c for c in columns if c in df.columns]
+    # object columns (the movie table's genre lists) are hashed through their repr
+    frame = df[cols].apply(lambda col: col.map(repr) if col.dtype == object else col)
     return [np.frombuffer(repr((cols, len(df))).encode(), np.uint8),
-            pd.util.hash_pandas_object(df[cols], index=False).to_numpy() if len(df) else np.zeros(0, np.uint64)]
+            pd.util.hash_pandas_object(frame, index=False).to_numpy() if len(df) else np.zeros(0, np.uint64)]
 
 
 #: split (or training data) object → its digest; splits are never changed after they are made

@@ -72,9 +72,8 @@ PORTABLE ?= default:1 default:2 avx2:1 avx2:2
 test-portable: $(STAMP)  ## notebook regression under non-native CPU kernels and thread counts (PORTABLE="default:1 avx2:2")
 	$(PY) tests/portable.py --collect reports/portable $(PORTABLE) -- $(PY) $(NBVAL)
 
-reproduce: $(STAMP)  ## run every notebook with its full params (skipping those whose inputs did not change; FORCE=1 runs all), write reports/README.md and the service's artifacts/ (skipped when unchanged; ONLY="01 03" for some notebooks, no artifacts)
-	$(PY) -m recutils.notebooks reproduce --params full $(if $(ONLY),--only $(ONLY)) $(if $(filter-out 0,$(FORCE)),--force)
-	$(if $(ONLY),,$(PY) -m recutils.serving artifacts --out $(ARTIFACTS) --search fusion $(if $(filter-out 0,$(FORCE)),--force))
+reproduce: $(STAMP)  ## run every notebook with its full params (skipping those whose inputs did not change; FORCE=1 runs all), write reports/README.md and the service's artifacts/ (built beside the notebooks at low priority, skipped when unchanged; ONLY="01 03" for some notebooks, no artifacts)
+	$(PY) -m recutils.notebooks reproduce --params full $(if $(ONLY),--only $(ONLY),--artifacts $(ARTIFACTS)) $(if $(filter-out 0,$(FORCE)),--force)
 
 golden: $(STAMP)  ## regenerate the golden notebooks and their metrics.json references from the smoke params (NB="01" for one)
 	$(PY) -m recutils.notebooks golden $(NB)

@@ -75,6 +75,8 @@ import pandas as pd
 from recutils.datasets import load_ratings, movie_table
 from recutils.datasets.text import movie_texts
 from recutils.experiments import ExperimentResult, Record, cold_item_comparison, multi_seed
+from recutils.embeddings import model_label
+from recutils.experiments.background import Background
 from recutils.experiments.studies.hybrid import (Encoders, beyond_rows, beyond_table, claims_across_seeds,
                                                  cold_item_models, demo_tops, demo_user_id, embedding_infos,
                                                  merge_results, paired_vs_base, reproduce_study, seed_models, seed_rows,
@@ -148,13 +150,23 @@ for m in (1, 2, 3):
 # `recutils.torch_threads`): two threads made forward + backward ~1.4× faster with both cores
 # free, and 3–5× *slower* while other processes held a core, so the count is re-checked every
 # 10 s. Neither changes the results beyond float rounding, and neither is in the cache key: a
-# later run reuses the fine-tune whatever its threads.
+# later run reuses the fine-tune whatever its threads. With `workers` > 1 (the full run), §7's
+# fine-tune on the cold split runs beside this one, each on one core (one thread does a step in
+# ~0.8 CPU-seconds, two threads in ~1.0: two fine-tunes side by side finish sooner than one after
+# the other on two threads each).
 
 # %%
 encoders = Encoders(text, seed, finetune, data_dir=data_dir, cache_dir=cache_dir, progress=progress,
                     device=embedding_device, dtype=embedding_dtype, use_cache=use_cache,
                     movie_ids=None if embed_all_movies else np.union1d(split.items, cold.items),
                     qwen_batch_size=qwen_batch_size, qwen_4bit=qwen_4bit, threads=parse_threads(torch_threads))
+# §7's fine-tune (on the cold split's training part) needs nothing from §2–§6: with `workers` > 1
+# it starts now in a background process at a lower CPU priority, beside this section's, each on
+# one core, and §7 reads it from the cache (recutils.experiments.background)
+cold_ft_job = Background(lambda: embedding_infos({model_label(m, short=True): encoders.embed(m, finetune_on=cold.without_test())
+                                                  for m in finetune_models}),
+                         enabled=workers > 1 and use_cache and embedding_device == "cpu" and bool(finetune_models),
+                         name="§7's fine-tune")
 embeddings = study_embeddings(encoders, embedding_models, finetune_models, train, overview_text)  # label → ItemEmbeddings
 rec["embeddings"] = embedding_infos(embeddings)
 for label, e in embeddings.items():
@@ -362,7 +374,8 @@ plt.show()
 # part is `-inf` on every cold movie, so among them it ranks exactly like its content part.
 
 # %%
-cold_models, cold_ft_info = cold_item_models(encoders, embeddings, finetune_models, cold.without_test(), movies, seed)
+cold_models, cold_ft_info = cold_item_models(encoders, embeddings, finetune_models, cold.without_test(), movies, seed,
+                                             trained=cold_ft_job.result(progress=progress) if cold_ft_job.enabled else None)
 cold_results = cold_item_comparison(cold_models, cold, k)
 cold_rows = cold_results.table(("precision", "recall", "ndcg"), label="method")
 cold_table = pd.DataFrame(cold_rows)

@@ -183,6 +183,22 @@ print("CF-space pairs:", len(pairs), "| any cold movie in them:", bool(cold.cold
 for a, b in pairs[:5]:
     print(f"  {pair_titles.get(cold.items[a], '?')[:45]:<45} ↔ {pair_titles.get(cold.items[b], '?')[:45]}")
 
+# %%
+# §8's ablations need only the parameters and the embeddings above. With `workers` > 1 they start
+# here, in background processes at a lower CPU priority, on the core that §3–§7 leave idle; §8
+# collects them (`recutils.experiments.background`). With one worker, §8 runs them as a plain call.
+from recutils.experiments.background import Background
+from recutils.experiments.coldstart_ablations import run_ablations
+
+abl_texts = ablation_text_sources(embeddings, ablation_texts, ablation_cf_finetune, finetune_model=finetune_model,
+                                  cf_pairs=cf_pairs, cf_finetune=cf_finetune, ease_lambda=ease_lambda, seed=seed,
+                                  data_dir=data_dir, cache_dir=cache_dir, movie_ids=movie_ids, progress=progress)
+abl_job = Background(run_ablations, ratings, movies, abl_texts,
+                     {"als": {"als_factors": als_factors, "seed": seed}, "ease_lambda": ease_lambda}, ablation_seeds,
+                     ablation_grids, k=k, cold_share=cold_share, val_share=val_share, curve_hiddens=curve_hiddens,
+                     curve_epochs=curve_epochs, n_boot=n_boot, progress=progress, release_texts=release_day_texts,
+                     workers=workers, enabled=workers > 1, name="the §8 ablations")
+
 # %% [markdown]
 # ## 3. Choices on the validation carve-out
 #
@@ -356,18 +372,10 @@ plt.show()
 # protocol; "holds" = the CI excludes zero and every seed agrees.
 
 # %%
-from recutils.experiments.coldstart_ablations import ablation_frame, plot_curves, run_ablations
+from recutils.experiments.coldstart_ablations import ablation_frame, plot_curves
 
-abl_texts = ablation_text_sources(embeddings, ablation_texts, ablation_cf_finetune, finetune_model=finetune_model,
-                                  cf_pairs=cf_pairs, cf_finetune=cf_finetune, ease_lambda=ease_lambda, seed=seed,
-                                  data_dir=data_dir, cache_dir=cache_dir, movie_ids=movie_ids, progress=progress)
-t0 = time.perf_counter()
-abl = run_ablations(ratings, movies, abl_texts,
-                    {"als": {"als_factors": als_factors, "seed": seed}, "ease_lambda": ease_lambda}, ablation_seeds,
-                    ablation_grids, k=k, cold_share=cold_share, val_share=val_share, curve_hiddens=curve_hiddens,
-                    curve_epochs=curve_epochs, n_boot=n_boot, progress=progress, release_texts=release_day_texts,
-                    workers=workers)
-abl_seconds = time.perf_counter() - t0
+abl = abl_job.result(progress=progress)  # started after §2 (workers > 1), else run now
+abl_seconds = abl_job.seconds  # the ablations' own time (in the background: from the start after §2)
 print("text source (best mean validation score of the ridge map):", abl["text_source"],
       "| release day (no tags):", abl["release_text_source"])
 display(ablation_frame(abl["text_rows"], k))

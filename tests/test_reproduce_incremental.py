@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -273,3 +274,55 @@ def test_a_failed_or_partial_run_leaves_the_results_page(project):
     fake.fail = set()
     _, lines = _reproduce(project, only=["01"])  # a partial run never writes it
     assert not any("docs/results.md" in line for line in lines)
+
+
+# --- the artifacts lane: built beside the notebooks at the lowest priority -------------------------
+def _lane_script(root, body):
+    script = root / "lane_cmd.py"
+    script.write_text(body)
+    return lambda out, force=False: [sys.executable, str(script), str(out), *(["--force"] if force else [])]
+
+
+def test_artifacts_build_beside_the_notebooks_at_low_priority(project, monkeypatch):
+    from recutils.notebooks import lane
+
+    root, fake = project
+    monkeypatch.setenv("RECUTILS_PROGRESS_FILE", str(root / "events.jsonl"))
+    monkeypatch.setattr(lane, "artifacts_command", _lane_script(root, (
+        "import os, sys\n"
+        "print('niceness', os.nice(0))\n"
+        "print('progress file', os.environ.get('RECUTILS_PROGRESS_FILE'))\n"
+        "print('manifest: ' + sys.argv[1] + '/manifest.json', sys.argv[2:])\n")))
+    ran, lines = _reproduce(project, artifacts="artifacts", force=True)
+    assert ran == list(NAMES)
+    assert lines[0] == "artifacts: building beside the notebooks at low priority (log: reports/artifacts.log)"
+    log = (root / "reports" / "artifacts.log").read_text()
+    assert "niceness 19" in log or "niceness" in log and int(log.split("niceness ")[1].split()[0]) >= 19
+    assert "progress file None" in log  # the lane never writes to the notebooks' live line
+    done = [ln for ln in lines if ln.startswith("artifacts: ok")]
+    assert len(done) == 1 and "beside the notebooks" in done[0]
+    assert "  manifest: artifacts/manifest.json ['--force']" in lines
+
+
+def test_a_failed_artifacts_build_is_a_failure_with_its_log(project, monkeypatch):
+    from recutils.notebooks import lane
+
+    root, fake = project
+    monkeypatch.setattr(lane, "artifacts_command", _lane_script(root, "import sys\nprint('no data')\nsys.exit(3)\n"))
+    stream = io.StringIO()
+    assert nbm.reproduce("full", root=root, stream=stream, artifacts="artifacts") == 1
+    out = stream.getvalue()
+    assert "artifacts: FAILED (exit code 3)" in out and "  no data" in out
+
+
+def test_a_failing_notebook_stops_the_artifacts_build_too(project, monkeypatch):
+    from recutils.notebooks import lane
+
+    root, fake = project
+    monkeypatch.setattr(lane, "artifacts_command", _lane_script(root, "import time\ntime.sleep(60)\n"))
+    fake.fail = {"01_a"}
+    stream = io.StringIO()
+    t0 = time.perf_counter()
+    assert nbm.reproduce("full", root=root, stream=stream, artifacts="artifacts") == 1
+    assert time.perf_counter() - t0 < 30
+    assert "artifacts: stopped with the notebooks" in stream.getvalue()

@@ -223,7 +223,8 @@ def run_ablations(ratings, movies, texts: dict, base: dict, seeds, grids: dict |
        used by every other text scorer is the one with the best mean **validation** NDCG@k —
        on the release-day protocol the best among ``release_texts`` (labels of texts a movie has
        before release: no user tags; default: every text);
-    2. learning curves on the first seed's warm-item carve-out (validation only);
+    2. learning curves on the first seed's warm-item carve-out (validation only; with ``workers``
+       > 1 in a thread of this process while step 3 runs in the worker processes);
     3. the standard and release-day scorers, seed by seed (``on_seed(partial)`` after each: the
        result so far, e.g. to save it); ``workers`` > 1 runs the seeds of steps 1 and 3 in that
        many processes (:func:`~recutils.experiments.seeds.multi_seed`: the same result).
@@ -247,9 +248,13 @@ def run_ablations(ratings, movies, texts: dict, base: dict, seeds, grids: dict |
     release_source = _best_text(release_texts, val_of)
     E = texts[source]
     curves = []
+    curve_job = None
     if len(curve_hiddens) and len(curve_epochs):
         val = warm_item_validation(cold_item_split(ratings, share=cold_share, rng=seeds[0]), share=val_share, seed=seeds[0] + 1)
-        curves = learning_curves(val, movies, E, base, curve_hiddens, curve_epochs, k)
+        if workers > 1:  # one thread beside the worker processes: the curves use one core while they run
+            curve_job = _Concurrent(learning_curves, val, movies, E, base, curve_hiddens, curve_epochs, k)
+        else:
+            curves = learning_curves(val, movies, E, base, curve_hiddens, curve_epochs, k)
     if not protocols or set(protocols) - {"standard", "release"}:
         raise RecutilsError(f"protocols must be a non-empty subset of ('standard', 'release'), got {protocols}")
     standard = ablation_candidates(movies, E, base, grids) if "standard" in protocols else {}
@@ -266,7 +271,40 @@ def run_ablations(ratings, movies, texts: dict, base: dict, seeds, grids: dict |
 
     cold_multi_seed(ratings, seeds, cands, k=k, cold_share=cold_share, val_share=val_share, progress=progress,
                     workers=workers, on_run=finished, groups=[list(g) for g in (standard, release) if g])
+    if curve_job is not None:  # (a failed seed raised above; the daemon thread ends with the process)
+        out["curves"] = curve_job.result()
+        if on_seed is not None:
+            on_seed(out)
     return out
+
+
+class _Concurrent:
+    """``fn(*args)`` in a thread started now; :meth:`result` joins it and re-raises its error.
+
+    For work that runs in this process while the seeds run in worker processes (the learning
+    curves' single-threaded MLP trainings would otherwise leave a core idle before the pool
+    starts). Torch's thread setting is process-wide, so nothing else in this process may run
+    torch meanwhile: here the parent only collects the workers' results."""
+
+    def __init__(self, fn, *args):
+        import threading
+
+        self._out: dict = {}
+
+        def target():
+            try:
+                self._out["value"] = fn(*args)
+            except BaseException as exc:  # handed to the caller by result()
+                self._out["error"] = exc
+
+        self._thread = threading.Thread(target=target, name=f"recutils-{getattr(fn, '__name__', 'job')}", daemon=True)
+        self._thread.start()
+
+    def result(self):
+        self._thread.join()
+        if "error" in self._out:
+            raise self._out["error"]
+        return self._out["value"]
 
 
 def _rows(out: dict, ratings, cold_share: float, n_boot: int, seed: int) -> dict:

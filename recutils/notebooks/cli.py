@@ -3,6 +3,7 @@
     python -m recutils.notebooks list
     python -m recutils.notebooks run NAME [--params smoke|full] [--output-dir DIR] [--quiet]
     python -m recutils.notebooks reproduce [--params full] [--only NN ...] [--keep-going] [--force] [--quiet]
+                                           [--artifacts DIR]
     python -m recutils.notebooks golden [NAME ...]
     python -m recutils.notebooks check-sync
     python -m recutils.notebooks lab [--port N]
@@ -71,6 +72,9 @@ def main(argv=None) -> int:
     p.add_argument("--force", action="store_true",
                    help="run every notebook, even those whose inputs did not change since their last finished run")
     p.add_argument("--quiet", action="store_true", help="no live progress line (also: RECUTILS_PROGRESS=0)")
+    p.add_argument("--artifacts", metavar="DIR", default=None,
+                   help="also build the service's artifacts into DIR, beside the notebooks at the lowest CPU priority "
+                        "(log: reports/artifacts.log)")
     p = sub.add_parser("golden", help="regenerate tests/golden/NAME.ipynb from the smoke params")
     p.add_argument("names", nargs="*", metavar="NAME", help="default: every notebook")
     sub.add_parser("check-sync", help="verify .py/.ipynb pairs, params files and goldens agree")
@@ -96,7 +100,8 @@ def main(argv=None) -> int:
             display.result(f"ok in {time.perf_counter() - t0:.1f} s -> {_rel(out)}")
             return 0
         if a.cmd == "reproduce":
-            return 1 if reproduce(a.params, a.only, a.keep_going, quiet=a.quiet, force=a.force) else 0
+            return 1 if reproduce(a.params, a.only, a.keep_going, quiet=a.quiet, force=a.force,
+                                  artifacts=a.artifacts) else 0
         if a.cmd == "golden":
             names = a.names or [nb.name for nb in discover()]
             if not names:

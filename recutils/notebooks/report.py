@@ -111,7 +111,8 @@ def _plan(nb: Notebook, level: str, root: Path, out_dir: Path, force: bool) -> t
 
 
 def reproduce(level: str = "full", only: list[str] | None = None, keep_going: bool = False,
-              root: Path = ROOT, stream=sys.stdout, quiet: bool = False, force: bool = False) -> int:
+              root: Path = ROOT, stream=sys.stdout, quiet: bool = False, force: bool = False,
+              artifacts: str | None = None) -> int:
     """Run the notebooks in order (all, or ``only``), with a live progress line each (none when
     ``quiet`` or ``$RECUTILS_PROGRESS=0``), then print the timings and write ``reports/README.md``.
 
@@ -119,14 +120,49 @@ def reproduce(level: str = "full", only: list[str] | None = None, keep_going: bo
     is skipped ("unchanged since ...") unless ``force``; the line before a run says why it runs.
     Each finished run records its inputs, so a run stopped part-way resumes at the first
     notebook that had not finished. Stops at the first failure unless ``keep_going``.
-    Returns the number of failed notebooks."""
+    ``artifacts``: also build the service's artifacts into that folder, beside the notebooks at the
+    lowest CPU priority (:mod:`.lane`; log: ``reports/artifacts.log``); a failed build counts as
+    one failure. Returns the number of failures."""
     notebooks = discover(root)
     if not notebooks:
         raise RecutilsError(f"no notebooks found under {NOTEBOOKS_DIR}/ (expected NN_name.py files)")
     todo = [find(n, notebooks) for n in only] if only else notebooks
     status: dict[str, tuple[str, float | None]] = {}
-    failures = 0
     started, load_before, t_all = time.time(), load_average(), time.perf_counter()
+    lane = None
+    if artifacts:
+        from .lane import Lane, artifacts_command
+
+        lane = Lane("artifacts", artifacts_command(artifacts, force), _abs(REPORTS_DIR, root) / "artifacts.log", root,
+                    stream)
+    failures = None
+    try:
+        failures = _run_notebooks(todo, level, root, stream, quiet, force, keep_going, status)
+    finally:
+        if lane is not None and (failures is None or (failures and not keep_going)):
+            lane.stop()  # interrupted, or stopped at a failing notebook: no artifacts either
+    if lane is not None:
+        failures += lane.finish() != 0
+    info = {"machine": machine(), "load_before": load_before, "load_after": load_average(),
+            "seconds": time.perf_counter() - t_all, "t0": started}
+    entries = [collect_entry(nb, *status.get(nb.name, ("", None)), root=root, level=level) for nb in notebooks]
+    ran = {nb.name for nb in todo}
+    print("\nTimings\n" + timings_text([e for e in entries if e.name in ran], info), file=stream, flush=True)
+    path = write_readme(entries, level, root, info)
+    print(f"wrote {_rel(path, root)}", file=stream, flush=True)
+    if level == "full" and not only:
+        from .results_page import write_results_page
+
+        page = write_results_page(entries, info, root)
+        print(f"wrote {_rel(page, root)}" if page else "docs/results.md left as it was (not every notebook finished)",
+              file=stream, flush=True)
+    return failures
+
+
+def _run_notebooks(todo, level: str, root: Path, stream, quiet: bool, force: bool, keep_going: bool,
+                   status: dict) -> int:
+    """:func:`reproduce`'s loop: each notebook run or skipped, ``status`` filled; returns the failures."""
+    failures = 0
     for i, nb in enumerate(todo, start=1):
         prefix = f"[{i}/{len(todo)}] {nb.name}"
         out_dir = _abs(report_dir(nb, level), root)
@@ -161,17 +197,4 @@ def reproduce(level: str = "full", only: list[str] | None = None, keep_going: bo
             write_record(out_dir, inputs, t0_wall)
         status[nb.name] = ("ok", dt)
         display.result(f"ok in {dt:.1f} s")
-    info = {"machine": machine(), "load_before": load_before, "load_after": load_average(),
-            "seconds": time.perf_counter() - t_all, "t0": started}
-    entries = [collect_entry(nb, *status.get(nb.name, ("", None)), root=root, level=level) for nb in notebooks]
-    ran = {nb.name for nb in todo}
-    print("\nTimings\n" + timings_text([e for e in entries if e.name in ran], info), file=stream, flush=True)
-    path = write_readme(entries, level, root, info)
-    print(f"wrote {_rel(path, root)}", file=stream, flush=True)
-    if level == "full" and not only:
-        from .results_page import write_results_page
-
-        page = write_results_page(entries, info, root)
-        print(f"wrote {_rel(page, root)}" if page else "docs/results.md left as it was (not every notebook finished)",
-              file=stream, flush=True)
     return failures

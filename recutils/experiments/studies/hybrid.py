@@ -7,9 +7,8 @@
 - :func:`tune_hybrids`: each blend of a base with content through :func:`~..blends.tune_blend`
   (the fine-tuned one reuses the base-MiniLM choice) and the learned blend (§4);
   :func:`beyond_table` the beyond-accuracy rows (§4.1);
-- :func:`paired_vs_base`: each hybrid against its own base, paired bootstrap (§5);
-- :func:`seed_models`, :func:`claims_across_seeds`, :func:`seed_summary`: the repeated-split check (§6);
-- :func:`demo_tops`: the demo user's top lists (§8).
+- :func:`paired_vs_base`: each hybrid against its own base, paired bootstrap (§5); :func:`seed_models`,
+  :func:`claims_across_seeds`, :func:`seed_summary`: the repeated-split check (§6); :func:`demo_tops` (§8).
 
 Every choice is made on validation (``choose_on_validation`` behind ``grid_search`` and
 ``tune_blend``); test is scored once."""
@@ -115,9 +114,10 @@ def embedding_infos(embeddings: Mapping) -> dict:
 
 
 def cold_item_models(enc: Encoders, embeddings: Mapping, finetune_models: Sequence[str], cold_train, movies,
-                     seed: int) -> tuple[dict, dict]:
-    """The cold-item comparison's models (random, TMDB popularity, content on each base embedding
-    and on each encoder fine-tuned on ``cold_train``'s pairs) and the fine-tunes' ``info``."""
+                     seed: int, trained: Mapping | None = None) -> tuple[dict, dict]:
+    """The cold-item comparison's models (random, TMDB popularity, content on each base embedding and
+    on each encoder fine-tuned on ``cold_train``'s pairs) and the fine-tunes' ``info`` (``trained``:
+    those of the run that fine-tuned them in the background)."""
     from ...embeddings import model_label
     from ...models.content import Content
     from ...models.feature_baselines import MetadataPopularity, RandomScores
@@ -130,7 +130,7 @@ def cold_item_models(enc: Encoders, embeddings: Mapping, finetune_models: Sequen
     tuned = {model_label(m, short=True): enc.embed(m, finetune_on=cold_train) for m in finetune_models}
     for short, e in tuned.items():
         models[f"content, {short} fine-tuned (cold-split train pairs)"] = Content(embeddings=e)
-    return models, embedding_infos(tuned)
+    return models, dict(trained) if trained is not None else embedding_infos(tuned)
 
 
 # --- §3 the study reproduced ---------------------------------------------------------------------

@@ -291,16 +291,30 @@ def test_artifacts_build_beside_the_notebooks_at_low_priority(project, monkeypat
     monkeypatch.setattr(lane, "artifacts_command", _lane_script(root, (
         "import os, sys\n"
         "print('niceness', os.nice(0))\n"
+        "print('own session', os.getsid(0) == os.getpid())\n"
+        "print('autogroup', open('/proc/self/autogroup').read().split()[-1] if os.path.exists('/proc/self/autogroup') "
+        "else 'none')\n"
         "print('progress file', os.environ.get('RECUTILS_PROGRESS_FILE'))\n"
         "print('manifest: ' + sys.argv[1] + '/manifest.json', sys.argv[2:])\n")))
+    slow = nbm.report.run
+
+    def run_slowly(*a, **kw):  # the notebooks take longer than the lane: it reports its own time
+        time.sleep(1.0)
+        return slow(*a, **kw)
+
+    monkeypatch.setattr(nbm.report, "run", run_slowly)
     ran, lines = _reproduce(project, artifacts="artifacts", force=True)
     assert ran == list(NAMES)
     assert lines[0] == "artifacts: building beside the notebooks at low priority (log: reports/artifacts.log)"
     log = (root / "reports" / "artifacts.log").read_text()
     assert "niceness 19" in log or "niceness" in log and int(log.split("niceness ")[1].split()[0]) >= 19
     assert "progress file None" in log  # the lane never writes to the notebooks' live line
+    # its own session and scheduler autogroup, lowered too: nice alone ranks only within a group
+    assert "own session True" in log
+    assert "autogroup 19" in log or "autogroup none" in log
     done = [ln for ln in lines if ln.startswith("artifacts: ok")]
     assert len(done) == 1 and "beside the notebooks" in done[0]
+    assert int(done[0].split("artifacts: ok, ")[1].split(" s")[0]) < 3  # its own time, not the notebooks' 3+ s
     assert "  manifest: artifacts/manifest.json ['--force']" in lines
 
 

@@ -145,16 +145,11 @@ class Background:
         with task(f"waiting for {self.name} (started in the background)", total=1, unit="job", show=progress) as t:
             while not self._conn.poll(1.0):
                 if not self._proc.is_alive() and not self._conn.poll(0.1):
-                    code = self._proc.exitcode
-                    self._proc.join()
-                    return ("error", "ProcessExit", f"the background process ended with exit code {code} "
-                            "and no result (killed, or out of memory?)", False, "")
+                    return self._no_result()
             try:
                 reply = pickle.loads(self._conn.recv_bytes())
             except EOFError:  # the child ended without sending anything
-                self._proc.join()
-                reply = ("error", "ProcessExit", f"the background process ended with exit code {self._proc.exitcode} "
-                         "and no result (killed, or out of memory?)", False, "")
+                return self._no_result()
             t.update(1)
         self._proc.join(30)  # its result is here: it stops its worker processes and exits
         if self._proc.is_alive():
@@ -162,6 +157,12 @@ class Background:
         self._conn.close()
         atexit.unregister(self.cancel)
         return reply
+
+    def _no_result(self) -> tuple:
+        self._proc.join()
+        self._conn.close()
+        return ("error", "ProcessExit", f"the background process ended with exit code {self._proc.exitcode} "
+                "and no result (killed, or out of memory?)", False, "")
 
     def cancel(self) -> None:
         """Stop the child and its worker processes (its process group) if it still runs."""

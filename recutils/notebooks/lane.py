@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from ..progress import PROGRESS_ENV
+from .discovery import _rel
 
 __all__ = ["Lane", "artifacts_command"]
 
@@ -73,7 +74,7 @@ class Lane:
                                      preexec_fn=_lower_priority if os.name == "posix" else None)
         self.ended: float | None = None  # perf_counter() when the command exited (a thread waits for it)
         threading.Thread(target=self._watch, name=f"recutils-lane-{name}", daemon=True).start()
-        print(f"{name}: building beside the notebooks at low priority (log: {_show(self.log, root)})",
+        print(f"{name}: building beside the notebooks at low priority (log: {_rel(self.log, root)})",
               file=stream, flush=True)
         self.root, self.stopped = root, False
 
@@ -88,7 +89,7 @@ class Lane:
         if self.proc.poll() is None:
             display, w0 = Display(self.name, self.stream), time.time()
             while self.proc.poll() is None:
-                display.status(f"still building (log: {_show(self.log, self.root)})", [], time.time(), w0)
+                display.status(f"still building (log: {_rel(self.log, self.root)})", [], time.time(), w0)
                 time.sleep(1.0)
         self._fh.close()
         code = 0 if self.stopped else self.proc.returncode
@@ -96,7 +97,7 @@ class Lane:
 
         lines = [ln for ln in self.log.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
         state = "stopped with the notebooks" if self.stopped else "ok" if code == 0 else f"FAILED (exit code {code})"
-        print(f"{self.name}: {state}, {took:.0f} s beside the notebooks (log: {_show(self.log, self.root)})",
+        print(f"{self.name}: {state}, {took:.0f} s beside the notebooks (log: {_rel(self.log, self.root)})",
               file=self.stream, flush=True)
         for ln in lines[-tail:]:
             print("  " + ln[-200:], file=self.stream, flush=True)
@@ -115,9 +116,3 @@ class Lane:
         if not self._fh.closed:
             self._fh.close()
 
-
-def _show(path: Path, root: Path) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(Path(root).resolve()))
-    except ValueError:
-        return str(path)

@@ -295,6 +295,7 @@ def test_artifacts_build_beside_the_notebooks_at_low_priority(project, monkeypat
         "print('autogroup', open('/proc/self/autogroup').read().split()[-1] if os.path.exists('/proc/self/autogroup') "
         "else 'none')\n"
         "print('progress file', os.environ.get('RECUTILS_PROGRESS_FILE'))\n"
+        "print('threads', os.environ.get('OMP_NUM_THREADS'), os.environ.get('OPENBLAS_NUM_THREADS'))\n"
         "print('manifest: ' + sys.argv[1] + '/manifest.json', sys.argv[2:])\n")))
     slow = nbm.report.run
 
@@ -309,6 +310,7 @@ def test_artifacts_build_beside_the_notebooks_at_low_priority(project, monkeypat
     log = (root / "reports" / "artifacts.log").read_text()
     assert "niceness 19" in log or "niceness" in log and int(log.split("niceness ")[1].split()[0]) >= 19
     assert "progress file None" in log  # the lane never writes to the notebooks' live line
+    assert "threads 1 1" in log  # one thread: a preempted OpenMP thread would keep the others spinning
     # its own session and scheduler autogroup, lowered too: nice alone ranks only within a group
     assert "own session True" in log
     assert "autogroup 19" in log or "autogroup none" in log
@@ -340,81 +342,3 @@ def test_a_failing_notebook_stops_the_artifacts_build_too(project, monkeypatch):
     assert nbm.reproduce("full", root=root, stream=stream, artifacts="artifacts") == 1
     assert time.perf_counter() - t0 < 30
     assert "artifacts: stopped with the notebooks" in stream.getvalue()
-
-
-# --- work done ahead of a notebook, in the lane after the artifacts --------------------------------
-def _prefetch_script(root, body):
-    script = root / "prefetch_cmd.py"
-    script.write_text(body)
-    return lambda name, level: [sys.executable, str(script), name, level]
-
-
-def test_the_lane_works_ahead_of_a_notebook_until_it_starts(project, monkeypatch):
-    from recutils.notebooks import lane, prefetch
-
-    root, fake = project
-    monkeypatch.setattr(lane, "artifacts_command", _lane_script(root, "print('artifacts built')\n"))
-    monkeypatch.setattr(prefetch, "PREFETCH", {"03_c": None, "01_a": None})
-    monkeypatch.setattr(prefetch, "prefetch_command", _prefetch_script(
-        root, "import sys, time\nprint('ahead of', sys.argv[1], sys.argv[2], flush=True)\ntime.sleep(60)\n"))
-    slow = nbm.report.run
-
-    def run_slowly(name, *a, **kw):  # 02_b runs long enough for the prefetch step to start
-        if name == "02_b":
-            for _ in range(100):
-                if "ahead of 03_c" in (root / "reports" / "artifacts.log").read_text():
-                    break
-                time.sleep(0.1)
-        return slow(name, *a, **kw)
-
-    monkeypatch.setattr(nbm.report, "run", run_slowly)
-    t0 = time.perf_counter()
-    ran, lines = _reproduce(project, artifacts="artifacts", force=True)
-    assert ran == list(NAMES) and time.perf_counter() - t0 < 30  # 03_c's start ended the 60 s step
-    # the first notebook has nothing before it to work ahead of
-    pre = [ln for ln in lines if ln.startswith("prefetch for")]
-    assert len(pre) == 2 and pre[0] == ("prefetch for 03_c: then building beside the notebooks at low priority, "
-                                        "until 03_c starts (log: reports/artifacts.log)")
-    assert pre[1].startswith("prefetch for 03_c: stopped when 03_c started, ")
-    assert any(ln.startswith("artifacts: ok, ") for ln in lines)
-    log = (root / "reports" / "artifacts.log").read_text()
-    assert log.index("artifacts built") < log.index("ahead of 03_c full")  # after the artifacts, with the level
-    assert "Timings" in "\n".join(lines) and not any("FAILED" in ln for ln in lines)
-
-
-def test_work_ahead_is_dropped_when_its_notebook_is_unchanged_or_starts_first(project, monkeypatch):
-    from recutils.notebooks import lane, prefetch
-
-    root, fake = project
-    monkeypatch.setattr(lane, "artifacts_command", _lane_script(root, "import time\ntime.sleep(3)\n"))
-    monkeypatch.setattr(prefetch, "PREFETCH", {"02_b": None})
-    monkeypatch.setattr(prefetch, "prefetch_command", _prefetch_script(root, "print('ahead of', *__import__('sys').argv[1:])\n"))
-    _, lines = _reproduce(project, artifacts="artifacts")  # 02_b starts while the artifacts still build
-    assert any(ln.startswith("prefetch for 02_b: not started before 02_b") for ln in lines)
-    assert "ahead of" not in (root / "reports" / "artifacts.log").read_text()
-    _, lines = _reproduce(project, artifacts="artifacts")  # nothing changed: no step for 02_b at all
-    assert not any(ln.startswith("prefetch for") for ln in lines)
-
-
-def test_a_failed_prefetch_counts_as_a_failure(project, monkeypatch):
-    from recutils.notebooks import lane, prefetch
-
-    root, fake = project
-    monkeypatch.setattr(lane, "artifacts_command", _lane_script(root, "print('ok')\n"))
-    monkeypatch.setattr(prefetch, "PREFETCH", {"03_c": None})
-    monkeypatch.setattr(prefetch, "prefetch_command", _prefetch_script(root, "import sys\nprint('no cache')\nsys.exit(2)\n"))
-    slow = nbm.report.run
-
-    def run_slowly(name, *a, **kw):
-        if name == "02_b":
-            for _ in range(100):
-                if "no cache" in (root / "reports" / "artifacts.log").read_text():
-                    break
-                time.sleep(0.1)
-        return slow(name, *a, **kw)
-
-    monkeypatch.setattr(nbm.report, "run", run_slowly)
-    stream = io.StringIO()
-    assert nbm.reproduce("full", root=root, stream=stream, artifacts="artifacts") == 1
-    out = stream.getvalue()
-    assert "prefetch for 03_c: FAILED (exit code 2)" in out and "  no cache" in out

@@ -203,7 +203,6 @@ class CFFinetunedText:
         self.n_pairs, self.ease_lambda, self.config, self.seed = int(n_pairs), float(ease_lambda), config, int(seed)
         self.cache_dir, self.progress = cache_dir, progress
         self.fits = 0  #: fine-tunes resolved (from the disk cache or trained) in this process
-        self.trained = 0  #: of them, those trained here (not in the disk cache)
         self._memo: dict = {}
 
     def __call__(self, train):
@@ -212,10 +211,9 @@ class CFFinetunedText:
         key = split_digest(train)
         if key not in self._memo:
             pairs = cf_space_pairs(train, n_pairs=self.n_pairs, ease_lambda=self.ease_lambda, rng=self.seed)
-            self._memo[key], info = cf_finetuned_embeddings(self.model_name, self.texts, self.text_key, train, pairs,
-                                                            self.config, cache_dir=self.cache_dir, progress=self.progress)
+            self._memo[key] = cf_finetuned_embeddings(self.model_name, self.texts, self.text_key, train, pairs,
+                                                      self.config, cache_dir=self.cache_dir, progress=self.progress)[0]
             self.fits += 1
-            self.trained += not info.get("cached", False)
         return self._memo[key]
 
 

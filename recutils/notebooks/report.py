@@ -121,9 +121,8 @@ def reproduce(level: str = "full", only: list[str] | None = None, keep_going: bo
     Each finished run records its inputs, so a run stopped part-way resumes at the first
     notebook that had not finished. Stops at the first failure unless ``keep_going``.
     ``artifacts``: also build the service's artifacts into that folder, beside the notebooks at the
-    lowest CPU priority (:mod:`.lane`; log: ``reports/artifacts.log``), and then, in the same lane
-    until each starts, the work that notebooks due to run will need (:mod:`.prefetch`); a failed
-    step counts as one failure. Returns the number of failures."""
+    lowest CPU priority (:mod:`.lane`; log: ``reports/artifacts.log``); a failed build counts as
+    one failure. Returns the number of failures."""
     notebooks = discover(root)
     if not notebooks:
         raise RecutilsError(f"no notebooks found under {NOTEBOOKS_DIR}/ (expected NN_name.py files)")
@@ -132,17 +131,13 @@ def reproduce(level: str = "full", only: list[str] | None = None, keep_going: bo
     started, load_before, t_all = time.time(), load_average(), time.perf_counter()
     lane = None
     if artifacts:
-        from .lane import Lane, Step, artifacts_command
-        from .prefetch import PREFETCH, prefetch_command
+        from .lane import Lane, artifacts_command
 
-        steps = [Step("artifacts", artifacts_command(artifacts, force))]
-        steps += [Step(f"prefetch for {nb.name}", prefetch_command(nb.name, level), until=nb.name) for nb in todo[1:]
-                  if nb.name in PREFETCH and _plan(nb, level, root, _abs(report_dir(nb, level), root), force)[0]]
-        lane = Lane("artifacts", steps, _abs(REPORTS_DIR, root) / "artifacts.log", root, stream)
+        lane = Lane("artifacts", artifacts_command(artifacts, force), _abs(REPORTS_DIR, root) / "artifacts.log", root,
+                    stream)
     failures = None
     try:
-        failures = _run_notebooks(todo, level, root, stream, quiet, force, keep_going, status,
-                                  on_start=lane.notebook_started if lane is not None else None)
+        failures = _run_notebooks(todo, level, root, stream, quiet, force, keep_going, status)
     finally:
         if lane is not None and (failures is None or (failures and not keep_going)):
             lane.stop()  # interrupted, or stopped at a failing notebook: no artifacts either
@@ -165,9 +160,8 @@ def reproduce(level: str = "full", only: list[str] | None = None, keep_going: bo
 
 
 def _run_notebooks(todo, level: str, root: Path, stream, quiet: bool, force: bool, keep_going: bool,
-                   status: dict, on_start=None) -> int:
-    """:func:`reproduce`'s loop: each notebook run or skipped, ``status`` filled (``on_start(name)``
-    before a notebook runs); returns the failures."""
+                   status: dict) -> int:
+    """:func:`reproduce`'s loop: each notebook run or skipped, ``status`` filled; returns the failures."""
     failures = 0
     for i, nb in enumerate(todo, start=1):
         prefix = f"[{i}/{len(todo)}] {nb.name}"
@@ -177,8 +171,6 @@ def _run_notebooks(todo, level: str, root: Path, stream, quiet: bool, force: boo
             status[nb.name] = (f"unchanged since {since(rec)}", None)
             print(f"{prefix}: unchanged since {since(rec)} (skipped)", file=stream, flush=True)
             continue
-        if on_start is not None:
-            on_start(nb.name)
         print(f"{prefix}: {'re-running' if rec else 'running'}: {why}", file=stream, flush=True)
         display = Display(prefix, stream, enabled=False if quiet else None)
         display.header(f"{prefix} ({level}) started {time.strftime('%H:%M:%S')} ...")

@@ -238,13 +238,8 @@ def run_ablations(ratings, movies, texts: dict, base: dict, seeds, grids: dict |
     seeds = [int(s) for s in seeds]
     if not texts:
         raise RecutilsError("run_ablations needs at least one text embedding")
-    text_cands = text_source_candidates(movies, texts, base, grids)
-    # a text learned per training part (a fine-tune: minutes) is a job of its own per seed, listed
-    # first, so that the other texts' quick ridge maps fill the workers' tails (the same runs)
-    learned = [f"ridge → EASE · metadata + {lb}" for lb, E in texts.items() if callable(E) and not hasattr(E, "matrix")]
-    groups = [learned, [lb for lb in text_cands if lb not in learned]] if learned and workers > 1 else None
-    text_multi = cold_multi_seed(ratings, seeds, text_cands, k=k, cold_share=cold_share, val_share=val_share,
-                                 progress=progress, workers=workers, groups=groups)
+    text_multi = cold_multi_seed(ratings, seeds, text_source_candidates(movies, texts, base, grids), k=k,
+                                 cold_share=cold_share, val_share=val_share, progress=progress, workers=workers)
     val_of = {lb: np.mean([r.validation[f"ridge → EASE · metadata + {lb}"] for r in text_multi.runs]) for lb in texts}
     source = _best_text(list(texts), val_of)
     release_texts = list(texts) if release_texts is None else list(release_texts)

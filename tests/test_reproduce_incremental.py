@@ -284,10 +284,11 @@ def _lane_script(root, body):
 
 
 def test_artifacts_build_beside_the_notebooks_at_low_priority(project, monkeypatch):
-    from recutils.notebooks import lane
+    from recutils.notebooks import lane, malloc
 
     root, fake = project
     monkeypatch.setenv("RECUTILS_PROGRESS_FILE", str(root / "events.jsonl"))
+    monkeypatch.delenv(malloc.ENV, raising=False)
     monkeypatch.setattr(lane, "artifacts_command", _lane_script(root, (
         "import os, sys\n"
         "print('niceness', os.nice(0))\n"
@@ -296,6 +297,7 @@ def test_artifacts_build_beside_the_notebooks_at_low_priority(project, monkeypat
         "else 'none')\n"
         "print('progress file', os.environ.get('RECUTILS_PROGRESS_FILE'))\n"
         "print('threads', os.environ.get('OMP_NUM_THREADS'), os.environ.get('OPENBLAS_NUM_THREADS'))\n"
+        "print('tunables', os.environ.get('GLIBC_TUNABLES'))\n"
         "print('manifest: ' + sys.argv[1] + '/manifest.json', sys.argv[2:])\n")))
     slow = nbm.report.run
 
@@ -311,6 +313,7 @@ def test_artifacts_build_beside_the_notebooks_at_low_priority(project, monkeypat
     assert "niceness 19" in log or "niceness" in log and int(log.split("niceness ")[1].split()[0]) >= 19
     assert "progress file None" in log  # the lane never writes to the notebooks' live line
     assert "threads 1 1" in log  # one thread: a preempted OpenMP thread would keep the others spinning
+    assert f"tunables {malloc.tunables()}" in log  # the kernels' malloc settings (recutils.notebooks.malloc)
     # its own session and scheduler autogroup, lowered too: nice alone ranks only within a group
     assert "own session True" in log
     assert "autogroup 19" in log or "autogroup none" in log

@@ -12,7 +12,7 @@ import pytest
 
 from recutils import notebooks as nbm
 from recutils import progress
-from recutils.notebooks import live, timings
+from recutils.notebooks import live, malloc, timings
 from recutils.notebooks.live import Cell, Display, LogThrottle, TaskState, Tracker
 
 
@@ -293,6 +293,7 @@ with progress.task("encode toy", total=3, unit="texts") as t:
 subprocess.run([sys.executable, "-c", "from recutils import progress\\n"
                 "with progress.task('child work', unit='rows') as t: t.update(7)"], check=True)
 print("no file" if progress.PROGRESS_ENV not in os.environ else "file set")
+print("tunables", os.environ.get("GLIBC_TUNABLES"))
 
 # %%
 with progress.task("train toy", total=5, unit="batches") as t:
@@ -312,6 +313,7 @@ def test_execute_reports_kernel_and_subprocess_tasks_and_writes_timings(tmp_path
     monkeypatch.delenv("MPLBACKEND", raising=False)
     monkeypatch.delenv(progress.PROGRESS_ENV, raising=False)
     monkeypatch.delenv(live.QUIET_ENV, raising=False)
+    monkeypatch.delenv(malloc.ENV, raising=False)
     monkeypatch.setattr(live, "FINISHED_LINE", 0.0)  # every finished task gets its line
     # the kernel's subprocess imports this checkout's recutils, whatever the venv's editable install points at
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(nbm.ROOT), os.environ.get("PYTHONPATH")])))
@@ -329,6 +331,9 @@ def test_execute_reports_kernel_and_subprocess_tasks_and_writes_timings(tmp_path
                     Cell(3, 4, "§1 Encoding"), Cell(4, 4, "§1 Encoding")]  # markdown cells are no code cells
     executed = nbformat.read(path, as_version=4)
     assert any("file set" in o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+    # the kernel got glibc's malloc settings (recutils.notebooks.malloc); the runner's environment is restored
+    assert any(f"tunables {malloc.tunables()}" in o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+    assert malloc.ENV not in os.environ
     lines = out.getvalue().splitlines()
     assert {"  encode toy: 3 texts in 0:00", "  child work: 7 rows in 0:00", "  train toy: 2 batches in 0:00"} <= set(lines)
     rec = json.loads((path.parent / "timings.json").read_text())

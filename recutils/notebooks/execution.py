@@ -14,6 +14,7 @@ from ..errors import RecutilsError
 from .discovery import ROOT, Notebook, _abs, _rel, discover, find
 from .inputs import INPUTS_FILE
 from .live import Display, Watch
+from .malloc import kernel_environment
 from .params import notebook_params
 from .sync import _norm, sync_pair
 from .timings import load_average, record, write_timings
@@ -82,8 +83,9 @@ def execute(nb: Notebook, params: dict, out_path: Path, root: Path = ROOT, displ
     load_before, ok = load_average(), False
     watch = Watch(display)
     try:
-        # the kernel (and its subprocesses) inherit $RECUTILS_PROGRESS_FILE from this process
-        with watch:
+        # the kernel (and its subprocesses) inherit $RECUTILS_PROGRESS_FILE and glibc's malloc
+        # settings (:mod:`.malloc`) from this process
+        with watch, kernel_environment():
             pm.execute_notebook(node, str(out_path), parameters=params, kernel_name=KERNEL, cwd=str(root),
                                 progress_bar=False, log_output=False, engine_name=ENGINE, on_cell=watch.on_cell,
                                 # quiet kernel start-up (ipykernel warns about local TCP on every start)

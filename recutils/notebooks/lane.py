@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..progress import PROGRESS_ENV
 from .discovery import _rel
+from .malloc import ENV as MALLOC_ENV, tunables
 
 __all__ = ["Lane", "artifacts_command"]
 
@@ -75,7 +76,8 @@ class Lane:
     def __init__(self, name: str, cmd: list[str], log: Path, root: Path, stream=sys.stdout):
         self.name, self.cmd, self.log, self.stream = name, list(cmd), Path(log), stream
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        env = {**{k: v for k, v in os.environ.items() if k != PROGRESS_ENV}, **ONE_THREAD}
+        env = {**{k: v for k, v in os.environ.items() if k != PROGRESS_ENV}, **ONE_THREAD,
+               MALLOC_ENV: tunables(os.environ.get(MALLOC_ENV))}  # as the notebook kernels (.malloc)
         self._fh = open(self.log, "w", encoding="utf-8")
         self.t0 = time.perf_counter()
         self.proc = subprocess.Popen(self.cmd, cwd=str(root), stdout=self._fh, stderr=subprocess.STDOUT, env=env,

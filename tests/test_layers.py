@@ -1,6 +1,6 @@
 """Layers only point down: a module may import its own layer or lower ones, never higher.
 
-    constants, errors, io, config, torch_threads, progress, provenance, fingerprints   (0: no recutils imports but each other)
+    constants, errors, io, config, torch_threads, torch_dropout, progress, provenance, fingerprints   (0: no recutils imports but each other)
     datasets                                  (1)
     splits                                    (2)
     evaluation, similarity, similarity_kernels, embeddings   (3: top-k, metrics, item similarity; encoders)
@@ -24,7 +24,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "recutils"
 
 LAYERS = [
-    {"constants", "errors", "io", "config", "torch_threads", "progress", "provenance", "fingerprints"},
+    {"constants", "errors", "io", "config", "torch_threads", "torch_dropout", "progress", "provenance", "fingerprints"},
     {"datasets"},
     {"splits"},
     {"evaluation", "similarity", "similarity_kernels", "embeddings"},

@@ -1,0 +1,198 @@
+"""Torch's dropout, its mask drawn by a compiled copy of torch's generator (same numbers, 10× faster).
+
+``torch.nn.Dropout(p)`` on a CPU tensor draws its mask with ``bernoulli_(1 - p)``: per element,
+two outputs of the default generator's Mersenne Twister (mt19937) made into a 53-bit uniform
+``u``, kept when ``u < 1 - p`` (double precision) — one element after the other, about 5 ns
+each. In notebook 06's cold-start MLP (7,900 × 512 hidden units per epoch) that was a third of
+an epoch; in a MiniLM fine-tuning step (19 dropout layers) 7 % of it.
+
+:class:`Dropout` computes exactly what ``torch.nn.Dropout`` computes — the same mask from the
+same generator state, ``noise = mask / (1 - p)`` in float32, ``x * noise`` (so autograd's
+backward is the same ``grad * noise``) — and leaves the generator exactly where torch would
+have left it, so every later draw (the next epoch, a checkpoint's RNG state) is unchanged. The
+mask comes from :func:`_bernoulli`, a numba loop over the generator's state words
+(``torch.get_rng_state()``'s layout: ``CPUGeneratorImplStateLegacy``). Before its first use in a
+process, :func:`available` draws a mask both ways from the same state (across a state refill);
+if they differ in one element (another torch, another generator), :class:`Dropout` uses
+torch's own dropout. :func:`compiled_dropout` swaps a model's ``torch.nn.Dropout`` layers for it
+while a block runs (the fine-tunes). ``tests/test_torch_dropout.py`` compares the two on many
+states, sizes and probabilities, and a fine-tune with and without the swap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import numba as nb
+import numpy as np
+import torch
+
+__all__ = ["Dropout", "available", "bernoulli_mask", "compiled_dropout"]
+
+N, M = 624, 397  # mt19937's state words and shift
+MATRIX_A, UMASK, LMASK = np.uint32(0x9908B0DF), np.uint32(0x80000000), np.uint32(0x7FFFFFFF)
+# torch.get_rng_state(): uint64 the_initial_seed, int32 left, int32 seeded, uint64 next, uint64 state[624], ...
+STATE_BYTES, LEFT_AT, NEXT_AT, WORDS_AT = 5056, 8, 16, 24
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _twist(u, v):
+    y = (u & UMASK) | (v & LMASK)
+    return (y >> np.uint32(1)) ^ (MATRIX_A if v & np.uint32(1) else np.uint32(0))
+
+
+@nb.njit(cache=True, nogil=True)
+def _refill(mt):
+    """mt19937's next state, in place (torch's ``mt19937_engine::next_state``)."""
+    for i in range(N - M):
+        mt[i] = mt[i + M] ^ _twist(mt[i], mt[i + 1])
+    for i in range(N - M, N - 1):
+        mt[i] = mt[i + M - N] ^ _twist(mt[i], mt[i + 1])
+    mt[N - 1] = mt[M - 1] ^ _twist(mt[N - 1], mt[0])
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _temper(y):
+    y ^= y >> np.uint32(11)
+    y ^= (y << np.uint32(7)) & np.uint32(0x9D2C5680)
+    y ^= (y << np.uint32(15)) & np.uint32(0xEFC60000)
+    return y ^ (y >> np.uint32(18))
+
+
+#: elements per pass of :func:`_bernoulli` (two generator outputs each: a 128 KiB buffer)
+CHUNK = 16_384
+
+
+@nb.njit(cache=True, nogil=True)
+def _bernoulli(mt, left, nxt, n, threshold, out):
+    """``out[:n]`` = the mask torch's ``bernoulli_(p)`` draws from state ``(mt, left, nxt)``
+    (``threshold``: :func:`_threshold` of ``p``); returns the state's new ``(left, nxt)`` (``mt``
+    refilled in place).
+
+    torch draws one output at a time (``--left == 0`` refills, then ``mt[next++]``): from a state
+    ``left - 1`` outputs are left before a refill. Here they are tempered a run at a time into a
+    buffer (loops the compiler vectorises), and each element takes two: ``x`` = the 53 low bits
+    of ``first << 32 | second``, kept when ``x < threshold``."""
+    mask53 = np.uint64(9007199254740991)
+    thr = np.uint64(threshold)
+    raw = np.empty(2 * CHUNK, np.uint32)
+    rem, pos = left - 1, nxt
+    for start in range(0, n, CHUNK):
+        m = min(CHUNK, n - start)
+        j = 0
+        while j < 2 * m:
+            if rem == 0:
+                _refill(mt)
+                rem, pos = N, 0
+            take = min(rem, 2 * m - j)
+            src, dst = mt[pos:pos + take], raw[j:j + take]  # views: indices from 0 (no wraparound checks)
+            for t in range(take):
+                dst[t] = _temper(src[t])
+            j += take
+            pos += take
+            rem -= take
+        dst8 = out[start:start + m]
+        for i in range(m):
+            x = ((np.uint64(raw[2 * i]) << np.uint64(32)) | np.uint64(raw[2 * i + 1])) & mask53
+            dst8[i] = x < thr
+    return rem + 1, pos
+
+
+def _threshold(p: float) -> int:
+    """The integer ``t`` with ``x · 2⁻⁵³ < p ⟺ x < t`` for every integer ``0 ≤ x < 2⁵³`` (torch
+    compares the double ``u = x · 2⁻⁵³`` with ``p``; both scalings by 2⁵³ are exact)."""
+    import math
+
+    return int(min(max(math.ceil(float(p) * 9007199254740992.0), 0), 9007199254740992))
+
+
+def bernoulli_mask(n: int, p: float) -> np.ndarray:
+    """``uint8`` array of ``n``: what ``torch.empty(n).bernoulli_(p)`` would draw from the default
+    CPU generator now; the generator is advanced exactly as that call would."""
+    state = torch.get_rng_state()
+    raw = state.numpy()
+    if raw.size != STATE_BYTES:
+        raise RuntimeError(f"unexpected torch generator state of {raw.size} bytes")
+    words = raw[WORDS_AT:WORDS_AT + 8 * N].view(np.uint64)
+    mt = words.astype(np.uint32)
+    left = int(raw[LEFT_AT:LEFT_AT + 4].view(np.int32)[0])
+    nxt = int(raw[NEXT_AT:NEXT_AT + 8].view(np.uint64)[0])
+    out = np.empty(n, np.uint8)
+    left, nxt = _bernoulli(mt, left, nxt, n, _threshold(p), out)
+    words[:] = mt
+    raw[LEFT_AT:LEFT_AT + 4].view(np.int32)[0] = left
+    raw[NEXT_AT:NEXT_AT + 8].view(np.uint64)[0] = nxt
+    torch.set_rng_state(state)
+    return out
+
+
+_AVAILABLE: bool | None = None
+
+
+def available() -> bool:
+    """Whether :func:`bernoulli_mask` draws torch's masks here (checked once per process, on a
+    fork of the generator: 2,000 elements across a state refill, twice; the generator is left
+    as it was)."""
+    global _AVAILABLE
+    if _AVAILABLE is None:
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(20_240_601)
+                ok = True
+                for n, p in ((700, 0.9), (1_300, 0.37)):  # the first call refills; the second crosses one
+                    before = torch.get_rng_state()
+                    ours = bernoulli_mask(n, p)
+                    after = torch.get_rng_state()
+                    torch.set_rng_state(before)
+                    theirs = torch.empty(n).bernoulli_(p).numpy().astype(np.uint8)
+                    ok = ok and np.array_equal(ours, theirs) and torch.equal(after, torch.get_rng_state())
+        except Exception:  # noqa: BLE001 — any surprise means: use torch's own dropout
+            ok = False
+        _AVAILABLE = bool(ok)
+    return _AVAILABLE
+
+
+class Dropout(torch.nn.Module):
+    """``torch.nn.Dropout(p)`` (same outputs, gradients and generator state), its mask drawn by
+    :func:`bernoulli_mask` when :func:`available` (torch's own dropout otherwise, and in eval
+    mode, for ``p`` 0 or 1 and for tensors that are not contiguous float32 on the CPU)."""
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        self.p = float(p)
+
+    def forward(self, x):
+        p = self.p
+        if (not self.training or p in (0.0, 1.0) or x.numel() == 0 or x.dtype != torch.float32
+                or x.device.type != "cpu" or not x.is_contiguous() or not available()):
+            return torch.nn.functional.dropout(x, p, self.training)
+        noise = torch.from_numpy(bernoulli_mask(x.numel(), 1.0 - p)).view(x.shape).to(torch.float32)
+        noise.div_(1.0 - p)  # as torch: the float32 mask divided by the keep probability
+        return x * noise
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+@contextlib.contextmanager
+def compiled_dropout(model) -> Iterator[int]:
+    """While the block runs, every ``torch.nn.Dropout`` layer of ``model`` (exactly that class) is
+    a :class:`Dropout` of the same ``p``; the original layers are put back afterwards (also on an
+    exception). Yields the number swapped."""
+    swapped = []
+    for parent in model.modules():
+        for name, child in list(parent.named_children()):
+            if type(child) is torch.nn.Dropout and not child.inplace:
+                new = Dropout(child.p)
+                new.train(child.training)
+                setattr(parent, name, new)
+                swapped.append((parent, name, child))
+    try:
+        yield len(swapped)
+    finally:
+        for parent, name, child in swapped:
+            child.train(getattr(parent, name).training)
+            setattr(parent, name, child)

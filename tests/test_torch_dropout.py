@@ -1,0 +1,86 @@
+"""recutils.torch_dropout: torch.nn.Dropout to the bit (outputs, gradients, the
+generator's state afterwards), its mask drawn by a compiled copy of torch's mt19937 path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from recutils import torch_dropout as D  # noqa: E402
+
+
+def test_the_compiled_mask_is_torchs_here():
+    assert D.available()  # this torch draws bernoulli_(p) as the module copies it: the fast path is on
+
+
+@pytest.mark.parametrize("seed", [0, 42, 2**31 + 5])
+def test_masks_and_generator_state_match_torch_across_refills(seed):
+    torch.manual_seed(seed)
+    torch.rand(int(np.random.default_rng(seed).integers(0, 700)))  # start anywhere in the state
+    # sizes around one state (624 outputs = 312 elements) and CHUNK, and odd probabilities
+    for n, p in [(1, 0.9), (311, 0.9), (312, 0.5), (313, 0.1), (624, 0.9), (1_000, 0.37), (D.CHUNK - 1, 0.9),
+                 (D.CHUNK + 313, 0.63), (3 * D.CHUNK + 7, 0.999), (5_000, 0.0), (5_000, 1.0), (4_321, 2.0**-30)]:
+        before = torch.get_rng_state()
+        ours = D.bernoulli_mask(n, p)
+        after = torch.get_rng_state()
+        torch.set_rng_state(before)
+        theirs = torch.empty(n).bernoulli_(p).numpy().astype(np.uint8)
+        assert np.array_equal(ours, theirs), (n, p)
+        assert torch.equal(after, torch.get_rng_state()), (n, p)
+
+
+def test_threshold_is_the_exact_integer_form_of_u_below_p():
+    for p in (0.9, 0.1, 0.37, 1 / 3, 0.5, 2.0**-53, 0.0, 1.0, 1 - 2.0**-53):
+        t = D._threshold(p)
+        for x in {max(t - 1, 0), t, min(t + 1, 2**53 - 1), 0, 2**53 - 1}:
+            assert (x * 2.0**-53 < p) == (x < t), (p, x)
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.0, 1.0])
+def test_module_equals_torch_dropout_forward_backward_and_rng(p):
+    torch.manual_seed(3)
+    x0 = torch.randn(257, 129)
+    got = {}
+    for name, layer in (("torch", torch.nn.Dropout(p)), ("ours", D.Dropout(p))):
+        x = x0.clone().requires_grad_(True)
+        torch.manual_seed(11)
+        y = layer(x)
+        (y * torch.arange(y.numel()).view(y.shape)).sum().backward()
+        got[name] = (y.detach(), x.grad, torch.get_rng_state(), torch.rand(3))
+    for a, b in zip(got["torch"], got["ours"]):
+        assert torch.equal(a, b)
+
+
+def test_eval_mode_and_unusual_inputs_fall_back_to_torch():
+    layer = D.Dropout(0.3)
+    x = torch.randn(40, 30)
+    layer.eval()
+    assert torch.equal(layer(x), x)
+    layer.train()
+    xt = x.t()  # not contiguous: torch's own dropout
+    torch.manual_seed(1)
+    a = layer(xt)
+    torch.manual_seed(1)
+    b = torch.nn.functional.dropout(xt, 0.3, True)
+    assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        D.Dropout(1.5)
+    assert "p=0.3" in repr(layer)
+
+
+def test_compiled_dropout_swaps_torchs_layers_and_puts_them_back():
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.2),
+                              torch.nn.Sequential(torch.nn.Dropout(0.4), torch.nn.Dropout(0.1, inplace=True)))
+    net.eval()
+    originals = [net[1], net[2][0], net[2][1]]
+    with D.compiled_dropout(net) as n:
+        assert n == 2 and type(net[1]) is D.Dropout and net[1].p == 0.2 and type(net[2][0]) is D.Dropout
+        assert net[2][1] is originals[2]  # in-place dropout is left to torch
+        assert not net[1].training  # the mode carries over
+        net.train()
+    assert [net[1], net[2][0], net[2][1]] == originals and net[1].training  # restored, with the block's mode
+    with pytest.raises(RuntimeError), D.compiled_dropout(net):
+        raise RuntimeError("a failing fine-tune")
+    assert [net[1], net[2][0], net[2][1]] == originals

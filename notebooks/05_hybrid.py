@@ -331,8 +331,10 @@ print(show[["hybrid", "metric", "mean_diff", "low", "high", "sig"]].round(4).to_
 
 # %%
 seed_candidates, seed_blends = seed_models(embeddings, alpha_study, alphas, ease_r_lambdas, ease_r_powers)
+# two jobs per seed (PMF's fits first, EASE-r's grid second; blends go with their base): five seeds as
+# five jobs left one of two workers idle for the last seed (the same runs either way)
 ms = multi_seed(lambda sd: study_split(ratings, seed=sd), seeds, seed_candidates, k=k, blends=seed_blends,
-                workers=workers, fit_cache=True, progress=progress)
+                workers=workers, fit_cache=True, progress=progress, groups=[["PMF", "MostPop"], ["EASE-r"]])
 rec.multi_seed(ms)
 seed_table = pd.DataFrame(ms.table(("precision", "recall", "ndcg")))
 seed_best = ms.best_on_validation()

@@ -43,6 +43,7 @@ ease_max_items = 2000  # pruned EASE keeps the most-rated items
 sansa_density = 0.01
 use_sansa = True  # needs the optional requirements-sansa.txt; left out (with a note) when not installed
 n_boot = 1000
+workers = 1  # §3b's λ grids in this many processes: the same choices, faster on several cores (full: 2)
 
 # %%
 from pathlib import Path
@@ -212,7 +213,7 @@ pairs = {"spark_als vs exact_als_wr": "engine and initial factors (the same obje
 label = als.label
 variants = scale.matched_variants(als.chosen(label)["spark_als"], wr_grid, flat_grid)
 matched = scale.matched_regularisation(als, variants, fixed, k=k, batch_size=batch_size, pairs=list(pairs),
-                                       n_boot=n_boot, seed=seed)
+                                       n_boot=n_boot, seed=seed, workers=workers)
 matched_rows, matched_cis = matched.rows, matched.cis
 rec.results(matched.new_results)
 rec["als_matched"] = {"data": label, "rows": matched_rows,

@@ -52,6 +52,17 @@ def test_grid_search_returns_named_result(split):
     assert best is res.best
 
 
+def test_grid_search_in_worker_processes_gives_the_same_rows(split):
+    grid = {"regularization": [0.03, 0.3, 3.0]}
+    fixed = {"factors": 8, "iterations": 3, "weighted_regularization": True}
+    one = grid_search("exact_als", split, grid, k=10, fixed=fixed)
+    two = grid_search("exact_als", split, grid, k=10, fixed=fixed, workers=2)
+    assert two.rows == one.rows and two.best == one.best
+    assert len({r["ndcg"] for r in one.rows}) == 3  # the points differ: rows in another order would fail
+    with pytest.raises(RecutilsError, match="workers must be an integer ≥ 1"):
+        grid_search("exact_als", split, grid, workers=0)
+
+
 def test_select_blend_tries_each_normalisation_and_keeps_the_best(split):
     val = validation_split(split)
     base = create("ease", lambda_=100.0).fit(val.without_test()).score(np.arange(val.n_users))

@@ -28,25 +28,41 @@ def _options(model: str, grid: dict, fixed: dict | None) -> tuple[list[str], lis
     return list(grid), options
 
 
-def grid_search(model: str, split, grid: dict[str, list], k: int = K, metric: str = "ndcg",
-                fixed: dict | None = None, item_table=None) -> Choice:
-    """Rank with ``model`` for every combination of ``grid`` (plus ``fixed``) on the validation
-    split; the best by ``metric``@k (:func:`~.choose.choose_on_validation`). ``rows``: the
-    parameters and P/R/NDCG/MAP of each; ``best``: the grid's keys only."""
+def _ranking_score(model: str, val, k: int, item_table, params: dict) -> dict:
+    """P/R/NDCG/MAP@k of ``model(**params)`` fitted on ``val``'s training part (one grid point)."""
     from ..evaluation import evaluate_ranking
     from ..models import create
+
+    r = evaluate_ranking(create(model, item_table=item_table, **params).fit(val.without_test()), val, k)
+    return {x: r.metrics[x] for x in RANKING_METRICS}
+
+
+def grid_search(model: str, split, grid: dict[str, list], k: int = K, metric: str = "ndcg",
+                fixed: dict | None = None, item_table=None, workers: int = 1) -> Choice:
+    """Rank with ``model`` for every combination of ``grid`` (plus ``fixed``) on the validation
+    split; the best by ``metric``@k (:func:`~.choose.choose_on_validation`). ``rows``: the
+    parameters and P/R/NDCG/MAP of each; ``best``: the grid's keys only.
+
+    ``workers`` > 1 fits the grid points in that many worker processes (joblib's loky backend,
+    which gives each one BLAS / OpenMP thread): the same choice and rows for models whose fit
+    does not depend on the thread count (notebook 07's numpy ALS pins one BLAS thread itself)."""
     from ..splits import validation_split
 
     if metric not in RANKING_METRICS:
         raise RecutilsError(f"metric must be one of {', '.join(RANKING_METRICS)}, got {metric!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise RecutilsError(f"workers must be an integer ≥ 1, got {workers!r}")
     keys, options = _options(model, grid, fixed)
     val = validation_split(split)
+    if workers > 1 and len(options) > 1:
+        from joblib import Parallel, delayed
 
-    def score(params):
-        r = evaluate_ranking(create(model, item_table=item_table, **params).fit(val.without_test()), val, k)
-        return {x: r.metrics[x] for x in RANKING_METRICS}
-
-    return choose_on_validation(options, score, metric, keys=keys)
+        scores = Parallel(n_jobs=min(workers, len(options)), backend="loky")(
+            delayed(_ranking_score)(model, val, k, item_table, params) for params in options)
+        pending = iter(scores)  # choose_on_validation scores the options in order
+        return choose_on_validation(options, lambda params: next(pending), metric, keys=keys)
+    return choose_on_validation(options, lambda params: _ranking_score(model, val, k, item_table, params), metric,
+                                keys=keys)
 
 
 def rating_grid_search(model: str, split, grid: dict[str, list], metric: str = "rmse",

@@ -255,6 +255,7 @@ class ScaleParams(_Common):  # 07_scale
     sansa_density: float = param(gt=0, le=1)
     use_sansa: bool = True
     n_boot: int = param(ge=100)
+    workers: int = param(ge=1)
 
 
 #: notebook name → its parameters' schema

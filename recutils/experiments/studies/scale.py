@@ -267,18 +267,19 @@ class MatchedComparison:
 def matched_regularisation(als: EngineComparison, variants: Sequence[MatchedVariant], fixed: Mapping, k: int,
                            batch_size: int, pairs: Sequence[str], n_boot: int, seed: int,
                            metrics: Sequence[str] = ("precision", "ndcg"),
-                           reused: Sequence[str] = ("spark_als", "als")) -> MatchedComparison:
+                           reused: Sequence[str] = ("spark_als", "als"), workers: int = 1) -> MatchedComparison:
     """On ``als``'s last data set: §3's ``reused`` results next to each variant (λ chosen on
-    validation when its grid has several values), each fitted on the split (timed) and evaluated
-    on §3's users; then the paired bootstrap of every ``"a vs b"`` in ``pairs``."""
+    validation when its grid has several values, its points in ``workers`` processes), each
+    fitted on the split (timed, in this process) and evaluated on §3's users; then the paired
+    bootstrap of every ``"a vs b"`` in ``pairs``."""
     label, split = als.label, als.split
     chosen, secs = als.chosen(label), als.fit_seconds(label)
     results = {m: als.results[label][m] for m in reused}
     rows = [{"model": m, "regularization": chosen[m], "fit_seconds": secs[m]} for m in reused]
     for v in variants:
         params = {**fixed, **v.extra}
-        lam = (grid_search(v.family, split, {"regularization": list(v.grid)}, k=k, fixed=params).best["regularization"]
-               if len(v.grid) > 1 else v.grid[0])
+        lam = (grid_search(v.family, split, {"regularization": list(v.grid)}, k=k, fixed=params,
+                           workers=workers).best["regularization"] if len(v.grid) > 1 else v.grid[0])
         model, fit_s = _fit_timed(v.family, {**params, "regularization": lam}, split)
         results[v.name] = evaluate_ranking(model, split, k=k, users=als.users, batch_size=batch_size,
                                            dtype=np.float32)

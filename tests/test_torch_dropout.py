@@ -69,18 +69,3 @@ def test_eval_mode_and_unusual_inputs_fall_back_to_torch():
         D.Dropout(1.5)
     assert "p=0.3" in repr(layer)
 
-
-def test_compiled_dropout_swaps_torchs_layers_and_puts_them_back():
-    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.2),
-                              torch.nn.Sequential(torch.nn.Dropout(0.4), torch.nn.Dropout(0.1, inplace=True)))
-    net.eval()
-    originals = [net[1], net[2][0], net[2][1]]
-    with D.compiled_dropout(net) as n:
-        assert n == 2 and type(net[1]) is D.Dropout and net[1].p == 0.2 and type(net[2][0]) is D.Dropout
-        assert net[2][1] is originals[2]  # in-place dropout is left to torch
-        assert not net[1].training  # the mode carries over
-        net.train()
-    assert [net[1], net[2][0], net[2][1]] == originals and net[1].training  # restored, with the block's mode
-    with pytest.raises(RuntimeError), D.compiled_dropout(net):
-        raise RuntimeError("a failing fine-tune")
-    assert [net[1], net[2][0], net[2][1]] == originals

@@ -258,8 +258,6 @@ def _train(model, anchors: list[str], positives: list[str], config: FinetuneConf
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from transformers.trainer_callback import PrinterCallback
 
-    from ..torch_dropout import compiled_dropout
-
     ds = Dataset.from_dict({"anchor": list(anchors), "positive": list(positives)})
     loss = _bucketed_loss(model, config.length_buckets) if config.length_buckets > 0 else MultipleNegativesRankingLoss(model)
     if loss_hook is not None:
@@ -294,8 +292,7 @@ def _train(model, anchors: list[str], positives: list[str], config: FinetuneConf
         trainer.remove_callback(PrinterCallback)  # prints the final metrics dict otherwise
         t0 = time.perf_counter()
         try:
-            # torch's dropout layers drawn by compiled code while training: the same masks and RNG state
-            with _Quiet(), _sparse_embedding_grads(model, sparse_grads), compiled_dropout(model):
+            with _Quiet(), _sparse_embedding_grads(model, sparse_grads):
                 out = trainer.train()
         except BaseException:
             steps.close(ok=False)

@@ -350,12 +350,6 @@ def test_chunked_encoding_restores_order_and_reports_progress(tmp_path, monkeypa
     m.calls.clear()
     E.encode_chunked(m, texts[:8], batch_size=4, chunk_size=10)  # fits one chunk: one call, texts as given
     assert m.calls == [8]
-    # each chunk first re-checks the free cores (inside torch_threads("auto"); a no-op outside)
-    checks = []
-    monkeypatch.setattr(sys.modules["recutils.embeddings.encode"], "adapt_threads", lambda: checks.append(len(m.calls)))
-    m.calls.clear()
-    E.encode_chunked(m, texts, batch_size=4, chunk_size=10)
-    assert checks == list(range(7))
 
 
 def test_chunking_real_model_matches_one_call(tiny, torch_ref):

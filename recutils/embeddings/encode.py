@@ -29,7 +29,6 @@ from ..errors import RecutilsError
 from ..io import load_npy, read_json, save_npy, write_json
 from ..progress import task
 from ..provenance import perturb
-from ..torch_threads import adapt_threads
 from .identity import weights_identity
 from .resolve import cache_root, canonical_name, load_model, model_label
 
@@ -126,9 +125,7 @@ def encode_chunked(model, texts: Sequence[str], batch_size: int = 64, normalize:
     ordered by length first (longest first, as sentence-transformers orders one call) and the
     chunks, each a whole number of batches, cut from that order: the batches, and so the
     padding, stay those of one big call up to the order of texts of equal length, and the
-    embeddings agree with one call to float rounding. Inside ``torch_threads("auto")`` each
-    chunk starts with :func:`~recutils.torch_threads.adapt_threads`: an encode that started
-    while another process held a core takes it when it is free again.
+    embeddings agree with one call to float rounding.
     """
     texts = [str(t) for t in texts]
     n = len(texts)
@@ -141,7 +138,6 @@ def encode_chunked(model, texts: Sequence[str], batch_size: int = 64, normalize:
         order = np.argsort([-len(t) for t in texts], kind="stable")
         out = None
         for s in range(0, n, step):
-            adapt_threads()  # inside torch_threads("auto"): follow the cores that are free now
             idx = order[s:s + step]
             part = encode(model, [texts[i] for i in idx], batch_size=batch_size, normalize=normalize)
             if out is None:

@@ -11,7 +11,8 @@ swapping them for this one measured no faster end to end: not done.)
 same generator state, ``noise = mask / (1 - p)`` in float32, ``x * noise`` (so autograd's
 backward is the same ``grad * noise``) — and leaves the generator exactly where torch would
 have left it, so every later draw (the next epoch, a checkpoint's RNG state) is unchanged. The
-mask comes from :func:`_bernoulli`, a numba loop over the generator's state words
+noise comes in one pass (:func:`dropout_noise`: torch's kept value, ``1 / (1 - p)`` as its
+``div_`` gives it, or 0) from :func:`_bernoulli`, a numba loop over the generator's state words
 (``torch.get_rng_state()``'s layout: ``CPUGeneratorImplStateLegacy``). Before its first use in a
 process, :func:`available` draws a mask both ways from the same state (across a state refill);
 if they differ in one element (another torch, another generator), :class:`Dropout` uses
@@ -25,7 +26,7 @@ import numba as nb
 import numpy as np
 import torch
 
-__all__ = ["Dropout", "available", "bernoulli_mask"]
+__all__ = ["Dropout", "available", "bernoulli_mask", "dropout_noise"]
 
 N, M = 624, 397  # mt19937's state words and shift
 MATRIX_A, UMASK, LMASK = np.uint32(0x9908B0DF), np.uint32(0x80000000), np.uint32(0x7FFFFFFF)
@@ -62,10 +63,10 @@ CHUNK = 16_384
 
 
 @nb.njit(cache=True, nogil=True)
-def _bernoulli(mt, left, nxt, n, threshold, out):
+def _bernoulli(mt, left, nxt, n, threshold, one, out):
     """``out[:n]`` = the mask torch's ``bernoulli_(p)`` draws from state ``(mt, left, nxt)``
-    (``threshold``: :func:`_threshold` of ``p``); returns the state's new ``(left, nxt)`` (``mt``
-    refilled in place).
+    (``threshold``: :func:`_threshold` of ``p``), ``one`` where it keeps and 0 where it drops;
+    returns the state's new ``(left, nxt)`` (``mt`` refilled in place).
 
     torch draws one output at a time (``--left == 0`` refills, then ``mt[next++]``): from a state
     ``left - 1`` outputs are left before a refill. Here they are tempered a run at a time into a
@@ -73,6 +74,7 @@ def _bernoulli(mt, left, nxt, n, threshold, out):
     of ``first << 32 | second``, kept when ``x < threshold``."""
     mask53 = np.uint64(9007199254740991)
     thr = np.uint64(threshold)
+    zero = out.dtype.type(0)
     raw = np.empty(2 * CHUNK, np.uint32)
     rem, pos = left - 1, nxt
     for start in range(0, n, CHUNK):
@@ -89,10 +91,10 @@ def _bernoulli(mt, left, nxt, n, threshold, out):
             j += take
             pos += take
             rem -= take
-        dst8 = out[start:start + m]
+        dst = out[start:start + m]
         for i in range(m):
             x = ((np.uint64(raw[2 * i]) << np.uint64(32)) | np.uint64(raw[2 * i + 1])) & mask53
-            dst8[i] = x < thr
+            dst[i] = one if x < thr else zero
     return rem + 1, pos
 
 
@@ -104,9 +106,9 @@ def _threshold(p: float) -> int:
     return int(min(max(math.ceil(float(p) * 9007199254740992.0), 0), 9007199254740992))
 
 
-def bernoulli_mask(n: int, p: float) -> np.ndarray:
-    """``uint8`` array of ``n``: what ``torch.empty(n).bernoulli_(p)`` would draw from the default
-    CPU generator now; the generator is advanced exactly as that call would."""
+def _draw(n: int, p: float, one, dtype) -> np.ndarray:
+    """``n`` elements of ``dtype``: ``one`` where torch's ``bernoulli_(p)`` would draw 1 from the
+    default CPU generator now, 0 elsewhere; the generator is advanced exactly as that call would."""
     state = torch.get_rng_state()
     raw = state.numpy()
     if raw.size != STATE_BYTES:
@@ -115,8 +117,8 @@ def bernoulli_mask(n: int, p: float) -> np.ndarray:
     mt = words.astype(np.uint32)
     left = int(raw[LEFT_AT:LEFT_AT + 4].view(np.int32)[0])
     nxt = int(raw[NEXT_AT:NEXT_AT + 8].view(np.uint64)[0])
-    out = np.empty(n, np.uint8)
-    left, nxt = _bernoulli(mt, left, nxt, n, _threshold(p), out)
+    out = np.empty(n, dtype)
+    left, nxt = _bernoulli(mt, left, nxt, n, _threshold(p), out.dtype.type(one), out)
     words[:] = mt
     raw[LEFT_AT:LEFT_AT + 4].view(np.int32)[0] = left
     raw[NEXT_AT:NEXT_AT + 8].view(np.uint64)[0] = nxt
@@ -124,26 +126,52 @@ def bernoulli_mask(n: int, p: float) -> np.ndarray:
     return out
 
 
+def bernoulli_mask(n: int, p: float) -> np.ndarray:
+    """``uint8`` array of ``n``: what ``torch.empty(n).bernoulli_(p)`` would draw from the default
+    CPU generator now; the generator is advanced exactly as that call would."""
+    return _draw(n, p, 1, np.uint8)
+
+
+def _kept_value(keep: float) -> np.float32:
+    """What torch's dropout noise holds where it keeps: ``1.0`` divided by ``keep`` in float32,
+    taken from torch's own ``div_`` (its vectorised and its scalar tail alike)."""
+    v = torch.ones(67).div_(keep)
+    if not bool((v == v[0]).all()):
+        raise RuntimeError("torch's float32 division is not uniform")
+    return np.float32(v[0].item())
+
+
+def dropout_noise(n: int, p: float) -> np.ndarray:
+    """float32 array of ``n``: the noise ``torch.nn.Dropout(p)`` multiplies by, ``bernoulli_(1 −
+    p)`` divided by ``1 − p`` (in one pass instead of a mask, a conversion and a division)."""
+    return _draw(n, 1.0 - p, _kept_value(1.0 - p), np.float32)
+
+
 _AVAILABLE: bool | None = None
 
 
 def available() -> bool:
-    """Whether :func:`bernoulli_mask` draws torch's masks here (checked once per process, on a
-    fork of the generator: 2,000 elements across a state refill, twice; the generator is left
-    as it was)."""
+    """Whether :func:`bernoulli_mask` and :func:`dropout_noise` draw torch's masks and noise here
+    (checked once per process, on a fork of the generator: 2,000 elements across a state refill,
+    bit for bit; the generator is left as it was)."""
     global _AVAILABLE
     if _AVAILABLE is None:
         try:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(20_240_601)
                 ok = True
-                for n, p in ((700, 0.9), (1_300, 0.37)):  # the first call refills; the second crosses one
+                for n, q in ((700, 0.1), (1_300, 0.63)):  # the first call refills; the second crosses one
                     before = torch.get_rng_state()
-                    ours = bernoulli_mask(n, p)
+                    ours = bernoulli_mask(n, 1.0 - q)
                     after = torch.get_rng_state()
                     torch.set_rng_state(before)
-                    theirs = torch.empty(n).bernoulli_(p).numpy().astype(np.uint8)
+                    theirs = torch.empty(n).bernoulli_(1.0 - q).numpy().astype(np.uint8)
                     ok = ok and np.array_equal(ours, theirs) and torch.equal(after, torch.get_rng_state())
+                    torch.set_rng_state(before)  # the noise: torch's mask divided by the keep probability
+                    ours = dropout_noise(n, q)
+                    torch.set_rng_state(before)
+                    theirs = torch.empty(n).bernoulli_(1.0 - q).div_(1.0 - q).numpy()
+                    ok = ok and ours.tobytes() == theirs.tobytes()
         except Exception:  # noqa: BLE001 — any surprise means: use torch's own dropout
             ok = False
         _AVAILABLE = bool(ok)
@@ -166,8 +194,7 @@ class Dropout(torch.nn.Module):
         if (not self.training or p in (0.0, 1.0) or x.numel() == 0 or x.dtype != torch.float32
                 or x.device.type != "cpu" or not x.is_contiguous() or not available()):
             return torch.nn.functional.dropout(x, p, self.training)
-        noise = torch.from_numpy(bernoulli_mask(x.numel(), 1.0 - p)).view(x.shape).to(torch.float32)
-        noise.div_(1.0 - p)  # as torch: the float32 mask divided by the keep probability
+        noise = torch.from_numpy(dropout_noise(x.numel(), p)).view(x.shape)  # torch's mask / (1 − p)
         return x * noise
 
     def extra_repr(self) -> str:

@@ -31,6 +31,19 @@ def test_masks_and_generator_state_match_torch_across_refills(seed):
         assert torch.equal(after, torch.get_rng_state()), (n, p)
 
 
+@pytest.mark.parametrize("q", [0.1, 0.05, 0.3, 0.63, 1 / 3])
+def test_noise_is_torchs_mask_divided_by_the_keep_probability_bit_for_bit(q):
+    torch.manual_seed(7)
+    for n in (1, 313, 5_000, D.CHUNK + 5):
+        before = torch.get_rng_state()
+        ours = D.dropout_noise(n, q)
+        after = torch.get_rng_state()
+        torch.set_rng_state(before)
+        theirs = torch.empty(n).bernoulli_(1.0 - q).div_(1.0 - q).numpy()
+        assert ours.dtype == np.float32 and ours.tobytes() == theirs.tobytes()  # signed zeros included
+        assert torch.equal(after, torch.get_rng_state())
+
+
 def test_threshold_is_the_exact_integer_form_of_u_below_p():
     for p in (0.9, 0.1, 0.37, 1 / 3, 0.5, 2.0**-53, 0.0, 1.0, 1 - 2.0**-53):
         t = D._threshold(p)

@@ -22,6 +22,8 @@ and probabilities.
 
 from __future__ import annotations
 
+import functools
+
 import numba as nb
 import numpy as np
 import torch
@@ -132,6 +134,7 @@ def bernoulli_mask(n: int, p: float) -> np.ndarray:
     return _draw(n, p, 1, np.uint8)
 
 
+@functools.lru_cache(maxsize=64)  # one per dropout probability, not once per forward
 def _kept_value(keep: float) -> np.float32:
     """What torch's dropout noise holds where it keeps: ``1.0`` divided by ``keep`` in float32,
     taken from torch's own ``div_`` (its vectorised and its scalar tail alike)."""

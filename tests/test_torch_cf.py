@@ -157,6 +157,26 @@ def test_fit_is_deterministic_and_leaves_the_global_rng_alone(toy_split):
     np.testing.assert_array_equal(a.score(np.arange(4)), b.score(np.arange(4)))
 
 
+def test_dropout_layers_train_as_torch_nn_dropout(toy_split, monkeypatch):
+    """The network's dropout layers (recutils.torch_dropout.Dropout) give the weights and the
+    history that torch.nn.Dropout gives, to the bit, with the early stopping and the refit."""
+    import recutils.models.torch_cf.net as net
+    from recutils.torch_dropout import Dropout, available
+
+    assert available()
+    opts = {**FAST, "dropout": 0.3, "hidden": [8, 6], "implicit": True, "refit": True, "max_epochs": 5}
+    ours = TorchCF(item_table=_table(), **opts).fit(toy_split)
+    assert sum(isinstance(m, Dropout) for m in ours.net_.modules()) == 4
+    monkeypatch.setattr(net, "Dropout", torch.nn.Dropout)
+    theirs = TorchCF(item_table=_table(), **opts).fit(toy_split)
+    assert not any(isinstance(m, Dropout) for m in theirs.net_.modules())
+    untimed = lambda h: [{k: v for k, v in e.items() if k != "seconds"} for e in h]  # noqa: E731
+    assert untimed(ours.history_) == untimed(theirs.history_)
+    assert any(e.get("phase") == "refit" for e in ours.history_)
+    a, b = ours.net_.state_dict(), theirs.net_.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_save_load_round_trip(fitted, toy_split, tmp_path):
     fitted.save(tmp_path / "m")
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "model.safetensors"]

@@ -7,7 +7,8 @@
   ``b_u``, ``b_i``: biases; ``μ``: training mean;
 - ``x_i`` / ``g_i``: the item's numeric features and genre multi-hot
   (:mod:`~recutils.models.torch_cf.features`); ``f_num`` / ``f_genre``:
-  Linear → BatchNorm → ReLU → Dropout;
+  Linear → BatchNorm → ReLU → Dropout (:class:`recutils.torch_dropout.Dropout`: torch's dropout,
+  the same numbers, its mask drawn by a compiled copy of torch's generator);
 - optionally (``text_dim`` > 0) ``f_text(e_i)``, the same kind of block over the movie's text
   embedding ``e_i``, appended to the item side (``metadata=False`` leaves only the text);
 - the final MLP: (Linear → BatchNorm → ReLU → Dropout)* → Linear(·, 1). Its first Linear is
@@ -27,6 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...torch_dropout import Dropout
 from .config import TorchCFConfig
 
 __all__ = ["TorchCFNet", "predict_clipped"]
@@ -34,7 +36,7 @@ __all__ = ["TorchCFNet", "predict_clipped"]
 
 def _block(n_in: int, n_out: int, dropout: float) -> nn.Sequential:
     """Linear → BatchNorm → ReLU → Dropout."""
-    return nn.Sequential(nn.Linear(n_in, n_out), nn.BatchNorm1d(n_out), nn.ReLU(), nn.Dropout(dropout))
+    return nn.Sequential(nn.Linear(n_in, n_out), nn.BatchNorm1d(n_out), nn.ReLU(), Dropout(dropout))
 
 
 class TorchCFNet(nn.Module):
@@ -81,7 +83,7 @@ class TorchCFNet(nn.Module):
         self.first_user = nn.Linear(d, h[0], bias=False)
         t = c.text_dim if c.text_dim > 0 else 0
         self.first_item = nn.Linear(d + 2 * f + t, h[0])
-        layers: list[nn.Module] = [nn.BatchNorm1d(h[0]), nn.ReLU(), nn.Dropout(c.dropout)]
+        layers: list[nn.Module] = [nn.BatchNorm1d(h[0]), nn.ReLU(), Dropout(c.dropout)]
         for a, b in zip(h[:-1], h[1:]):
             layers.append(_block(a, b, c.dropout))
         layers.append(nn.Linear(h[-1], 1))

@@ -36,6 +36,7 @@ torch_grid = {
     "+ implicit user term (SVD++)": {},
     "+ implicit, without side features": {"side_features": False},
 }
+workers = 1  # §3's candidates in this many processes: the same models (each at its num_threads), faster on several cores (full: 2)
 # baselines, tuned on the same validation carve-out
 bias_regs = [1.0, 2.0, 5.0]
 mf_grid = {"k": [50, 100], "lambda_reg": [0.05, 0.08], "max_iter": [100], "learning_rate": [0.005]}
@@ -151,7 +152,8 @@ val_of = {"global mean": tuning.val_rmse["globalmean"], "bias (μ + b_u + b_i)":
 # ablation (validation RMSE only).
 
 # %%
-torch_choice = choose_torch_candidate(split.without_test(), torch_grid, torch_params, seed, progress, item_table=movies)
+torch_choice = choose_torch_candidate(split.without_test(), torch_grid, torch_params, seed, progress, item_table=movies,
+                                      workers=workers)
 model, chosen_label, torch_fit_seconds = torch_choice.model, torch_choice.label, torch_choice.fit_seconds
 display(pd.DataFrame(torch_choice.table()))
 print("chosen:", chosen_label)

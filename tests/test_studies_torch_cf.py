@@ -34,6 +34,14 @@ def split():
     return make_split("toy", r[~test], r[test])
 
 
+def _movies() -> pd.DataFrame:
+    ids = np.arange(101, 121)
+    return pd.DataFrame({"movieId": ids, "genres": [["Drama"] if i % 2 else ["Comedy"] for i in ids],
+                         "has_tmdb": ids % 5 != 0, "vote_average": np.where(ids % 5 != 0, 6.0, np.nan),
+                         "vote_count": np.where(ids % 5 != 0, ids * 10.0, np.nan),
+                         "popularity": np.where(ids % 5 != 0, ids / 10.0, np.nan)})
+
+
 class FakeTorch:
     """Stands in for TorchCF: its validation RMSE is given by a setting."""
 
@@ -136,13 +144,43 @@ def test_choose_torch_candidate_trains_real_torch_models(split):
     pytest.importorskip("torch")
     fast = dict(embedding_dim=4, feature_dim=4, hidden=[8], batch_size=64, max_epochs=2, patience=2, dropout=0.0,
                 refit=False, implicit=False, side_features=False, metadata=False, num_threads=1)
-    ids = np.arange(101, 121)
-    movies = pd.DataFrame({"movieId": ids, "genres": [["Drama"] if i % 2 else ["Comedy"] for i in ids],
-                           "has_tmdb": ids % 5 != 0, "vote_average": np.where(ids % 5 != 0, 6.0, np.nan),
-                           "vote_count": np.where(ids % 5 != 0, ids * 10.0, np.nan),
-                           "popularity": np.where(ids % 5 != 0, ids / 10.0, np.nan)})
+    movies = _movies()
     ch = choose_torch_candidate(split.without_test(), {"lr 0.01": {"lr": 0.01}, "lr 0.0001": {"lr": 0.0001}}, fast,
                                 seed=0, item_table=movies)
     vals = {r["label"]: r["val_rmse"] for r in ch.choice.rows}
     assert ch.label == min(vals, key=vals.get)
     assert ch.model.config.lr == ch.params["lr"] and ch.model.config.seed == 0
+
+
+def test_choose_torch_candidate_in_workers_trains_the_same_models(split):
+    """workers=2: each candidate trained in a loky process gives the weights, the history and the
+    choice of the in-process run (dropout on, one thread); a bad worker count is one clear error."""
+    torch = pytest.importorskip("torch")
+    from recutils.errors import RecutilsError
+
+    fast = dict(embedding_dim=4, feature_dim=4, hidden=[8, 6], batch_size=64, max_epochs=3, patience=2, dropout=0.2,
+                refit=True, implicit=True, num_threads=1)
+    cands = {"lr 0.01": {"lr": 0.01}, "lr 0.003": {"lr": 0.003}, "lr 0.0001": {"lr": 0.0001}}
+    one = choose_torch_candidate(split.without_test(), cands, fast, seed=3, item_table=_movies())
+    two = choose_torch_candidate(split.without_test(), cands, fast, seed=3, item_table=_movies(), workers=2)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "fit_seconds"} for r in rows]  # noqa: E731
+    assert strip(one.choice.rows) == strip(two.choice.rows) and one.label == two.label
+    assert list(two.models) == list(cands)
+    for label in cands:
+        a, b = one.models[label], two.models[label]
+        untimed = lambda h: [{k: v for k, v in e.items() if k != "seconds"} for e in h]  # noqa: E731
+        assert untimed(a.history_) == untimed(b.history_)
+        sa, sb = a.net_.state_dict(), b.net_.state_dict()
+        assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    np.testing.assert_array_equal(one.model.score(np.arange(3)), two.model.score(np.arange(3)))
+    for bad in (0, True, 1.5):
+        with pytest.raises(RecutilsError, match="workers must be an integer"):
+            choose_torch_candidate(split.without_test(), cands, fast, seed=3, workers=bad)
+
+
+def test_choose_torch_candidate_in_workers_keeps_the_order_and_the_first_of_ties():
+    cands = {"a": {"val": 0.9}, "b": {"val": 0.8, "epochs": 3}, "c": {"val": 0.8}, "d": {"val": 1.1}}
+    ch = choose_torch_candidate("train", cands, {"val": 5.0}, seed=7, item_table="movies", model_cls=FakeTorch,
+                                workers=2)
+    assert ch.label == "b" and list(ch.models) == list(cands) == [r["label"] for r in ch.choice.rows]
+    assert ch.model.settings == {"val": 0.8, "epochs": 3, "seed": 7, "progress": False}

@@ -156,6 +156,7 @@ class TorchCFParams(_Common):  # 04_torch_cf
     measure_threads: bool = True
     thread_repeats: int = param(ge=1)
     thread_batches: int = param(ge=1)
+    workers: int = param(ge=1)
 
 
 @dataclass(kw_only=True)

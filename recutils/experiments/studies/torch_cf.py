@@ -119,25 +119,54 @@ class TorchCandidates:
                  "fit_seconds": r["fit_seconds"]} for r in self.choice.rows]
 
 
+def _fit_in_worker(model_cls, item_table, settings: dict, train) -> tuple[object, float]:
+    """One candidate in a worker process (no bars there: its events still reach the runner)."""
+    from ...progress import no_bars
+
+    no_bars()
+    return timed_fit(model_cls(item_table=item_table, **settings), train)
+
+
 def choose_torch_candidate(train, candidates: Mapping[str, Mapping], shared: Mapping, seed: int,
                            progress: bool = False, item_table=None,
-                           model_cls: Callable[..., object] | None = None) -> TorchCandidates:
+                           model_cls: Callable[..., object] | None = None, workers: int = 1) -> TorchCandidates:
     """Train ``model_cls(item_table=..., **torch_settings(shared, overrides, seed, progress))``
     for every ``label → overrides`` of ``candidates`` on ``train`` (each model stops early on its
     own validation carve-out, ``best_val_rmse_``) and keep the lowest validation RMSE (the first
-    of ties) through :func:`~recutils.experiments.choose_on_validation`."""
+    of ties) through :func:`~recutils.experiments.choose_on_validation`.
+
+    ``workers`` > 1 trains the candidates in that many worker processes (joblib's loky backend):
+    the same models, as long as each trains with a fixed thread count (``num_threads``, as
+    notebook 04's settings do: a seeded fit at one thread is the same in any process)."""
+    from ...errors import RecutilsError
+
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise RecutilsError(f"workers must be an integer ≥ 1, got {workers!r}")
     if model_cls is None:
         from ...models.torch_cf import TorchCF as model_cls
     models, seconds = {}, {}
+    options = [{"label": label, "params": overrides} for label, overrides in candidates.items()]
+    if workers > 1 and len(options) > 1:
+        from joblib import Parallel, delayed
+
+        from ...progress import task
+
+        with task("torch_cf candidates", total=len(options), unit="fits", show=progress) as bar:
+            fits = Parallel(n_jobs=min(workers, len(options)), backend="loky", return_as="generator")(
+                delayed(_fit_in_worker)(model_cls, item_table, torch_settings(shared, o["params"], seed, progress),
+                                        train) for o in options)
+            for o, (m, sec) in zip(options, fits):
+                models[o["label"]], seconds[o["label"]] = m, sec
+                bar.update(1)
 
     def score(option: dict) -> dict:
         label = option["label"]
-        m = model_cls(item_table=item_table, **torch_settings(shared, option["params"], seed, progress))
-        models[label], seconds[label] = timed_fit(m, train)
+        if label not in models:
+            m = model_cls(item_table=item_table, **torch_settings(shared, option["params"], seed, progress))
+            models[label], seconds[label] = timed_fit(m, train)
         return {"val_rmse": models[label].best_val_rmse_, "best_epoch": models[label].best_epoch_,
                 "fit_seconds": round(seconds[label], 2)}
 
-    options = [{"label": label, "params": overrides} for label, overrides in candidates.items()]
     choice = choose_on_validation(options, score, "val_rmse", lower_is_better=True, keys=["label", "params"])
     return TorchCandidates(choice, models, seconds)
 

@@ -94,6 +94,24 @@ def test_matched_rows_reuse_the_engines_and_pair_as_asked(engines_run):
     assert scale.matched_variants(0.2, [0.1], [8.0])[0].grid == [0.2]
 
 
+def test_matched_rows_in_workers_equal_one_process(engines_run):
+    """workers=2: the grids' points and the final fits in loky processes give the rows (λ, P/R/NDCG)
+    and the per-user results of one process, exact_als and implicit's ALS alike."""
+    variants = [scale.MatchedVariant("wr_fixed", "exact_als", [0.1], {"weighted_regularization": True}),
+                scale.MatchedVariant("flat", "exact_als", [0.05, 5.0], {"weighted_regularization": False}),
+                scale.MatchedVariant("implicit", "als", [0.05, 5.0], {"num_threads": 1})]
+    kw = dict(k=5, batch_size=7, n_boot=50, seed=3, pairs=["wr_fixed vs flat", "implicit vs als"],
+              reused=("exact_als", "als"))
+    one = scale.matched_regularisation(engines_run, variants, FIXED, workers=1, **kw)
+    two = scale.matched_regularisation(engines_run, variants, FIXED, workers=2, **kw)
+    untimed = lambda rows: [{k: v for k, v in r.items() if k != "fit_seconds"} for r in rows]  # noqa: E731
+    assert untimed(one.rows) == untimed(two.rows) and [r["model"] for r in two.rows][2:] == ["wr_fixed", "flat", "implicit"]
+    for name in ("wr_fixed", "flat", "implicit"):
+        for m in ("precision", "ndcg"):
+            np.testing.assert_array_equal(one.results[name].per_user[m], two.results[name].per_user[m])
+    assert one.cis == two.cis
+
+
 def test_ease_variants_guard_and_measured_fits(data_sets):
     split = study_split(data_sets["synthetic 3,000"])
     variants, full, notes = scale.ease_variants(split, 50.0, 20, 0.05, use_sansa=False)

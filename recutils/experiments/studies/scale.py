@@ -270,17 +270,27 @@ def matched_regularisation(als: EngineComparison, variants: Sequence[MatchedVari
                            reused: Sequence[str] = ("spark_als", "als"), workers: int = 1) -> MatchedComparison:
     """On ``als``'s last data set: §3's ``reused`` results next to each variant (λ chosen on
     validation when its grid has several values, its points in ``workers`` processes), each
-    fitted on the split (timed, in this process) and evaluated on §3's users; then the paired
-    bootstrap of every ``"a vs b"`` in ``pairs``."""
+    fitted on the split (timed; with ``workers`` > 1 the fits too run in that many processes,
+    each at one thread) and evaluated in this process on §3's users; then the paired bootstrap
+    of every ``"a vs b"`` in ``pairs``."""
     label, split = als.label, als.split
     chosen, secs = als.chosen(label), als.fit_seconds(label)
     results = {m: als.results[label][m] for m in reused}
     rows = [{"model": m, "regularization": chosen[m], "fit_seconds": secs[m]} for m in reused]
+    fits = []
     for v in variants:
         params = {**fixed, **v.extra}
         lam = (grid_search(v.family, split, {"regularization": list(v.grid)}, k=k, fixed=params,
                            workers=workers).best["regularization"] if len(v.grid) > 1 else v.grid[0])
-        model, fit_s = _fit_timed(v.family, {**params, "regularization": lam}, split)
+        fits.append((v, lam, {**params, "regularization": lam}))
+    if workers > 1 and len(fits) > 1:  # the models pin one BLAS thread (exact_als) or get num_threads=1
+        from joblib import Parallel, delayed
+
+        fitted = Parallel(n_jobs=min(workers, len(fits)), backend="loky", return_as="generator")(
+            delayed(_fit_timed)(v.family, params, split) for v, _, params in fits)
+    else:
+        fitted = (_fit_timed(v.family, params, split) for v, _, params in fits)
+    for (v, lam, _), (model, fit_s) in zip(fits, fitted):
         results[v.name] = evaluate_ranking(model, split, k=k, users=als.users, batch_size=batch_size,
                                            dtype=np.float32)
         rows.append({"model": v.name, "regularization": lam, "fit_seconds": fit_s})

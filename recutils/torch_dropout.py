@@ -18,6 +18,11 @@ process, :func:`available` draws a mask both ways from the same state (across a 
 if they differ in one element (another torch, another generator), :class:`Dropout` uses
 torch's own dropout. ``tests/test_torch_dropout.py`` compares the two on many states, sizes
 and probabilities.
+
+:class:`ReLUDropout` is ``torch.nn.ReLU()`` followed by this dropout in one pass each way (the
+ReLU's pass, the multiplication and, backwards, the two passes of the gradient are one loop):
+the same floats, as the loop does torch's operations element by element (``clamp_min(h, 0)``,
+``· noise``; backwards ``grad · noise``, then 0 where the ReLU's output is ≤ 0).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import numba as nb
 import numpy as np
 import torch
 
-__all__ = ["Dropout", "available", "bernoulli_mask", "dropout_noise"]
+__all__ = ["Dropout", "ReLUDropout", "available", "bernoulli_mask", "dropout_noise", "fused_available"]
 
 N, M = 624, 397  # mt19937's state words and shift
 MATRIX_A, UMASK, LMASK = np.uint32(0x9908B0DF), np.uint32(0x80000000), np.uint32(0x7FFFFFFF)
@@ -203,3 +208,95 @@ class Dropout(torch.nn.Module):
     def extra_repr(self) -> str:
         return f"p={self.p}"
 
+
+
+@nb.njit(cache=True, nogil=True)
+def _relu_times(h, noise, y):
+    """``y = relu(h) · noise`` as torch computes it: ``clamp_min(h, 0)`` (negatives become +0;
+    NaN, +0 and −0 stay as they are), then the float32 product."""
+    zero = np.float32(0)
+    for i in range(h.size):
+        v = h[i]
+        y[i] = (zero if v < zero else v) * noise[i]
+
+
+@nb.njit(cache=True, nogil=True)
+def _relu_times_backward(g, h, noise, out):
+    """The gradient of :func:`_relu_times` as torch's autograd computes it: the dropout's
+    ``g · noise``, then ReLU's ``threshold_backward`` (+0 where ``relu(h) <= 0``)."""
+    zero = np.float32(0)
+    for i in range(g.size):
+        v = h[i]
+        out[i] = g[i] * noise[i] if (v > zero or v != v) else zero
+
+
+class _ReLUTimes(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, h, noise):
+        y = torch.empty_like(h)
+        _relu_times(h.detach().numpy().reshape(-1), noise.numpy().reshape(-1), y.numpy().reshape(-1))
+        ctx.save_for_backward(h, noise)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        h, noise = ctx.saved_tensors
+        g = g.contiguous()
+        out = torch.empty_like(g)
+        _relu_times_backward(g.numpy().reshape(-1), h.detach().numpy().reshape(-1), noise.numpy().reshape(-1),
+                             out.numpy().reshape(-1))
+        return out, None
+
+
+_FUSED: bool | None = None
+
+
+def fused_available() -> bool:
+    """Whether :class:`ReLUDropout` runs its own loops here: :func:`available`, and the loops give
+    torch's bits (checked once per process)."""
+    global _FUSED
+    if _FUSED is None:
+        try:
+            _FUSED = bool(available() and _fused_matches_torch())
+        except Exception:  # noqa: BLE001 — any surprise means: torch's own ReLU and dropout
+            _FUSED = False
+    return _FUSED
+
+
+def _fused_matches_torch() -> bool:
+    """Whether :func:`_relu_times` and its backward give torch's bits here (negatives, ±0, NaN,
+    ±inf, the kept value and 0 of the noise; forward and gradient)."""
+    n = 75  # vectorised body and scalar tail alike
+    h = torch.tensor([1.5, -2.0, 0.0, -0.0, float("nan"), float("inf"), -float("inf"), 3e-39, -3e-39, 0.25] * 8)[:n]
+    noise = torch.tensor([1.25, 0.0, 1.25, 1.25, 1.25, 0.0, 1.25, 1.25, 0.0, 0.0] * 8)[:n].roll(3)
+    g = torch.tensor([0.5, -1.0, 2.0, -0.0, 1.0, -3.0, 0.0, 7.0, -2.5, 1e-3] * 8)[:n].roll(5)
+    a = h.clone().requires_grad_()
+    (torch.relu(a) * noise).backward(g)
+    b = h.clone().requires_grad_()
+    y = _ReLUTimes.apply(b, noise)
+    y.backward(g)
+    theirs = (torch.relu(h) * noise).numpy().tobytes()
+    return y.detach().numpy().tobytes() == theirs and b.grad.numpy().tobytes() == a.grad.numpy().tobytes()
+
+
+class ReLUDropout(torch.nn.Module):
+    """``torch.nn.ReLU()`` then :class:`Dropout` (``p``): the same outputs, gradients and generator
+    state, in one pass forward and one backward (torch's own two layers where :class:`Dropout`
+    would use torch's dropout)."""
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        self.p = float(p)
+
+    def forward(self, x):
+        p = self.p
+        if (not self.training or p in (0.0, 1.0) or x.numel() == 0 or x.dtype != torch.float32
+                or x.device.type != "cpu" or not x.is_contiguous() or not fused_available()):
+            return torch.nn.functional.dropout(torch.relu(x), p, self.training)
+        noise = torch.from_numpy(dropout_noise(x.numel(), p)).view(x.shape)  # torch's mask / (1 − p)
+        return _ReLUTimes.apply(x, noise)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"

@@ -111,3 +111,22 @@ def test_new_inputs_at_a_checkpoints_epoch_are_scored_from_the_checkpoint():
     got = mlp.mlp_map(C, Y, X2, cfg, epochs=12)
     assert mlp.memo_stats()["epochs_trained"] == 12
     np.testing.assert_array_equal(got, _scratch(C, Y, X2, cfg, 12))
+
+
+@pytest.mark.parametrize("kw, cols", [({"mlp_dropout": 0.3}, None),
+                                      ({"text_dropout": 0.3, "metadata_dropout": 0.2}, slice(5, 9))])
+def test_the_fused_relu_dropout_trains_as_torchs_own_layers(kw, cols, monkeypatch):
+    """The network's ReLUDropout (its compiled mask and one-pass loops) against torch's own ReLU and
+    dropout (the fallback, forced): the same outputs to the bit, continued runs included."""
+    from recutils import torch_dropout as D
+
+    C, Y, X = _data(3)
+    cfg = _cfg(**kw)
+    assert D.fused_available()
+    ours = {e: mlp.mlp_map(C, Y, X, cfg, cols, epochs=e) for e in (10, 30)}  # 30 continues 10
+    mlp.clear_memo()
+    monkeypatch.setattr(D, "_FUSED", False)
+    monkeypatch.setattr(D, "_AVAILABLE", False)
+    theirs = {e: _scratch(C, Y, X, cfg, e, cols) for e in (10, 30)}
+    for e in ours:
+        np.testing.assert_array_equal(ours[e], theirs[e])

@@ -82,3 +82,66 @@ def test_eval_mode_and_unusual_inputs_fall_back_to_torch():
         D.Dropout(1.5)
     assert "p=0.3" in repr(layer)
 
+
+
+def test_fused_relu_dropout_is_on_here():
+    assert D.fused_available()
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.0, 1.0])
+def test_relu_dropout_equals_torch_relu_then_dropout(p):
+    """Forward, gradient (bitwise, signed zeros included), generator state and later draws; the
+    input holds negatives, ±0, NaN and ±inf as well as ordinary values."""
+    torch.manual_seed(5)
+    x0 = torch.randn(301, 67)
+    flat = x0.view(-1)
+    flat[::97], flat[1::89], flat[2::211] = -0.0, 0.0, float("nan")
+    flat[3::307], flat[4::401] = float("inf"), -float("inf")
+    w = torch.randn(x0.shape)
+    w.view(-1)[::13] = -0.0
+    got = {}
+    for name, layer in (("torch", torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Dropout(p))), ("ours", D.ReLUDropout(p))):
+        x = x0.clone().requires_grad_(True)
+        torch.manual_seed(17)
+        y = layer(x)
+        y.backward(w)
+        got[name] = (y.detach(), x.grad, torch.get_rng_state(), torch.rand(3))
+    for a, b in zip(got["torch"], got["ours"]):
+        assert a.numpy().tobytes() == b.numpy().tobytes()
+
+
+def test_relu_dropout_trains_a_network_as_torch_does():
+    """An MLP trained 25 Adam steps with ReLUDropout and with torch's ReLU + Dropout: the same
+    weights to the bit, the generator in the same place."""
+    torch.manual_seed(0)
+    X, Y = torch.randn(513, 37), torch.randn(513, 5)
+    out = {}
+    for name in ("torch", "ours"):
+        torch.manual_seed(1)
+        mid = [D.ReLUDropout(0.2)] if name == "ours" else [torch.nn.ReLU(), torch.nn.Dropout(0.2)]
+        net = torch.nn.Sequential(torch.nn.Linear(37, 64), *mid, torch.nn.Linear(64, 5))
+        opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+        for _ in range(25):
+            loss = torch.mean((net(X) - Y) ** 2)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        out[name] = ([q.detach().clone() for q in net.parameters()], torch.get_rng_state())
+    assert all(torch.equal(a, b) for a, b in zip(out["torch"][0], out["ours"][0]))
+    assert torch.equal(out["torch"][1], out["ours"][1])
+
+
+def test_relu_dropout_eval_mode_and_unusual_inputs_fall_back_to_torch():
+    layer = D.ReLUDropout(0.3)
+    x = torch.randn(40, 30)
+    layer.eval()
+    assert torch.equal(layer(x), torch.relu(x))
+    layer.train()
+    xt = x.t()
+    torch.manual_seed(1)
+    a = layer(xt)
+    torch.manual_seed(1)
+    assert torch.equal(a, torch.nn.functional.dropout(torch.relu(xt), 0.3, True))
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        D.ReLUDropout(-0.1)
+    assert "p=0.3" in repr(layer)

@@ -82,6 +82,27 @@ def test_content_matrix_shapes_and_warm_only_scaling(cold):
     assert C.text_coverage < 1.0
 
 
+def test_constant_columns_are_exactly_zero_but_a_cold_movies_own_value_stays(cold):
+    """A dimension the warm movies hold constant (MiniLM has two, at ~1e-32) is centred to exact
+    zeros, not to its rounding residue (denormal gradients: a slow path in the CPU); a cold movie
+    that differs from that constant keeps its value."""
+    warm = ~cold.cold_items
+    e = _text(drop=())  # every movie has a text row
+    e.matrix[:, 2] = np.where(np.arange(len(e.movie_ids)) % 3, 1e-32, -2.5e-32)  # a dead dimension
+    e.matrix[:, 4] = 0.25  # constant for every movie
+    cold_ids = set(cold.items[cold.cold_items])
+    first_cold = next(j for j, m in enumerate(e.movie_ids) if m in cold_ids)
+    e.matrix[:, 5] = 0.1
+    e.matrix[first_cold, 5] = 0.9  # constant on the warm movies only
+    C = content_matrix(cold.items, warm, _table(), e)
+    col = {j: C.names.index(f"text_{j}") for j in (2, 4, 5)}
+    assert not C.matrix[:, col[2]].any() and not C.matrix[:, col[4]].any()
+    row = np.flatnonzero(cold.items == e.movie_ids[first_cold])[0]
+    assert C.matrix[row, col[5]] == pytest.approx(0.8) and np.count_nonzero(C.matrix[:, col[5]]) == 1
+    varying = C.matrix[:, col[2] - 2]  # text_0 carries the genre group: scaled as before
+    assert np.std(varying[warm]) == pytest.approx(1.0)
+
+
 def test_content_matrix_without_tmdb_numbers_keeps_genres(cold):
     C = content_matrix(cold.items, ~cold.cold_items, _table(), _text(), tmdb_numbers=False)
     assert not any(n in C.names for n in ("vote_average", "log_vote_count", "missing_tmdb"))

@@ -209,7 +209,6 @@ class Dropout(torch.nn.Module):
         return f"p={self.p}"
 
 
-
 @nb.njit(cache=True, nogil=True)
 def _relu_times(h, noise, y):
     """``y = relu(h) · noise`` as torch computes it: ``clamp_min(h, 0)`` (negatives become +0;

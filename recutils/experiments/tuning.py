@@ -37,6 +37,25 @@ def _ranking_score(model: str, val, k: int, item_table, params: dict) -> dict:
     return {x: r.metrics[x] for x in RANKING_METRICS}
 
 
+def check_workers(workers) -> int:
+    """``workers`` as given when it is an integer ≥ 1; otherwise a one-line :class:`RecutilsError`."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise RecutilsError(f"workers must be an integer ≥ 1, got {workers!r}")
+    return workers
+
+
+def in_workers(fn, jobs: list[tuple], workers: int):
+    """``fn(*job)`` for every job, in order: in ``min(workers, len(jobs))`` loky processes (one
+    BLAS / OpenMP thread each) as a generator when ``workers`` > 1 and there are several jobs,
+    else lazily in this process."""
+    if workers > 1 and len(jobs) > 1:
+        from joblib import Parallel, delayed
+
+        return Parallel(n_jobs=min(workers, len(jobs)), backend="loky", return_as="generator")(
+            delayed(fn)(*job) for job in jobs)
+    return (fn(*job) for job in jobs)
+
+
 def grid_search(model: str, split, grid: dict[str, list], k: int = K, metric: str = "ndcg",
                 fixed: dict | None = None, item_table=None, workers: int = 1) -> Choice:
     """Rank with ``model`` for every combination of ``grid`` (plus ``fixed``) on the validation
@@ -50,19 +69,12 @@ def grid_search(model: str, split, grid: dict[str, list], k: int = K, metric: st
 
     if metric not in RANKING_METRICS:
         raise RecutilsError(f"metric must be one of {', '.join(RANKING_METRICS)}, got {metric!r}")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise RecutilsError(f"workers must be an integer ≥ 1, got {workers!r}")
+    check_workers(workers)
     keys, options = _options(model, grid, fixed)
     val = validation_split(split)
-    if workers > 1 and len(options) > 1:
-        from joblib import Parallel, delayed
-
-        scores = Parallel(n_jobs=min(workers, len(options)), backend="loky")(
-            delayed(_ranking_score)(model, val, k, item_table, params) for params in options)
-        pending = iter(scores)  # choose_on_validation scores the options in order
-        return choose_on_validation(options, lambda params: next(pending), metric, keys=keys)
-    return choose_on_validation(options, lambda params: _ranking_score(model, val, k, item_table, params), metric,
-                                keys=keys)
+    # choose_on_validation scores the options in order, as in_workers yields them
+    pending = in_workers(_ranking_score, [(model, val, k, item_table, params) for params in options], workers)
+    return choose_on_validation(options, lambda params: next(pending), metric, keys=keys)
 
 
 def rating_grid_search(model: str, split, grid: dict[str, list], metric: str = "rmse",

@@ -32,7 +32,7 @@ import pandas as pd
 
 from ...evaluation import PairedCI, evaluate_ranking, paired_bootstrap_ci
 from ..experiment import ExperimentResult
-from ..tuning import grid_search
+from ..tuning import grid_search, in_workers
 
 __all__ = ["RELEASES", "EngineComparison", "Engine", "EaseComparison", "MatchedComparison", "MatchedVariant",
            "SparkEngine", "batched_equals_unbatched", "ci_fields", "compare_ease", "compare_engines",
@@ -283,13 +283,8 @@ def matched_regularisation(als: EngineComparison, variants: Sequence[MatchedVari
         lam = (grid_search(v.family, split, {"regularization": list(v.grid)}, k=k, fixed=params,
                            workers=workers).best["regularization"] if len(v.grid) > 1 else v.grid[0])
         fits.append((v, lam, {**params, "regularization": lam}))
-    if workers > 1 and len(fits) > 1:  # the models pin one BLAS thread (exact_als) or get num_threads=1
-        from joblib import Parallel, delayed
-
-        fitted = Parallel(n_jobs=min(workers, len(fits)), backend="loky", return_as="generator")(
-            delayed(_fit_timed)(v.family, params, split) for v, _, params in fits)
-    else:
-        fitted = (_fit_timed(v.family, params, split) for v, _, params in fits)
+    # in workers: the models pin one BLAS thread (exact_als) or get num_threads=1
+    fitted = in_workers(_fit_timed, [(v.family, params, split) for v, _, params in fits], workers)
     for (v, lam, _), (model, fit_s) in zip(fits, fitted):
         results[v.name] = evaluate_ranking(model, split, k=k, users=als.users, batch_size=batch_size,
                                            dtype=np.float32)

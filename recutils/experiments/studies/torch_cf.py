@@ -23,7 +23,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from ..choose import Choice, choose_on_validation
-from ..tuning import rating_grid_search
+from ..tuning import check_workers, in_workers, rating_grid_search
 
 __all__ = ["RatingTuning", "TorchCandidates", "choose_torch_candidate", "fit_timed", "ranking_table", "rating_goal",
            "rating_table", "snapshot_correlation", "timed_fit", "torch_settings", "torch_summary",
@@ -138,23 +138,17 @@ def choose_torch_candidate(train, candidates: Mapping[str, Mapping], shared: Map
     ``workers`` > 1 trains the candidates in that many worker processes (joblib's loky backend):
     the same models, as long as each trains with a fixed thread count (``num_threads``, as
     notebook 04's settings do: a seeded fit at one thread is the same in any process)."""
-    from ...errors import RecutilsError
-
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise RecutilsError(f"workers must be an integer ≥ 1, got {workers!r}")
+    check_workers(workers)
     if model_cls is None:
         from ...models.torch_cf import TorchCF as model_cls
     models, seconds = {}, {}
     options = [{"label": label, "params": overrides} for label, overrides in candidates.items()]
     if workers > 1 and len(options) > 1:
-        from joblib import Parallel, delayed
-
         from ...progress import task
 
         with task("torch_cf candidates", total=len(options), unit="fits", show=progress) as bar:
-            fits = Parallel(n_jobs=min(workers, len(options)), backend="loky", return_as="generator")(
-                delayed(_fit_in_worker)(model_cls, item_table, torch_settings(shared, o["params"], seed, progress),
-                                        train) for o in options)
+            fits = in_workers(_fit_in_worker, [(model_cls, item_table, torch_settings(shared, o["params"], seed, progress),
+                                                train) for o in options], workers)
             for o, (m, sec) in zip(options, fits):
                 models[o["label"]], seconds[o["label"]] = m, sec
                 bar.update(1)
